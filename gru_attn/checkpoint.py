@@ -1,0 +1,79 @@
+"""Checkpoints: atomic save, safe (``weights_only=True``) load, and what inference needs.
+
+A checkpoint is a plain dict (tensors, numbers, strings, lists, dicts only, so it
+loads with ``torch.load(..., weights_only=True)``):
+
+- ``format``: :data:`FORMAT` (a checkpoint of another format is refused);
+- ``model``: the model's ``state_dict``; ``model_config``: the model's constructor
+  arguments (plain data, ``_target_`` removed), so inference rebuilds it without Hydra;
+- ``feature_layout``: channels, frequency bins, context frames, hop, sample rate;
+- ``decode``: the note-decoding thresholds; ``pitch_method``: the tracker for new audio;
+- ``optimizer`` / ``scheduler``: their ``state_dict`` (absent in inference-only files);
+- ``epoch`` (completed epochs), ``history`` (per-epoch metrics), ``best`` (best value
+  and epoch), ``rng`` (torch RNG states), ``config`` (the resolved run config).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from gru_attn.errors import InputError
+
+FORMAT = "gru_attn/1"
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """Write ``state`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a checkpoint saved by :func:`save_checkpoint` (``weights_only=True``).
+
+    Raises :class:`InputError` naming the file when it is missing, unreadable,
+    corrupt, or not a gru_attn checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint file not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt/truncated files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a readable checkpoint ({reason[:200]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise InputError(f"{path}: not a gru_attn checkpoint (format {found!r}, expected {FORMAT!r})")
+    for key in ("model", "model_config", "feature_layout"):
+        if key not in state:
+            raise InputError(f"{path}: checkpoint lacks {key!r}")
+    return state
+
+
+def rng_state() -> dict:
+    """Torch RNG states (CPU and every CUDA device) as plain tensors."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` saved (CUDA states only where CUDA is present)."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,313 @@
+"""The training loop: fit, validate, early stopping, checkpoints, run directory.
+
+Plain Python (no Hydra): :mod:`gru_attn.train` builds the objects from the config
+and calls :func:`fit`. One epoch visits every training frame once, in contiguous
+chunks, so every frame is encoded once per epoch (see :mod:`gru_attn.windows`).
+
+The run directory (``out_dir``) receives, updated after every epoch:
+
+- ``metrics.json``: status, per-epoch ``history``, and a ``summary`` (parameter count,
+  device, wall time, best epoch and value, final metrics);
+- ``checkpoints/``: ``epoch_NNN.pt`` (every ``checkpoint_every`` epochs), ``best.pt``
+  (best ``optimized_metric``), ``last.pt`` (latest epoch, for resuming), and
+  ``final.pt`` (the end of training, also when stopped early);
+- ``training_curves.png``: loss, frame accuracy and note F1 per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gru_attn.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
+from gru_attn.errors import InputError
+from gru_attn.metrics import FrameMetricAccumulator, aggregate_note_metrics, note_metrics
+from gru_attn.model import num_parameters, predict_song
+from gru_attn.plots import plot_training_curves
+from gru_attn.windows import ChunkDataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainerSettings:
+    """Settings of the loop (``conf/trainer/*.yaml``)."""
+
+    max_epochs: int = 12
+    device: str = "auto"
+    amp: bool = True
+    grad_clip: float | None = 1.0
+    early_stopping_patience: int | None = 4
+    checkpoint_every: int = 1
+    max_minutes: float | None = None
+    limit_train_batches: int | None = None
+    inference_chunk_frames: int = 1024
+    resume: str | None = None
+    threads: int | None = None
+
+
+class TrainingFailed(RuntimeError):
+    """The run cannot go on (NaN loss, out of memory); the message says why."""
+
+
+class Pruned(RuntimeError):
+    """A sweeper's pruner stopped this run early."""
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` -> ``cuda`` when available else ``cpu``; ``cpu``, ``cuda``, ``cuda:N`` as given."""
+    if spec in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise InputError(f"trainer.device={spec!r}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"trainer.device={spec}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"trainer.device={spec}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    elif device.type != "cpu":
+        raise InputError(f"trainer.device={spec!r}: expected auto, cpu, cuda or cuda:N")
+    return device
+
+
+def is_better(value: float, best: float | None, direction: str) -> bool:
+    """Whether ``value`` improves on ``best`` for ``direction`` (maximize / minimize)."""
+    if value is None or not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value > best if direction == "maximize" else value < best
+
+
+def worst_value(direction: str) -> float:
+    """The value a failed run reports: -inf when maximizing, +inf when minimizing."""
+    return -math.inf if direction == "maximize" else math.inf
+
+
+def write_json(data: dict, path: Path) -> None:
+    """Write ``data`` as JSON atomically (non-finite floats become null)."""
+
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        if isinstance(x, (np.floating, np.integer)):
+            return clean(x.item())
+        return x
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(clean(data), f, indent=2)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_frames: int = 1024) -> dict:
+    """Validation metrics over ``songs`` (frame-shared inference per whole song).
+
+    Returns ``val/loss`` (mean over frames), per-pair frame accuracy, onset/offset
+    frame F1, and the mean over songs of the note-level COn / COnP / COnPOff scores.
+    """
+    frames = FrameMetricAccumulator()
+    per_song, loss_sum, n_frames = [], 0.0, 0
+    for song in songs:
+        logits = predict_song(model, song.feats, chunk_frames=chunk_frames, device=device)
+        targets = torch.from_numpy(song.targets.astype(np.int64))[None]
+        mask = torch.ones(targets.shape[:2], dtype=torch.bool)
+        loss, _ = loss_fn(torch.from_numpy(logits)[None], targets, mask)
+        loss_sum += float(loss) * len(song.targets)
+        n_frames += len(song.targets)
+        probs = probs_from_logits(logits)
+        frames.update(probs, song.targets)
+        per_song.append(note_metrics(song.notes, decode_notes(probs, song.pitch, decode_params)))
+    out = {"val/loss": loss_sum / max(n_frames, 1)}
+    out.update({f"val/{k}": v for k, v in frames.compute().items()})
+    out.update({f"val/{k}": v for k, v in aggregate_note_metrics(per_song).items()})
+    return out
+
+
+def fit(
+    model: torch.nn.Module,
+    train_songs: list,
+    val_songs: list,
+    make_optimizer: Callable,
+    make_scheduler: Callable | None,
+    loss_fn: Callable,
+    decode_params: DecodeParams,
+    settings: TrainerSettings,
+    out_dir: str | os.PathLike,
+    *,
+    batch_size: int,
+    chunk_frames: int,
+    seed: int,
+    optimized_metric: str,
+    direction: str = "maximize",
+    checkpoint_info: dict | None = None,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """Train ``model``; returns the summary also stored in ``metrics.json``.
+
+    ``checkpoint_info`` (model config, feature layout, resolved config, pitch method)
+    is stored in every checkpoint so that inference needs nothing else.
+    ``on_epoch_end(epoch, metrics)`` may raise :class:`Pruned` to stop the run.
+    Raises :class:`TrainingFailed` on a NaN/inf loss or out-of-memory, after
+    recording the reason in ``metrics.json``.
+    """
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if settings.threads:
+        torch.set_num_threads(int(settings.threads))
+    device = resolve_device(settings.device)
+    model.to(device)
+    optimizer = make_optimizer(model.parameters())
+    scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
+    use_amp = bool(settings.amp) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    context = int(getattr(model, "context", 9))
+    dataset = ChunkDataset([(s.feats, s.targets) for s in train_songs], chunk_frames=chunk_frames,
+                           context=context, seed=seed)
+    n_params = num_parameters(model)
+    log.info("model: %s parameters; device %s; %d train / %d val songs; %d train frames",
+             f"{n_params:,}", device, len(train_songs), len(val_songs), sum(len(s.targets) for s in train_songs))
+
+    history: list[dict] = []
+    best_value, best_epoch, start_epoch, wall_before, bad_epochs = None, None, 0, 0.0, 0
+    if settings.resume:
+        resume_path = ckpt_dir / "last.pt" if settings.resume == "auto" else Path(settings.resume)
+        if settings.resume == "auto" and not resume_path.exists():
+            log.info("trainer.resume=auto: no %s yet, starting fresh", resume_path)
+        else:
+            state = load_checkpoint(resume_path, map_location=device)
+            if "optimizer" not in state:
+                raise InputError(f"{resume_path}: checkpoint has no optimizer state; cannot resume from it")
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state.get("scheduler") is not None:
+                scheduler.load_state_dict(state["scheduler"])
+            set_rng_state(state["rng"])
+            history = list(state["history"])
+            start_epoch = int(state["epoch"])
+            best_value, best_epoch = state["best"]["value"], state["best"]["epoch"]
+            wall_before = float(state.get("wall_time_s", 0.0))
+            bad_epochs = start_epoch - (best_epoch or 0)
+            log.info("resumed from %s after epoch %d", resume_path, start_epoch)
+
+    summary = {"status": "running", "parameters": n_params, "device": str(device),
+               "optimized_metric": optimized_metric, "direction": direction}
+    t0 = time.time()
+
+    def wall() -> float:
+        return wall_before + time.time() - t0
+
+    def record(status: str, reason: str | None = None) -> dict:
+        summary.update(status=status, reason=reason, epochs=len(history), wall_time_s=round(wall(), 2),
+                       best_epoch=best_epoch, best_value=best_value,
+                       final={k: v for k, v in history[-1].items()} if history else {})
+        write_json({"summary": summary, "history": history}, out_dir / "metrics.json")
+        if history:
+            plot_training_curves(history, out_dir / "training_curves.png")
+        return summary
+
+    def state_dict(epoch: int) -> dict:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "epoch": epoch, "history": history, "rng": rng_state(), "wall_time_s": wall(),
+                "best": {"value": best_value, "epoch": best_epoch, "metric": optimized_metric},
+                "decode": decode_params.as_dict(), **(checkpoint_info or {})}
+
+    try:
+        for epoch in range(start_epoch, settings.max_epochs):
+            model.train()
+            batches = dataset.epoch_batches(epoch, batch_size)
+            if settings.limit_train_batches:
+                batches = batches[: int(settings.limit_train_batches)]
+            sums, n_seen = {}, 0
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{settings.max_epochs}", leave=False, disable=None)
+            for feats, targets, mask in bar:
+                feats, targets, mask = feats.to(device), targets.to(device), mask.to(device)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                    logits = model(feats)
+                loss, parts = loss_fn(logits.float(), targets, mask)
+                if not torch.isfinite(loss):
+                    raise TrainingFailed(f"non-finite loss ({float(loss)}) at epoch {epoch + 1}")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if settings.grad_clip:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                n = int(mask.sum())
+                n_seen += n
+                for k, v in {"loss": loss, **parts}.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * n
+                bar.set_postfix(loss=f"{float(loss):.4f}")
+            metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
+            metrics.update({f"train/{k}": v / max(n_seen, 1) for k, v in sums.items()})
+            model.eval()
+            metrics.update(validate(model, val_songs, loss_fn, decode_params, device, settings.inference_chunk_frames))
+            metrics["wall_time_s"] = round(wall(), 2)
+            if optimized_metric not in metrics:
+                raise InputError(f"optimized_metric={optimized_metric!r} is not a validation metric; "
+                                 f"choose one of {sorted(k for k in metrics if k.startswith('val/'))}")
+            value = metrics[optimized_metric]
+            history.append(metrics)
+            improved = is_better(value, best_value, direction)
+            if improved:
+                best_value, best_epoch, bad_epochs = value, epoch + 1, 0
+            else:
+                bad_epochs += 1
+            if scheduler is not None:
+                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    scheduler.step(value)
+                else:
+                    scheduler.step()
+            log.info("epoch %d/%d  train loss %.4f  val loss %.4f  COnP %.3f  COnPOff %.3f  COn %.3f  %s %.4f%s",
+                     epoch + 1, settings.max_epochs, metrics.get("train/loss", float("nan")), metrics["val/loss"],
+                     metrics.get("val/COnP_f1", float("nan")), metrics.get("val/COnPOff_f1", float("nan")),
+                     metrics.get("val/COn_f1", float("nan")), optimized_metric, value, "  (best)" if improved else "")
+            state = state_dict(epoch + 1)
+            save_checkpoint(state, ckpt_dir / "last.pt")
+            if improved:
+                save_checkpoint(state, ckpt_dir / "best.pt")
+            if settings.checkpoint_every and (epoch + 1) % settings.checkpoint_every == 0:
+                save_checkpoint(state, ckpt_dir / f"epoch_{epoch + 1:03d}.pt")
+            record("running")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, metrics)
+            if settings.early_stopping_patience and bad_epochs >= settings.early_stopping_patience:
+                log.info("early stopping: no improvement of %s for %d epochs", optimized_metric, bad_epochs)
+                break
+            if settings.max_minutes and wall() > 60.0 * settings.max_minutes:
+                log.info("stopping: trainer.max_minutes=%s reached", settings.max_minutes)
+                break
+    except Pruned as exc:
+        save_checkpoint(state_dict(len(history)), ckpt_dir / "final.pt")
+        record("pruned", str(exc))
+        raise
+    except TrainingFailed as exc:
+        record("failed", str(exc))
+        raise
+    except torch.cuda.OutOfMemoryError as exc:
+        record("failed", f"out of memory: {str(exc).splitlines()[0]}")
+        raise TrainingFailed(f"out of memory: {str(exc).splitlines()[0]}") from None
+    save_checkpoint(state_dict(len(history)), ckpt_dir / "final.pt")
+    return record("completed")

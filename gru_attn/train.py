@@ -1,0 +1,135 @@
+"""``python -m gru_attn.train``: the Hydra entry point of training.
+
+Composes ``conf/train.yaml`` (data, model, optimizer, scheduler, trainer, paths,
+optional experiment / hparams_search), builds every object with
+``hydra.utils.instantiate`` and hands them to :func:`gru_attn.engine.fit`.
+The task function returns the run's best ``optimized_metric`` (for sweepers); a
+failed run (NaN loss, out of memory, bad input inside a sweep) returns the worst
+value for ``optimized_direction`` and records why in ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from gru_attn.decode import DecodeParams
+from gru_attn.engine import TrainerSettings, TrainingFailed, fit, worst_value, write_json
+from gru_attn.errors import InputError
+from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
+from gru_attn.model import num_parameters
+
+log = logging.getLogger(__name__)
+
+OmegaConf.register_new_resolver("mode_of", lambda direction: "max" if direction == "maximize" else "min",
+                                replace=True)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(model_cfg: DictConfig, n_channels: int, n_bins: int) -> tuple[torch.nn.Module, dict]:
+    """Instantiate the model for the data's layout; returns it and its plain constructor arguments."""
+    model_config = OmegaConf.to_container(model_cfg, resolve=True)
+    model_config.update(n_channels=n_channels, n_bins=n_bins)
+    try:
+        model = hydra.utils.instantiate(model_config)
+    except hydra.errors.InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, (InputError, ValueError)):
+            raise InputError(f"model: {cause}") from None
+        raise InputError(f"model: cannot build {model_config.get('_target_')!r}: {exc}") from None
+    model_config.pop("_target_", None)
+    return model, model_config
+
+
+def train(cfg: DictConfig) -> float:
+    """Train one run as configured; returns the best ``optimized_metric``."""
+    out_dir = Path(cfg.paths.output_dir)
+    direction = cfg.optimized_direction
+    if direction not in ("maximize", "minimize"):
+        raise InputError(f"optimized_direction={direction!r}: expected maximize or minimize")
+    seed_everything(int(cfg.seed))
+
+    splits = hydra.utils.instantiate(cfg.data.corpus)
+    train_songs, val_songs = splits["train"], splits["val"]
+    if not train_songs or not val_songs:
+        raise InputError(f"data: need at least one train and one val song (got {len(train_songs)} / {len(val_songs)})")
+    n_channels, n_bins, _ = train_songs[0].feats.shape
+
+    model, model_config = build_model(cfg.model, n_channels, n_bins)
+    n_params = num_parameters(model)
+    print(f"model {model_config.get('hidden_dim')}x{model_config.get('num_layers')}: {n_params:,} trainable parameters")
+
+    scheduler_cfg = cfg.get("scheduler")
+    make_scheduler = None
+    if scheduler_cfg is not None and scheduler_cfg.get("_target_") is not None:
+        make_scheduler = hydra.utils.instantiate(scheduler_cfg)
+    checkpoint_info = {
+        "model_config": model_config,
+        "feature_layout": {"n_channels": int(n_channels), "n_bins": int(n_bins),
+                           "context": int(model_config.get("context", 9)),
+                           "hop_seconds": HOP_SECONDS, "sample_rate": SAMPLE_RATE},
+        "pitch_method": cfg.data.get("pitch_method"),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    summary = fit(
+        model, train_songs, val_songs,
+        make_optimizer=hydra.utils.instantiate(cfg.optimizer),
+        make_scheduler=make_scheduler,
+        loss_fn=hydra.utils.instantiate(cfg.loss),
+        decode_params=DecodeParams(**cfg.decode),
+        settings=TrainerSettings(**cfg.trainer),
+        out_dir=out_dir,
+        batch_size=int(cfg.data.batch_size),
+        chunk_frames=int(cfg.data.chunk_frames),
+        seed=int(cfg.seed),
+        optimized_metric=cfg.optimized_metric,
+        direction=direction,
+        checkpoint_info=checkpoint_info,
+    )
+    best = summary["best_value"]
+    log.info("done: best %s = %s at epoch %s; run directory %s", cfg.optimized_metric, best,
+             summary["best_epoch"], out_dir)
+    return float(best) if best is not None else worst_value(direction)
+
+
+def record_failure(out_dir: Path, reason: str, direction: str) -> float:
+    """Write a ``failed`` metrics.json (unless the loop already did) and return the worst value."""
+    metrics = out_dir / "metrics.json"
+    if not metrics.exists():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json({"summary": {"status": "failed", "reason": reason}, "history": []}, metrics)
+    return worst_value(direction)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    try:
+        return train(cfg)
+    except TrainingFailed as exc:
+        log.error("run failed: %s", exc)
+        return record_failure(Path(cfg.paths.output_dir), str(exc), cfg.optimized_direction)
+    except InputError as exc:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # one bad point must not end a sweep
+            log.error("run failed: %s", exc)
+            return record_failure(Path(cfg.paths.output_dir), str(exc), cfg.optimized_direction)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
