@@ -22,17 +22,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+import gru_attn.config  # noqa: F401  (registers the configs' resolvers)
 from gru_attn.decode import DecodeParams
 from gru_attn.engine import TrainerSettings, TrainingFailed, fit, worst_value, write_json
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.model import num_parameters
+from gru_attn.sweep import epoch_callback, job_device
 
 log = logging.getLogger(__name__)
-
-OmegaConf.register_new_resolver("mode_of", lambda direction: "max" if direction == "maximize" else "min",
-                                replace=True)
-
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (CPU and CUDA)."""
@@ -86,13 +84,15 @@ def train(cfg: DictConfig) -> float:
         "pitch_method": cfg.data.get("pitch_method"),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+    settings = TrainerSettings(**cfg.trainer)
+    settings.device = job_device(settings.device)  # sweeps: one job per GPU
     summary = fit(
         model, train_songs, val_songs,
         make_optimizer=hydra.utils.instantiate(cfg.optimizer),
         make_scheduler=make_scheduler,
         loss_fn=hydra.utils.instantiate(cfg.loss),
         decode_params=DecodeParams(**cfg.decode),
-        settings=TrainerSettings(**cfg.trainer),
+        settings=settings,
         out_dir=out_dir,
         batch_size=int(cfg.data.batch_size),
         chunk_frames=int(cfg.data.chunk_frames),
@@ -100,6 +100,7 @@ def train(cfg: DictConfig) -> float:
         optimized_metric=cfg.optimized_metric,
         direction=direction,
         checkpoint_info=checkpoint_info,
+        on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
     )
     best = summary["best_value"]
     log.info("done: best %s = %s at epoch %s; run directory %s", cfg.optimized_metric, best,
