@@ -90,3 +90,71 @@ def sdt6_to_targets(sdt6: np.ndarray) -> np.ndarray:
     """(T, 6) one-hot/probability pairs -> (T, 3) uint8 targets (positive class wins)."""
     sdt6 = np.asarray(sdt6)
     return (sdt6[:, 1::2] > sdt6[:, 0::2]).astype(np.uint8)
+
+
+def contour_to_midi(pitch_hz) -> np.ndarray:
+    """(T,) f0 in Hz -> (T,) fractional MIDI, NaN where unvoiced (f0 <= 0 or not finite)."""
+    hz = np.asarray(pitch_hz, dtype=np.float64).reshape(-1)
+    voiced = np.isfinite(hz) & (hz > 0)
+    midi = np.full(hz.shape, np.nan)
+    midi[voiced] = 69.0 + 12.0 * np.log2(hz[voiced] / 440.0)
+    return midi
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length encoding of a 1-D integer array: (starts, stops) of maximal constant runs."""
+    if len(values) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    change = np.flatnonzero(np.diff(values)) + 1
+    return np.r_[0, change], np.r_[change, len(values)]
+
+
+def pitch_to_notes(pitch_hz, min_frames: int = 3, semitone_change_frames: int = 5, round_pitch: bool = True):
+    """Heuristic notes from a pitch contour, for datasets that only have pitch files.
+
+    ``pitch_hz``: (T,) f0 in Hz on the frame grid (0, negative or NaN = unvoiced).
+    Each voiced run is one note unless the contour, rounded to the nearest semitone,
+    moves to a different semitone and stays there for at least
+    ``semitone_change_frames`` frames; shorter excursions (vibrato, scoops, glides
+    through intermediate semitones) do not split a note. A new note starts where the
+    contour last left the previous note's semitone, i.e. at the start of the
+    transition. Notes shorter than ``min_frames`` frames are dropped. A note
+    covering frames ``[a, b)`` gets onset ``frame_to_time(a)`` and offset
+    ``frame_to_time(b)``, so ``notes_to_targets`` maps it back onto the same frames.
+    Its pitch is the median of the contour in MIDI, rounded to the nearest semitone
+    when ``round_pitch``.
+
+    Returns a :class:`gru_attn.notes.NoteList` sorted by onset.
+    """
+    from gru_attn.notes import NoteList
+
+    midi = contour_to_midi(pitch_hz)
+    unvoiced = np.iinfo(np.int64).min  # semitone code of unvoiced frames
+    semis = np.full(midi.shape, unvoiced, dtype=np.int64)
+    voiced = ~np.isnan(midi)
+    semis[voiced] = np.rint(midi[voiced])
+    starts, stops = _runs(semis)
+    notes = []  # [first frame, stop frame) of each note
+    in_voiced = False
+    current = None  # semitone of the open note; None until a sustained run settles it
+    last_at_current = 0  # stop frame of the latest run at the current semitone
+    for start, stop, semi in zip(starts, stops, semis[starts]):
+        if semi == unvoiced:  # unvoiced run: the open note (if any) has ended
+            in_voiced, current = False, None
+            continue
+        if not in_voiced:  # a voiced run begins: open a note
+            notes.append([start, stop])
+            in_voiced = True
+        if stop - start >= semitone_change_frames and semi != current:
+            if current is not None:  # sustained move to another semitone: split
+                notes[-1][1] = last_at_current
+                notes.append([last_at_current, stop])
+            current = semi
+        notes[-1][1] = stop
+        if semi == current:
+            last_at_current = stop
+    bounds = np.array([b for b in notes if b[1] - b[0] >= min_frames], dtype=np.int64).reshape(-1, 2)
+    pitch = np.array([np.median(midi[a:b]) for a, b in bounds])
+    if round_pitch:
+        pitch = np.rint(pitch)
+    return NoteList(frame_to_time(bounds[:, 0]), frame_to_time(bounds[:, 1]), pitch)

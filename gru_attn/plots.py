@@ -52,3 +52,44 @@ def plot_training_curves(history: list[dict], path: str | os.PathLike) -> Path:
         if ax.lines:
             ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def plot_transcription(path: str | os.PathLike, notes, pitch_hz, probs, thresholds=None, title: str | None = None) -> Path:
+    """Piano roll of ``notes`` over the pitch contour, with the frame probabilities beneath.
+
+    ``notes``: a :class:`gru_attn.notes.NoteList`; ``pitch_hz``: (T,) f0 in Hz on the frame
+    grid (0 = unvoiced); ``probs``: (T, 3) voiced/onset/offset probabilities;
+    ``thresholds``: optional (voiced, onset, offset) decoding thresholds, drawn as dotted lines.
+    """
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    from gru_attn.frames import PAIR_NAMES, contour_to_midi, frame_times
+
+    t = frame_times(len(pitch_hz))
+    contour = contour_to_midi(pitch_hz)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8.0, min(40.0, len(t) / 150)), 6), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1.4]})
+    for onset, offset, midi in zip(notes.onsets, notes.offsets, notes.midi):
+        top.add_patch(Rectangle((onset, midi - 0.4), offset - onset, 0.8, color="tab:orange", alpha=0.6, lw=0))
+    top.plot(t, contour, color="tab:blue", lw=0.8, label="pitch contour")
+    top.plot([], [], color="tab:orange", lw=6, alpha=0.6, label=f"notes ({len(notes)})")
+    values = np.concatenate([contour[~np.isnan(contour)], notes.midi])
+    if values.size:
+        top.set_ylim(np.floor(values.min()) - 2, np.ceil(values.max()) + 2)
+    top.set_ylabel("MIDI")
+    top.grid(alpha=0.3)
+    top.legend(fontsize=8, loc="upper right")
+    if title:
+        top.set_title(title)
+    colours = ("tab:green", "tab:red", "tab:purple")
+    for j, (name, colour) in enumerate(zip(PAIR_NAMES, colours)):
+        bottom.plot(t, probs[:, j], color=colour, lw=0.8, label=name)
+        if thresholds is not None:
+            bottom.axhline(thresholds[j], color=colour, lw=0.6, ls=":")
+    bottom.set_ylim(-0.02, 1.02)
+    bottom.set_ylabel("probability")
+    bottom.set_xlabel("time (s)")
+    bottom.grid(alpha=0.3)
+    bottom.legend(fontsize=8, loc="upper right", ncol=3)
+    return save_figure(fig, path)

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import gru_attn.config  # noqa: F401  (registers the configs' resolvers)
 from gru_attn.decode import DecodeParams
-from gru_attn.engine import TrainerSettings, TrainingFailed, fit, worst_value, write_json
+from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value, write_json
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.model import num_parameters
@@ -121,6 +121,9 @@ def record_failure(out_dir: Path, reason: str, direction: str) -> float:
 def main(cfg: DictConfig) -> float:
     try:
         return train(cfg)
+    except Pruned as exc:  # sweeps: the study's pruner stopped it; metrics.json says "pruned"
+        log.info("run pruned: %s", exc)
+        return worst_value(cfg.optimized_direction)
     except TrainingFailed as exc:
         log.error("run failed: %s", exc)
         return record_failure(Path(cfg.paths.output_dir), str(exc), cfg.optimized_direction)

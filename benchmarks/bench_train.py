@@ -1,0 +1,193 @@
+"""Training throughput and memory: frame-shared chunks vs the naive per-window pipeline.
+
+Usage: ``python benchmarks/bench_train.py [--threads 2] [--steps 3]``
+
+Each case runs in its own subprocess (so its peak RSS is its own) on synthetic
+random features and times full training steps (data loading + forward + backward +
+Adam step), reporting the median of ``--steps`` steps after ``--warmup`` steps:
+
+- ``shared``: :class:`gru_attn.windows.ChunkDataset` batches (float32 songs stored
+  once) through :meth:`NoteSegmenter.forward` (each frame encoded once);
+- ``naive``: what the replaced script did, rebuilt here: every 19-frame window
+  materialised up front in float64 with the 174 bins zero-padded to 522, a per-item
+  Dataset + DataLoader(shuffle) over the windows, each batch converted to float32,
+  and a model built for 522 bins run per window (:meth:`NoteSegmenter.forward_windows`).
+
+Both use the same model width (``conf/model/<preset>.yaml``) and, per row, the same
+number of windows per step. "data MB/min" is the bytes of the stored training
+arrays per minute of audio; "peak RSS" is the subprocess's maximum resident memory.
+Prints figures only; never asserts timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gru_attn.frames import HOP_SECONDS  # noqa: E402
+from gru_attn.loss import Sdt6Loss  # noqa: E402
+from gru_attn.model import NoteSegmenter  # noqa: E402
+from gru_attn.windows import ChunkDataset, naive_windows  # noqa: E402
+
+N_CHANNELS, N_BINS, NAIVE_BINS, CONTEXT = 9, 174, 522, 9
+
+
+def preset(name: str) -> dict:
+    """Model kwargs of ``conf/model/<name>.yaml``."""
+    cfg = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / f"{name}.yaml"), resolve=True)
+    cfg.pop("_target_")
+    return cfg
+
+
+def synthetic_song(seconds: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random (9, 174, T) float32 features and (T, 3) uint8 targets for ``seconds`` of audio."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds / HOP_SECONDS))
+    feats = rng.standard_normal((N_CHANNELS, N_BINS, n), dtype=np.float32)
+    targets = (rng.random((n, 3)) < (0.6, 0.05, 0.05)).astype(np.uint8)
+    return feats, targets
+
+
+class NaiveWindowDataset(torch.utils.data.Dataset):
+    """Every window materialised: (n, 9, 522, 19) float64 (bins zero-padded), one item per frame."""
+
+    def __init__(self, feats: np.ndarray, targets: np.ndarray, block: int = 256):
+        n = feats.shape[-1]
+        self.windows = np.zeros((n, N_CHANNELS, NAIVE_BINS, 2 * CONTEXT + 1), dtype=np.float64)
+        for s in range(0, n, block):
+            idx = np.arange(s, min(s + block, n))
+            self.windows[idx, :, :N_BINS] = naive_windows(feats, idx, CONTEXT)
+        self.targets = targets.astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(self.windows[i]), torch.from_numpy(self.targets[i])
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process in MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 1e6
+
+
+def timed_steps(model, batches, step, warmup: int, steps: int) -> list[float]:
+    """Seconds per training step (batch fetch included) for ``steps`` steps after ``warmup``."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    times = []
+    for i, batch in zip(range(warmup + steps), batches):
+        t0 = time.perf_counter()
+        loss = step(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dict:
+    """One benchmark case in this process; returns its figures."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    loss_fn = Sdt6Loss()
+    kwargs = preset(model_name)
+    rss0 = rss_mb()
+    if pipeline == "shared":
+        feats, targets = synthetic_song(args.shared_seconds)
+        chunks = windows_per_step // args.chunk_frames
+        data = ChunkDataset([(feats, targets)], chunk_frames=args.chunk_frames, context=CONTEXT)
+        minutes, data_bytes = feats.shape[-1] * HOP_SECONDS / 60, data.nbytes
+        batches = iter(data.epoch_batches(0, chunks))
+        model = NoteSegmenter(n_channels=N_CHANNELS, n_bins=N_BINS, **kwargs)
+
+        def step(model, batch):
+            x, y, m = batch
+            return loss_fn(model(x), y, m)[0]
+    else:
+        feats, targets = synthetic_song(args.naive_seconds)
+        data = NaiveWindowDataset(feats, targets)
+        del feats
+        minutes, data_bytes = len(data) * HOP_SECONDS / 60, data.windows.nbytes + data.targets.nbytes
+        batches = iter(torch.utils.data.DataLoader(data, batch_size=windows_per_step, shuffle=True))
+        model = NoteSegmenter(n_channels=N_CHANNELS, n_bins=NAIVE_BINS, **kwargs)
+
+        def step(model, batch):
+            x, y = batch
+            logits = model.forward_windows(x.float())[:, None]
+            return loss_fn(logits, y[:, None], torch.ones(y.shape[0], 1, dtype=torch.bool))[0]
+    rss_data = rss_mb() - rss0
+    times = timed_steps(model, batches, step, args.warmup, args.steps)
+    return {"pipeline": pipeline, "model": model_name, "windows_per_step": windows_per_step,
+            "windows_per_s": windows_per_step / statistics.median(times),
+            "data_mb_per_min": data_bytes / 1e6 / minutes, "rss_growth_mb_per_min": rss_data / minutes,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, "minutes": minutes}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per case (median)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--chunk-frames", type=int, default=128)
+    parser.add_argument("--naive-windows", type=int, default=256, help="windows per step of the compared rows")
+    parser.add_argument("--train-chunks", type=int, default=16, help="chunks per step of the training-config rows")
+    parser.add_argument("--shared-seconds", type=float, default=120.0)
+    parser.add_argument("--naive-seconds", type=float, default=12.0)
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: pipeline,model,windows
+    args = parser.parse_args()
+    if args.case:
+        pipeline, model_name, windows = args.case.split(",")
+        print(json.dumps(run_case(pipeline, model_name, int(windows), args)))
+        return
+
+    cases = []
+    for model_name in ("gru_attention", "simplified"):
+        cases += [("naive", model_name, args.naive_windows), ("shared", model_name, args.naive_windows),
+                  ("shared", model_name, args.train_chunks * args.chunk_frames)]
+    results = []
+    print(f"{'model':<14}{'pipeline':<9}{'win/step':>9}{'win/s':>10}{'data MB/min':>13}"
+          f"{'RSS+ MB/min':>13}{'peak RSS MB':>13}", flush=True)
+    for pipeline, model_name, windows in cases:
+        cmd = [sys.executable, __file__, *sys.argv[1:], "--case", f"{pipeline},{model_name},{windows}"]
+        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+        results.append(r)
+        print(f"{model_name:<14}{pipeline:<9}{windows:>9}{r['windows_per_s']:>10.1f}{r['data_mb_per_min']:>13.1f}"
+              f"{r['rss_growth_mb_per_min']:>13.1f}{r['peak_rss_mb']:>13.0f}", flush=True)
+
+    def find(pipeline, model_name, windows):
+        return next(r for r in results if (r["pipeline"], r["model"], r["windows_per_step"]) ==
+                    (pipeline, model_name, windows))
+
+    parts = []
+    for model_name in ("gru_attention", "simplified"):
+        naive = find("naive", model_name, args.naive_windows)
+        same = find("shared", model_name, args.naive_windows)
+        train = find("shared", model_name, args.train_chunks * args.chunk_frames)
+        parts.append(f"{model_name}: {same['windows_per_s'] / naive['windows_per_s']:.1f}x windows/s at "
+                     f"{args.naive_windows} windows/step ({train['windows_per_s'] / naive['windows_per_s']:.1f}x at "
+                     f"{args.train_chunks}x{args.chunk_frames}), "
+                     f"{naive['data_mb_per_min'] / same['data_mb_per_min']:.0f}x less data memory per minute")
+    speed = (find("shared", "simplified", args.naive_windows)["windows_per_s"]
+             / find("shared", "gru_attention", args.naive_windows)["windows_per_s"])
+    print(f"frame-shared vs naive ({args.threads} threads): " + "; ".join(parts)
+          + f". simplified trains {speed:.1f}x faster than gru_attention.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""End-to-end transcription speed on CPU: real-time factor per stage, frame-shared vs per-window model.
+
+Usage: ``python benchmarks/bench_transcribe.py [--ckpt CKPT | --model gru_attention] [--seconds 60]
+[--threads 2] [--repeats 3] [--window-frames 300]``
+
+A ``--seconds`` song from the synthetic singer (``gru_attn.synth.render_song``, split
+"test", index 0) is transcribed ``--repeats`` times with
+:func:`gru_attn.inference.transcribe_audio` after one warm-up run on 5 s of it;
+the median seconds of every stage (CFP features, pitch tracking, model, decoding) and
+the real-time factor (processing seconds per second of audio) are printed.
+
+Without ``--ckpt`` the model is ``conf/model/<--model>.yaml`` randomly initialised
+(speed depends on the architecture only) with the default decoding settings and
+pitch tracker.
+
+Model part, frame-shared vs per-window: the frame-shared path is
+:func:`gru_attn.model.predict_song` over the whole song (each frame encoded once).
+The per-window path (:meth:`NoteSegmenter.forward_windows`, every 19-frame window
+encoded whole, as a naive pipeline does) runs on ``--window-frames`` evenly spaced
+frames only, in batches of 256; its time is extrapolated linearly to all frames
+(the work per window is constant). Both paths' logits on those frames are compared.
+Prints figures only; never asserts timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gru_attn.decode import DecodeParams  # noqa: E402
+from gru_attn.frames import SAMPLE_RATE  # noqa: E402
+from gru_attn.inference import STAGES, ModelInfo, features_for_audio, load_model, transcribe_audio  # noqa: E402
+from gru_attn.model import NoteSegmenter, num_parameters, predict_song  # noqa: E402
+from gru_attn.pitch import DEFAULT_METHOD  # noqa: E402
+from gru_attn.synth import render_song  # noqa: E402
+from gru_attn.windows import naive_windows  # noqa: E402
+
+WINDOW_BATCH = 256
+
+
+def random_model(preset: str) -> tuple[NoteSegmenter, ModelInfo]:
+    """A randomly initialised model of ``conf/model/<preset>.yaml`` (eval mode) and its inference info."""
+    config = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / f"{preset}.yaml"), resolve=True)
+    config.pop("_target_")
+    config.update(n_channels=9, n_bins=174)
+    torch.manual_seed(0)
+    model = NoteSegmenter(**config).eval()
+    layout = {"n_channels": 9, "n_bins": 174, "context": config["context"], "hop_seconds": 0.02,
+              "sample_rate": SAMPLE_RATE}
+    return model, ModelInfo(path=Path(f"<random {preset}>"), model_config=config, feature_layout=layout,
+                            decode=DecodeParams(), pitch_method=DEFAULT_METHOD)
+
+
+def song_audio(seconds: float) -> np.ndarray:
+    """(N,) float32 audio of one synthetic song of about ``seconds`` s, scaled as ``audio.load_audio`` reads it."""
+    pcm = render_song(0, "test", 0, song_seconds=(seconds, seconds)).pcm
+    return pcm.astype(np.float32) / np.float32(32767.0)
+
+
+@torch.no_grad()
+def per_window_seconds(model: NoteSegmenter, feats: np.ndarray, n_frames: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """Seconds of per-window inference on ``n_frames`` evenly spaced frames; (seconds, frame indices, logits)."""
+    idx = np.unique(np.linspace(0, feats.shape[-1] - 1, n_frames).round().astype(np.int64))
+    start = time.perf_counter()
+    logits = [model.forward_windows(torch.from_numpy(naive_windows(feats, idx[s:s + WINDOW_BATCH], model.context)))
+              for s in range(0, len(idx), WINDOW_BATCH)]
+    return time.perf_counter() - start, idx, torch.cat(logits).numpy()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", help="checkpoint to time (default: a randomly initialised --model)")
+    parser.add_argument("--model", default="gru_attention", help="conf/model preset without --ckpt")
+    parser.add_argument("--seconds", type=float, default=60.0, help="song length in s (default 60)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs; medians are printed (default 3)")
+    parser.add_argument("--window-frames", type=int, default=300, help="frames timed per-window (default 300)")
+    parser.add_argument("--chunk-frames", type=int, default=1024, help="frame-shared chunk length (default 1024)")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    model, info = load_model(args.ckpt) if args.ckpt else random_model(args.model)
+    audio = song_audio(args.seconds)
+    duration = len(audio) / SAMPLE_RATE
+    print(f"model {info.path}: {num_parameters(model):,} parameters; pitch tracker {info.pitch_method}; "
+          f"{duration:.1f} s song; torch threads {torch.get_num_threads()} of {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+
+    transcribe_audio(model, info, audio[: 5 * SAMPLE_RATE], chunk_frames=args.chunk_frames)  # warm-up
+    runs = [transcribe_audio(model, info, audio, chunk_frames=args.chunk_frames) for _ in range(args.repeats)]
+    medians = {stage: statistics.median(r.timings[stage] for r in runs) for stage in STAGES}
+    total = statistics.median(r.seconds for r in runs)
+    print(f"\nend to end, median of {args.repeats} runs ({len(runs[0].notes)} notes found):")
+    print(f"{'stage':<10} {'seconds':>8} {'RTF':>8}")
+    for stage, seconds in medians.items():
+        print(f"{stage:<10} {seconds:>8.3f} {seconds / duration:>8.4f}")
+    print(f"{'total':<10} {total:>8.3f} {total / duration:>8.4f}")
+
+    feats = features_for_audio(audio)
+    n = feats.shape[-1]
+    shared = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        logits = predict_song(model, feats, chunk_frames=args.chunk_frames)
+        shared.append(time.perf_counter() - start)
+    window_runs = [per_window_seconds(model, feats, args.window_frames) for _ in range(args.repeats)]
+    idx, window_logits = window_runs[0][1], window_runs[0][2]
+    per_window = statistics.median(r[0] for r in window_runs) * n / len(idx)
+    diff = float(np.abs(window_logits - logits[idx]).max())
+    print(f"\nmodel part, {n} frames (median of {args.repeats}):")
+    print(f"frame-shared (predict_song, chunks of {args.chunk_frames}): {statistics.median(shared):8.3f} s  "
+          f"RTF {statistics.median(shared) / duration:.4f}")
+    print(f"per-window (forward_windows on {len(idx)} frames, x{n / len(idx):.1f}): {per_window:8.3f} s  "
+          f"RTF {per_window / duration:.4f}")
+    print(f"speed-up {per_window / statistics.median(shared):.1f}x; max |logit difference| {diff:.2e}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes share the CPUs when above "
+          f"{args.threads})")
+
+
+if __name__ == "__main__":
+    main()

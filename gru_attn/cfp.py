@@ -1,0 +1,255 @@
+"""VOCANO-exact CFP (combined frequency and periodicity) features, vectorised in torch.
+
+Reproduces VOCANO's extractor (``cfp_feature_extraction`` + ``full_feature_extraction``)
+to float32 round-off; every quirk is documented in
+``../shared/fixtures/vocano_cfp/README.md`` and cited below by its item number there.
+
+Per window of ``W`` taps (186, 372, 743; 2049 for :func:`melody_z`) and per frame
+``k`` (reference sample ``c = 320 (k + 1) - 1``, see :mod:`gru_attn.frames`):
+
+1. taps ``x[c - Lh ... c + Lh - 1]`` (``Lh = (W - 1) // 2``) weighted by
+   ``h[W-1], h[0], ..., h[2Lh-2]`` of a symmetric Blackman-Harris window (the first
+   tap index wraps, item 1); samples outside ``[0, N - 2]`` are dropped (item 2) and
+   the used weights are L2-normalised per frame;
+2. ``S = |FFT_8000|^0.24``; cepstrum ``C = Re(FFT(S)) / sqrt(8000)``, negatives and
+   quefrencies ``[0:16]`` and ``[-16:]`` zeroed, ``C^0.6``; generalised spectrum
+   ``G = Re(FFT(C)) / sqrt(8000)``, negatives and ``[0:40]`` zeroed (item 3);
+3. triangular log-frequency filterbanks (48 bins per octave from 80 Hz, 174 rows, row 0
+   empty) map ``S[0:501]`` -> ``tfrL0``, ``G[0:501]`` -> ``tfrLF`` (item 4) and
+   ``C[0:201]`` -> ``tfrLQ`` (item 5).
+
+Features: rows ``174 b ... 174 b + 173`` of the ``(1566, T)`` output hold block ``b`` in
+the order SN1 SN2 SN3 SIN1 SIN2 SIN3 ZN1 ZN2 ZN3 (SN/SIN = rising/falling spectral
+flux of ``tfrL0``, Z = ``tfrLF * tfrLQ``), each z-scored over its whole 174 x T slab.
+
+Implementation notes. Arithmetic is float64 throughout (float32 loses 5e-2 because
+``^0.6`` of a round-off error ``d`` is ``d^0.6``). ``S`` is real and even, so its
+full-length FFT is ``irfft`` of its first half (scaled); ``C`` after the cut is even
+except that index 16 survives while its mirror 7984 is zeroed, so ``Re(FFT(C))`` is the
+``irfft`` of the even part, i.e. of ``C[0:4001]`` with ``C[16]`` halved. Powers are
+``exp(g log x)`` (2-3x faster than ``pow`` on CPU), ``|X|^0.24`` is computed from
+``|X|^2``. Frames are processed in chunks of ``chunk_frames``; only ``tfrL0`` and ``Z``
+(174 x T each, float64) are kept per window until the final whole-file z-score.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import numpy as np
+import scipy.signal
+import torch
+
+from gru_attn.audio import check_cfp_audio
+from gru_attn.errors import InputError
+from gru_attn.frames import HOP, SAMPLE_RATE, num_frames
+
+N_FFT = 8000  # fs / fr with fr = 2 Hz
+N_HALF = N_FFT // 2 + 1  # 4001 non-negative FFT bins
+N_BINS = 174  # log-frequency rows per block
+N_BLOCKS = 9  # SN1-3, SIN1-3, ZN1-3
+N_FEATURES = N_BINS * N_BLOCKS  # 1566
+WINDOW_SIZES = (186, 372, 743)  # Blackman-Harris taps of blocks 1, 2, 3
+MELODY_WINDOW = 2049
+GAMMAS = (0.24, 0.6, 1.0)  # spectrum, cepstrum, generalised spectrum (^1 is a no-op)
+F_LOW = 80.0  # Hz, lowest central frequency (fc)
+F_HIGH = 1000.0  # Hz, 1 / tc
+BINS_PER_OCTAVE = 48
+CEPS_CUT = 16  # round(fs * tc): low quefrencies zeroed
+SPEC_CUT = 40  # round(fc / fr): low frequency bins zeroed
+N_SPEC = 501  # spectral bins kept: round(F_HIGH / fr) + 1
+N_QUEF = 201  # quefrency bins kept: round(fs / F_LOW) + 1
+CHUNK_FRAMES = 96  # frames per vectorised chunk (tuned with benchmarks/bench_cfp.py)
+
+_TINY = float(np.finfo(np.float64).tiny)
+Layers = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def central_freqs() -> np.ndarray:
+    """(175,) float64 Hz: ``80 * 2**(i / 48)`` for i = 0..174 (all centres below 1000 Hz)."""
+    n = int(np.floor(np.log2(F_HIGH / F_LOW) * BINS_PER_OCTAVE)) + 1
+    return np.array([F_LOW * 2.0 ** (i / BINS_PER_OCTAVE) for i in range(n)])
+
+
+def _triangles(axis_hz: np.ndarray) -> np.ndarray:
+    """(174, len(axis_hz)) float64 triangular weights of the bins at ``axis_hz`` (Hz).
+
+    Row r rises over (cf[r-1], cf[r]) and falls over (cf[r], cf[r+1]) with strict
+    inequalities (a bin exactly on an edge or centre weighs 0); row 0 stays empty and
+    rows are not area-normalised, as in VOCANO.
+    """
+    cf = central_freqs()
+    f = axis_hz[None, :]
+    lo, mid, hi = cf[:-2, None], cf[1:-1, None], cf[2:, None]
+    rising = np.where((f > lo) & (f < mid), (f - lo) / (mid - lo), 0.0)
+    falling = np.where((f > mid) & (f < hi), (hi - f) / (hi - mid), 0.0)
+    weights = np.zeros((N_BINS, axis_hz.size))
+    weights[1:] = rising + falling
+    return weights
+
+
+@functools.lru_cache(maxsize=None)
+def _filterbanks(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse (COO) filterbanks on ``device``: spectral (174, 501) and quefrency (174, 201).
+
+    Spectral bin j sits at ``8000 j / 3999`` Hz (``f = 16000 linspace(0, 0.5, 4000)``,
+    item 4); quefrency bin j at ``1 / (j / 16000 + 1e-8)`` Hz (item 5). About 900 and 360
+    weights are non-zero, so a sparse product is 5x faster than a dense one.
+    """
+    spec_hz = SAMPLE_RATE * np.linspace(0.0, 0.5, N_FFT // 2)[:N_SPEC]
+    quef_hz = 1.0 / (np.arange(N_QUEF) / SAMPLE_RATE + 1e-8)
+    return tuple(torch.from_numpy(_triangles(axis)).to_sparse().to(device) for axis in (spec_hz, quef_hz))
+
+
+@functools.lru_cache(maxsize=None)
+def _taps(window: int, device: torch.device) -> torch.Tensor:
+    """(2 Lh,) float64 window weights for tap offsets -Lh ... Lh-1: h[W-1], h[0], ..., h[2Lh-2]."""
+    h = scipy.signal.windows.blackmanharris(window)
+    half = (window - 1) // 2
+    return torch.from_numpy(np.concatenate([h[-1:], h[: 2 * half - 1]])).to(device)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; ``"cuda"`` without CUDA is an InputError."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: CUDA is not available on this machine (use cpu or auto)")
+    return device
+
+
+def _frames(x: torch.Tensor, window: int, start: int, stop: int) -> torch.Tensor:
+    """(stop - start, 2 Lh) float64 weighted, L2-normalised taps of frames ``start:stop``.
+
+    ``x`` (N,) is the whole signal; taps outside samples ``[0, N - 2]`` are dropped
+    (item 2), and each frame is divided by the norm of the weights it actually uses.
+    """
+    taps = _taps(window, x.device)
+    half = taps.numel() // 2
+    n_usable = x.numel() - 1  # the last sample is never used
+    first = HOP * (start + 1) - 1 - half  # sample under the first tap of frame `start`
+    last = HOP * stop - 1 + half  # one past the last tap of frame `stop - 1`
+    segment = x[max(first, 0): min(last, n_usable)].to(torch.float64)
+    segment = torch.nn.functional.pad(segment, (max(-first, 0), max(last - n_usable, 0)))
+    samples = segment.unfold(0, 2 * half, HOP)
+    index = first + HOP * torch.arange(stop - start, device=x.device)[:, None] + torch.arange(2 * half, device=x.device)
+    weights = taps * ((index >= 0) & (index < n_usable))
+    return samples * weights / torch.linalg.vector_norm(weights, dim=1, keepdim=True)
+
+
+def _positive_power(x: torch.Tensor, exponent: float) -> torch.Tensor:
+    """In-place ``max(x, 0) ** exponent`` computed as ``exp(exponent * log x)``; zeros stay 0.
+
+    ``log``/``exp`` are 2-3x faster than ``pow`` on CPU but slow on 0 and -inf, so
+    non-positive entries are lifted to the smallest normal double and the result is
+    thresholded back to 0 (no real value of this chain is that small).
+    """
+    x.clamp_min_(_TINY).log_().mul_(exponent).exp_()
+    return torch.nn.functional.threshold_(x, 2.0 * _TINY ** exponent, 0.0)
+
+
+def _layers(frames: torch.Tensor) -> Layers:
+    """(F, 2 Lh) weighted frames -> (tfrL0, tfrLF, tfrLQ), each (174, F) float64."""
+    spec_fb, quef_fb = _filterbanks(frames.device)
+    spectrum = torch.fft.rfft(frames, n=N_FFT)
+    power = spectrum.real.square().addcmul_(spectrum.imag, spectrum.imag)  # |X|^2
+    spectrum = _positive_power(power, GAMMAS[0] / 2)  # S = |X|^0.24
+    tfr_l0 = torch.sparse.mm(spec_fb, spectrum[:, :N_SPEC].T)
+    ceps = torch.fft.irfft(spectrum, n=N_FFT, norm="ortho")[:, :N_HALF]  # Re(FFT(S)) / sqrt(N)
+    ceps = _positive_power(ceps, GAMMAS[1])
+    ceps[:, :CEPS_CUT] = 0.0
+    tfr_lq = torch.sparse.mm(quef_fb, ceps[:, :N_QUEF].T)
+    ceps[:, CEPS_CUT] *= 0.5  # even part: C[16] is kept but its mirror C[7984] was zeroed
+    gen = torch.fft.irfft(ceps, n=N_FFT, norm="ortho")[:, :N_SPEC].clamp_min_(0.0)  # Re(FFT(C)) / sqrt(N)
+    gen[:, :SPEC_CUT] = 0.0
+    return tfr_l0, torch.sparse.mm(spec_fb, gen.T), tfr_lq
+
+
+def _maps(x: torch.Tensor, window: int, chunk_frames: int,
+          outputs: tuple[Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], ...]) -> list[np.ndarray]:
+    """Run the chain over all frames of ``x`` in chunks; one (174, T) float64 array per output.
+
+    Each output maps the chunk's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to (174, F).
+    """
+    n_frames = num_frames(x.numel())
+    maps = [np.empty((N_BINS, n_frames)) for _ in outputs]
+    with torch.inference_mode():
+        for start in range(0, n_frames, chunk_frames):
+            stop = min(start + chunk_frames, n_frames)
+            layers = _layers(_frames(x, window, start, stop))
+            for out, fn in zip(maps, outputs):
+                out[:, start:stop] = fn(*layers).cpu().numpy()
+    return maps
+
+
+def _signal(audio: np.ndarray, source: str, device: str | torch.device, dtype=None) -> torch.Tensor:
+    """Checked (N,) tensor on the resolved device (float32 or float64, cast per chunk)."""
+    audio = np.asarray(audio, dtype=dtype)
+    check_cfp_audio(audio, source)
+    if audio.dtype not in (np.float32, np.float64):
+        audio = audio.astype(np.float64)
+    return torch.from_numpy(np.ascontiguousarray(audio)).to(resolve_device(device))
+
+
+def _zscore(block: np.ndarray, source: str) -> np.ndarray:
+    """(174, T) float64 -> float32 ``(X - mean) / std`` over the whole block (population std)."""
+    mean, std = block.mean(), block.std()
+    if not std > 0:
+        raise InputError(f"{source}: CFP block has no variation (silent or degenerate audio)")
+    return ((block - mean) / std).astype(np.float32)
+
+
+def _flux(tfr: np.ndarray, invert: bool) -> np.ndarray:
+    """(174, T) spectral flux: first difference over time (column 0 = 0), negatives -> 0."""
+    diff = np.zeros_like(tfr)
+    np.subtract(tfr[:, 1:], tfr[:, :-1], out=diff[:, 1:])
+    if invert:
+        np.negative(diff, out=diff)
+    return np.maximum(diff, 0.0, out=diff)
+
+
+def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames: int = CHUNK_FRAMES,
+                 source: str = "audio") -> np.ndarray:
+    """(1566, T) float32 CFP features of 16 kHz mono ``audio`` (N,), T = floor((N - 1) / 320).
+
+    Identical to VOCANO's ``full_feature_extraction(*cfp_feature_extraction(audio))`` up
+    to float32 round-off. ``device``: "cpu", "cuda" or "auto". ``source`` names the
+    input in error messages. Too short (< 2 frames) or silent audio -> InputError.
+    """
+    x = _signal(audio, source, device)
+    l0, z = [], []
+    for window in WINDOW_SIZES:
+        a, b = _maps(x, window, chunk_frames, (lambda s, f, q: s, lambda s, f, q: f * q))
+        l0.append(a)
+        z.append(b)
+    del x
+    features = np.empty((N_FEATURES, l0[0].shape[1]), dtype=np.float32)
+    blocks = [(l0, False), (l0, True), (z, None)]  # SN, SIN, ZN; each maps freed after last use
+    for group, (maps, invert) in enumerate(blocks):
+        for w in range(len(WINDOW_SIZES)):
+            rows = slice(N_BINS * (3 * group + w), N_BINS * (3 * group + w + 1))
+            raw = maps[w] if invert is None else _flux(maps[w], invert)
+            features[rows] = _zscore(raw, source)
+            if invert is not False:
+                maps[w] = None
+    return features
+
+
+def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames: int = CHUNK_FRAMES,
+             source: str = "audio") -> np.ndarray:
+    """(174, T) float32 ``tfrLF * tfrLQ`` with the 2049-tap window (VOCANO's melody ``Z``).
+
+    The input is rounded to float32 first, as VOCANO does; not normalised.
+    """
+    x = _signal(audio, source, device, dtype=np.float32)
+    (z,) = _maps(x, MELODY_WINDOW, chunk_frames, (lambda s, f, q: f * q,))
+    return z.astype(np.float32)
+
+
+def cfp_layers(audio: np.ndarray, window: int, device: str | torch.device = "cpu",
+               chunk_frames: int = CHUNK_FRAMES, source: str = "audio") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw layers (tfrL0, tfrLF, tfrLQ) of one window size, each (174, T) float64, unnormalised."""
+    x = _signal(audio, source, device)
+    return tuple(_maps(x, window, chunk_frames, (lambda s, f, q: s, lambda s, f, q: f, lambda s, f, q: q)))

@@ -1,0 +1,236 @@
+"""Using a trained model: checkpoint -> model, audio -> features + pitch -> notes.
+
+Shared by ``python -m gru_attn.transcribe`` and ``python -m gru_attn.evaluate``.
+The checkpoint alone carries what inference needs (see :mod:`gru_attn.checkpoint`):
+the model's constructor arguments, the feature layout it was trained on, the
+note-decoding thresholds and the pitch tracker. Features of new audio go through
+the same steps as the training corpus (CFP, then the per-block z-score of
+:func:`gru_attn.corpus.normalize_blocks`), and the model runs frame-shared
+(:func:`gru_attn.model.predict_song`: every frame encoded once, bounded memory).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gru_attn import cfp
+from gru_attn.checkpoint import load_checkpoint
+from gru_attn.corpus import MAX_TRIM_FRAMES, N_CHANNELS, load_features, load_pitch, normalize_blocks
+from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
+from gru_attn.errors import InputError
+from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
+from gru_attn.model import NoteSegmenter, predict_song
+from gru_attn.notes import NoteList
+from gru_attn.pitch import DEFAULT_METHOD, METHODS, track_pitch
+
+STAGES = ("features", "pitch", "model", "decode")  # the timed steps of one transcription
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a checkpoint says about its model, besides the weights.
+
+    ``feature_layout``: ``n_channels``, ``n_bins``, ``context`` (frames each side),
+    ``hop_seconds``, ``sample_rate``; ``decode``: the note-decoding thresholds;
+    ``pitch_method``: the tracker (one of :data:`gru_attn.pitch.METHODS`) used for new
+    audio; ``config``: the resolved training config (may be empty); ``epoch``: training
+    epochs completed (None if unknown).
+    """
+
+    path: Path
+    model_config: dict
+    feature_layout: dict
+    decode: DecodeParams
+    pitch_method: str
+    config: dict = field(default_factory=dict)
+    epoch: int | None = None
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.feature_layout["n_channels"])
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.feature_layout["n_bins"])
+
+
+@dataclass
+class Transcription:
+    """One transcribed song: ``notes``; ``probs`` (T, 3) voiced/onset/offset probabilities;
+    ``pitch`` (T,) Hz (0 = unvoiced); ``duration_s`` of the input; ``timings`` seconds
+    per stage of :data:`STAGES` (0 for a stage whose result was given)."""
+
+    notes: NoteList
+    probs: np.ndarray
+    pitch: np.ndarray
+    duration_s: float
+    timings: dict
+
+    @property
+    def seconds(self) -> float:
+        """Total processing time in seconds."""
+        return float(sum(self.timings.values()))
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: processing seconds per second of audio."""
+        return self.seconds / self.duration_s if self.duration_s > 0 else float("nan")
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``--device``: ``auto`` -> cuda when available else cpu; ``cpu``; ``cuda[:N]``; else InputError."""
+    try:
+        return cfp.resolve_device(spec)
+    except RuntimeError:
+        raise InputError(f"--device {spec}: expected auto, cpu, cuda or cuda:N") from None
+
+
+# --------------------------------------------------------------------------- checkpoint
+
+
+def _layout(path: Path, state: dict) -> dict:
+    """The checked ``feature_layout`` of a checkpoint; InputError naming ``path`` if unusable."""
+    layout = state["feature_layout"]
+    config = state["model_config"]
+    if not isinstance(layout, dict) or not isinstance(config, dict):
+        raise InputError(f"{path}: feature_layout and model_config must be dicts")
+    for key in ("n_channels", "n_bins", "context"):
+        value = layout.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"{path}: feature_layout.{key}={value!r}; expected a whole number")
+        if key in config and config[key] != value:
+            raise InputError(f"{path}: model_config.{key}={config[key]!r} disagrees with "
+                             f"feature_layout.{key}={value!r}")
+    for key, ours in (("hop_seconds", HOP_SECONDS), ("sample_rate", SAMPLE_RATE)):
+        if key in layout and not np.isclose(float(layout[key]), ours):
+            raise InputError(f"{path}: checkpoint uses {key}={layout[key]}; this version works at "
+                             f"{key}={ours} (hop 20 ms, 16 kHz)")
+    return layout
+
+
+def load_model(path: str | os.PathLike, device="cpu") -> tuple[NoteSegmenter, ModelInfo]:
+    """Rebuild the model of checkpoint ``path`` in eval mode on ``device``.
+
+    Returns ``(model, info)``. Raises :class:`InputError` naming the file when it is
+    missing, corrupt or not a gru_attn checkpoint, when its model config cannot build
+    a model, when its weights do not fit that model (e.g. a state_dict of another
+    size), or when its feature layout, decoding settings or pitch tracker are unusable.
+    """
+    path = Path(path)
+    state = load_checkpoint(path)
+    layout = _layout(path, state)
+    config = {**state["model_config"], "n_channels": layout["n_channels"], "n_bins": layout["n_bins"],
+              "context": layout["context"]}
+    try:
+        model = NoteSegmenter(**config)
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: model_config cannot build the model ({exc})") from None
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
+        raise InputError(f"{path}: the weights do not fit the model its model_config describes "
+                         f"({detail[:240]})") from None
+    try:
+        decode = DecodeParams(**(state.get("decode") or {}))
+    except TypeError as exc:
+        raise InputError(f"{path}: unusable decode settings ({exc})") from None
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    pitch_method = state.get("pitch_method") or DEFAULT_METHOD
+    if pitch_method not in METHODS:
+        raise InputError(f"{path}: pitch_method={pitch_method!r}; expected one of {', '.join(METHODS)}")
+    model.to(device).eval()
+    info = ModelInfo(path=path, model_config=config, feature_layout=layout, decode=decode,
+                     pitch_method=pitch_method, config=state.get("config") or {}, epoch=state.get("epoch"))
+    return model, info
+
+
+# --------------------------------------------------------------------------- features and pitch
+
+
+def check_layout(feats: np.ndarray, info: ModelInfo, source) -> None:
+    """InputError naming ``source`` unless (C, F, T) ``feats`` have the checkpoint's (C, F) layout."""
+    expected = (info.n_channels, info.n_bins)
+    if tuple(feats.shape[:2]) != expected:
+        raise InputError(f"{source}: features have {feats.shape[0]} x {feats.shape[1]} (channels x bins) per frame, "
+                         f"but the checkpoint {info.path.name} was trained on {expected[0]} x {expected[1]} "
+                         "(a different feature layout)")
+
+
+def features_for_audio(audio: np.ndarray, device="cpu", source="audio") -> np.ndarray:
+    """(N,) 16 kHz audio -> (9, 174, T) float32 CFP features, z-scored per block as in training.
+
+    Too short or silent audio -> InputError naming ``source``.
+    """
+    feats = cfp.cfp_features(audio, device=device, source=str(source))
+    feats = feats.reshape(N_CHANNELS, feats.shape[0] // N_CHANNELS, feats.shape[1])
+    return normalize_blocks(feats, source)
+
+
+def features_from_file(path: str | os.PathLike) -> np.ndarray:
+    """A VOCANO-layout ``*_feat.npy`` ((1566, T) or (9, n_bins, T)) -> (9, n_bins, T) float32, z-scored per block."""
+    return normalize_blocks(load_features(path), path)
+
+
+def pitch_from_file(path: str | os.PathLike) -> np.ndarray:
+    """A ``*_pitch.npy`` ((T,) Hz or VOCANO's (T, 2) [time, Hz]) -> (T,) float64 Hz."""
+    return load_pitch(path)
+
+
+def _align(feats: np.ndarray, pitch: np.ndarray, feat_source, pitch_source) -> tuple[np.ndarray, np.ndarray]:
+    """Trim features and pitch to the shorter length (they may differ by ``MAX_TRIM_FRAMES``); else InputError."""
+    n_feat, n_pitch = feats.shape[-1], len(pitch)
+    if abs(n_feat - n_pitch) > MAX_TRIM_FRAMES:
+        raise InputError(f"{pitch_source} has {n_pitch} frames but {feat_source} has {n_feat} "
+                         f"(at most {MAX_TRIM_FRAMES} frames of difference are trimmed)")
+    n = min(n_feat, n_pitch)
+    return feats[..., :n], pitch[:n]
+
+
+# --------------------------------------------------------------------------- transcription
+
+
+def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | None = None, *,
+                     feats: np.ndarray | None = None, pitch: np.ndarray | None = None, source="audio",
+                     device="cpu", chunk_frames: int = 1024) -> Transcription:
+    """Transcribe one song: (N,) 16 kHz ``audio`` and/or precomputed ``feats`` / ``pitch``.
+
+    ``feats``: (C, F, T) z-scored features (as :func:`features_for_audio` returns);
+    ``pitch``: (T,) Hz. Whatever is not given is computed from ``audio`` (CFP on
+    ``device``, pitch with ``info.pitch_method``). Features must match the
+    checkpoint's layout; features and pitch may differ by up to 2 frames (trimmed).
+    The model runs frame-shared in chunks of ``chunk_frames`` frames; decoding uses
+    ``info.decode``. ``source`` names the input in error messages.
+    """
+    if audio is None and (feats is None or pitch is None):
+        raise InputError(f"{source}: need audio, or both features and pitch")
+    timings = dict.fromkeys(STAGES, 0.0)
+    start = time.perf_counter()
+    if feats is None:
+        feats = features_for_audio(audio, device=device, source=source)
+    check_layout(feats, info, source)
+    timings["features"] = time.perf_counter() - start
+    start = time.perf_counter()
+    if pitch is None:
+        pitch = track_pitch(audio, info.pitch_method)
+    timings["pitch"] = time.perf_counter() - start
+    feats, pitch = _align(feats, np.asarray(pitch, dtype=np.float64), f"{source} (features)", f"{source} (pitch)")
+
+    start = time.perf_counter()
+    logits = predict_song(model, feats, chunk_frames=chunk_frames, device=device)
+    timings["model"] = time.perf_counter() - start
+    start = time.perf_counter()
+    probs = probs_from_logits(logits)
+    notes = decode_notes(probs, pitch, info.decode)
+    timings["decode"] = time.perf_counter() - start
+    duration = len(audio) / SAMPLE_RATE if audio is not None else (feats.shape[-1] + 1) * HOP_SECONDS
+    return Transcription(notes=notes, probs=probs.astype(np.float32), pitch=pitch, duration_s=float(duration),
+                         timings=timings)

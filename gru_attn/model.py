@@ -1,0 +1,215 @@
+"""The note-segmentation network and song-level inference.
+
+The model classifies every frame from a window of ``2 * context + 1`` frames
+(19 by default) centred on it; each frame is a ``(n_channels, n_bins)`` slice of
+the CFP features (9 blocks x 174 log-frequency bins). It outputs 6 logits, the
+three two-way pairs of :data:`gru_attn.frames.SDT6_NAMES`.
+
+Layers, in order:
+
+1. :class:`FrameEncoder`: a Conv1d stack over frequency, applied to each frame on
+   its own, then a linear projection to ``hidden_dim``;
+2. a bidirectional GRU over the window's 19 encoded frames (``hidden_dim // 2``
+   units per direction, ``num_layers`` layers, dropout between layers);
+3. multi-head attention from the centre frame over the 19 GRU outputs, with a
+   residual connection and LayerNorm (this is the centre row of full
+   self-attention over the window, computed without the 18 rows that are discarded);
+4. a classifier (Linear -> ReLU -> Dropout -> Linear) to 6 logits.
+
+Frame sharing: neighbouring windows overlap in 18 of 19 frames, so
+:meth:`NoteSegmenter.forward` encodes each frame of a chunk once and gathers the
+windows from the encoded sequence (a strided view); only the GRU and attention run
+per window. :meth:`NoteSegmenter.forward_windows` is the per-window reference path
+(every frame of every window encoded); both agree in eval mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from gru_attn.errors import InputError
+
+N_LOGITS = 6
+
+
+def _check_positive(name: str, value) -> int:
+    """``value`` as an int, or InputError naming ``model.<name>`` unless it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise InputError(f"model.{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+class FrameEncoder(nn.Module):
+    """Encode one frame ``(n_channels, n_bins)`` -> ``(hidden_dim,)``.
+
+    Each conv block is Conv1d over frequency (``kernel_size``, same padding) ->
+    MaxPool1d(2) -> BatchNorm1d -> ReLU (pooling first halves the memory-bound
+    elementwise work), so the frequency axis halves per block (174 -> 87 -> 43 -> 21
+    for three blocks). The flattened output feeds Linear -> ReLU; the Linear input
+    size is computed here from ``n_bins``, so every layer exists (and is in the
+    ``state_dict``) from construction.
+
+    BatchNorm normalises over all frames of the batch in train mode and uses its
+    running statistics in eval mode, where a frame's encoding depends on that
+    frame alone (chunked and per-window encoding give the same result).
+    """
+
+    def __init__(self, n_channels: int = 9, n_bins: int = 174, conv_channels: Sequence[int] = (32, 64, 64),
+                 kernel_size: int = 5, hidden_dim: int = 256):
+        super().__init__()
+        n_channels = _check_positive("n_channels", n_channels)
+        n_bins = _check_positive("n_bins", n_bins)
+        kernel_size = _check_positive("kernel_size", kernel_size)
+        hidden_dim = _check_positive("hidden_dim", hidden_dim)
+        conv_channels = [_check_positive("conv_channels", c) for c in (conv_channels or ())]
+        if not conv_channels:
+            raise InputError("model.conv_channels must list at least one positive channel count")
+        if kernel_size % 2 == 0:
+            raise InputError(f"model.kernel_size={kernel_size} must be odd (same padding over frequency)")
+        min_bins = 2 ** len(conv_channels)
+        if n_bins < min_bins:
+            raise InputError(f"n_bins={n_bins} is too small for {len(conv_channels)} conv blocks "
+                             f"(each halves the frequency axis): need at least {min_bins} bins")
+        layers, c_in, bins = [], n_channels, n_bins
+        for c_out in conv_channels:
+            layers += [nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
+                       nn.MaxPool1d(2), nn.BatchNorm1d(c_out), nn.ReLU(inplace=True)]
+            c_in, bins = c_out, bins // 2
+        self.n_channels, self.n_bins, self.hidden_dim = n_channels, n_bins, hidden_dim
+        self.conv = nn.Sequential(*layers)
+        self.flat_dim = c_in * bins
+        self.proj = nn.Sequential(nn.Linear(self.flat_dim, hidden_dim), nn.ReLU(inplace=True))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, n_channels, n_bins) frames -> (B, hidden_dim)."""
+        return self.proj(self.conv(frames).flatten(1))
+
+
+class NoteSegmenter(nn.Module):
+    """Frame encoder -> GRU over the 19-frame window -> attention -> 6 logits.
+
+    Args:
+        n_channels, n_bins: feature layout of one frame (9 CFP blocks x 174 bins).
+        hidden_dim: width of the frame encoding, GRU output (both directions) and
+            attention; must be even and divisible by ``num_heads``.
+        num_layers: GRU layers; num_heads: attention heads.
+        conv_channels, kernel_size: the :class:`FrameEncoder` conv stack.
+        dropout: between GRU layers, on attention weights, and in the classifier.
+        context: frames each side of the classified frame (window ``2 * context + 1``).
+
+    Raises:
+        InputError: a size that is not a positive integer, ``hidden_dim`` odd or
+            not divisible by ``num_heads``, ``dropout`` outside [0, 1), or
+            ``n_bins`` too small for the conv stack.
+    """
+
+    def __init__(self, n_channels: int = 9, n_bins: int = 174, hidden_dim: int = 256, num_layers: int = 2,
+                 num_heads: int = 8, conv_channels: Sequence[int] = (32, 64, 64), kernel_size: int = 5,
+                 dropout: float = 0.1, context: int = 9):
+        super().__init__()
+        hidden_dim = _check_positive("hidden_dim", hidden_dim)
+        num_layers = _check_positive("num_layers", num_layers)
+        num_heads = _check_positive("num_heads", num_heads)
+        if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 0:
+            raise InputError(f"model.context={context!r} must be an integer >= 0")
+        if hidden_dim % num_heads:
+            raise InputError(f"model.hidden_dim={hidden_dim} is not divisible by model.num_heads={num_heads}")
+        if hidden_dim % 2:
+            raise InputError(f"model.hidden_dim={hidden_dim} must be even "
+                             "(the bidirectional GRU has hidden_dim / 2 units per direction)")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise InputError(f"model.dropout={dropout!r} must be in [0, 1)")
+        self.context = int(context)
+        self.window = 2 * self.context + 1
+        self.encoder = FrameEncoder(n_channels, n_bins, conv_channels, kernel_size, hidden_dim)
+        self.gru = nn.GRU(hidden_dim, hidden_dim // 2, num_layers=num_layers, batch_first=True,
+                          bidirectional=True, dropout=float(dropout) if num_layers > 1 else 0.0)
+        self.attention = nn.MultiheadAttention(hidden_dim, num_heads, dropout=float(dropout), batch_first=True)
+        self.norm = nn.LayerNorm(hidden_dim)
+        self.classifier = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
+                                        nn.Dropout(float(dropout)), nn.Linear(hidden_dim, N_LOGITS))
+
+    @property
+    def n_channels(self) -> int:
+        return self.encoder.n_channels
+
+    @property
+    def n_bins(self) -> int:
+        return self.encoder.n_bins
+
+    def encode(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, C, F, L) features -> (B, L, H) frame encodings (each frame encoded once)."""
+        b, c, f, n = feats.shape
+        frames = feats.permute(0, 3, 1, 2).reshape(b * n, c, f)
+        return self.encoder(frames).reshape(b, n, -1)
+
+    def classify_encoded(self, enc: torch.Tensor) -> torch.Tensor:
+        """(B, L, H) encodings -> (B, L - 2 * context, 6) logits of every full window.
+
+        The windows are a strided view of ``enc`` (``unfold``); the GRU and the
+        attention then run over the ``B * (L - 2 * context)`` windows.
+        """
+        b, n, h = enc.shape
+        n_out = n - 2 * self.context
+        if n_out <= 0:
+            raise ValueError(f"need more than {2 * self.context} encoded frames, got {n}")
+        windows = enc.unfold(1, self.window, 1)  # (B, n_out, H, W) view
+        windows = windows.permute(0, 1, 3, 2).reshape(b * n_out, self.window, h)
+        seq, _ = self.gru(windows)  # (N, W, H)
+        centre = seq[:, self.context:self.context + 1]  # (N, 1, H)
+        attended, _ = self.attention(centre, seq, seq, need_weights=False)
+        x = self.norm(centre + attended)[:, 0]
+        return self.classifier(x).reshape(b, n_out, N_LOGITS)
+
+    def forward(self, chunk: torch.Tensor) -> torch.Tensor:
+        """(B, C, F, L + 2 * context) chunk -> (B, L, 6) logits of its L centre frames (frame-shared)."""
+        return self.classify_encoded(self.encode(chunk))
+
+    def forward_windows(self, windows: torch.Tensor) -> torch.Tensor:
+        """(N, C, F, 2 * context + 1) windows -> (N, 6) logits (reference path: every window encoded whole)."""
+        if windows.shape[-1] != self.window:
+            raise ValueError(f"windows must have {self.window} frames, got {windows.shape[-1]}")
+        return self(windows)[:, 0]
+
+
+def num_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _check_song_features(model: NoteSegmenter, feats) -> torch.Tensor:
+    """``feats`` as a float32 CPU tensor (C, F, T) matching the model, or InputError."""
+    feats = torch.as_tensor(feats)
+    expected = (model.n_channels, model.n_bins)
+    if feats.ndim != 3 or tuple(feats.shape[:2]) != expected:
+        raise InputError(f"song features have shape {tuple(feats.shape)}; the model expects "
+                         f"({expected[0]}, {expected[1]}, T)")
+    return feats.to(torch.float32)
+
+
+@torch.no_grad()
+def predict_song(model: NoteSegmenter, feats, chunk_frames: int = 1024, device="cpu") -> np.ndarray:
+    """Logits of every frame of one song: (C, F, T) features -> (T, 6) float32 numpy array.
+
+    Runs the frame-shared path in eval mode, ``chunk_frames`` frames at a time (each
+    chunk also reads ``model.context`` frames either side; zeros beyond the song's
+    edges, as in training), so memory stays bounded on long songs and the result does
+    not depend on ``chunk_frames``. Moves ``model`` to ``device``; restores its
+    train/eval mode afterwards.
+    """
+    chunk_frames = _check_positive("chunk_frames", chunk_frames)
+    feats = _check_song_features(model, feats)
+    k, n_frames = model.context, feats.shape[-1]
+    padded = torch.nn.functional.pad(feats, (k, k))
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        out = [model(padded[None, :, :, s:min(s + chunk_frames, n_frames) + 2 * k].to(device))[0].float().cpu()
+               for s in range(0, n_frames, chunk_frames)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, N_LOGITS), dtype=np.float32)

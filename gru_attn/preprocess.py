@@ -1,0 +1,152 @@
+"""CLI: audio files -> VOCANO-layout CFP features and pitch contours.
+
+    python -m gru_attn.preprocess <audio file or folder> [--out generated]
+        [--device auto|cpu|cuda] [--pitch-method M] [--force]
+
+For every input ``<name>.wav|.flac|.ogg`` (a folder is scanned, not recursively, in
+sorted order) writes, exactly as VOCANO names them:
+
+    <out>/feat/<name>_feat.npy     (1566, T) float32 CFP features (``cfp.cfp_features``)
+    <out>/pitch/<name>_pitch.npy   (T,) float64 f0 in Hz, 0 = unvoiced (``pitch.track_pitch``)
+
+Files whose two outputs exist and are not older than the input are skipped (unless
+``--force``). Outputs are written atomically, so an interrupted run never leaves a
+truncated ``.npy``. A bad input prints ``error: <file>: <reason>`` and the other files
+are still processed; the exit status is then 1. A missing input path (or an unavailable ``--device cuda``)
+exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from gru_attn.audio import AUDIO_EXTENSIONS, load_audio
+from gru_attn.cfp import cfp_features, resolve_device
+from gru_attn.errors import InputError
+from gru_attn.pitch import DEFAULT_METHOD, METHODS, track_pitch
+
+
+def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """(feature path, pitch path) of input ``path``: ``<out>/feat/<stem>_feat.npy``, ``<out>/pitch/<stem>_pitch.npy``."""
+    stem, out_dir = Path(path).stem, Path(out_dir)
+    return out_dir / "feat" / f"{stem}_feat.npy", out_dir / "pitch" / f"{stem}_pitch.npy"
+
+
+def is_up_to_date(path: str | os.PathLike, out_dir: str | os.PathLike) -> bool:
+    """True when both outputs of ``path`` exist and none is older than ``path``."""
+    source_time = Path(path).stat().st_mtime_ns
+    return all(out.is_file() and out.stat().st_mtime_ns >= source_time for out in output_paths(path, out_dir))
+
+
+def compute_outputs(audio: np.ndarray, device: str = "auto", pitch_method: str = DEFAULT_METHOD,
+                    source: str = "audio") -> tuple[np.ndarray, np.ndarray]:
+    """(features (1566, T) float32, pitch (T,) float64 Hz) of 16 kHz mono ``audio`` (N,)."""
+    features = cfp_features(audio, device=device, source=source)
+    pitch = np.asarray(track_pitch(audio, method=pitch_method), dtype=np.float64)
+    if pitch.shape != (features.shape[1],):
+        raise RuntimeError(f"{source}: pitch has shape {pitch.shape}, features have {features.shape[1]} frames")
+    return features, pitch
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """``np.save`` to a temporary file in ``path``'s folder, then ``os.replace`` onto ``path``.
+
+    The temporary file is created with ``open(..., "xb")`` so it gets the usual
+    umask-based permissions (``mkstemp`` would make it private).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def preprocess_file(path: str | os.PathLike, out_dir: str | os.PathLike = "generated", device: str = "auto",
+                    pitch_method: str = DEFAULT_METHOD, force: bool = False) -> bool:
+    """Write the feature and pitch files of one audio file; False when skipped as up to date.
+
+    Raises InputError (naming the file) for unreadable, too short or silent audio.
+    """
+    if not force and Path(path).is_file() and is_up_to_date(path, out_dir):
+        return False
+    features, pitch = compute_outputs(load_audio(path), device, pitch_method, source=str(path))
+    feat_path, pitch_path = output_paths(path, out_dir)
+    save_npy_atomic(feat_path, features)
+    save_npy_atomic(pitch_path, pitch)
+    return True
+
+
+def find_audio_files(path: str | os.PathLike) -> list[Path]:
+    """``[path]`` for a file, else the folder's audio files (``AUDIO_EXTENSIONS``, not recursive, sorted).
+
+    Raises InputError for a missing path, a folder without audio files, or two files
+    of one folder sharing a name (their outputs would collide).
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError(f"{path}: no such file or folder")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not files:
+        raise InputError(f"{path}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    stems = [p.stem for p in files]
+    clashes = sorted({s for s in stems if stems.count(s) > 1})
+    if clashes:
+        raise InputError(f"{path}: several files named {clashes[0]!r} (outputs are named by file stem)")
+    return files
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gru_attn.preprocess", description=__doc__.splitlines()[0])
+    parser.add_argument("input", help="audio file (.wav/.flac/.ogg) or folder of audio files")
+    parser.add_argument("--out", default="generated", help="output folder (default: generated)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="CFP device (default: auto)")
+    parser.add_argument("--pitch-method", default=DEFAULT_METHOD, choices=METHODS,
+                        help=f"pitch tracker (default: {DEFAULT_METHOD})")
+    parser.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 1 some files failed, 2 bad input path)."""
+    args = parse_args(argv)
+    try:
+        files = find_audio_files(args.input)
+        resolve_device(args.device)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    processed = skipped = failed = 0
+    seconds = 0.0
+    for path in tqdm(files, desc="preprocess", unit="file", disable=not sys.stderr.isatty()):
+        try:
+            if preprocess_file(path, args.out, args.device, args.pitch_method, args.force):
+                processed += 1
+                seconds += sf.info(str(path)).duration
+            else:
+                skipped += 1
+        except InputError as exc:
+            failed += 1
+            tqdm.write(f"error: {exc}", file=sys.stderr)
+    print(f"processed {processed}, skipped {skipped} (up to date), failed {failed}; "
+          f"{seconds:.1f} s of audio in {time.perf_counter() - start:.1f} s; outputs in {args.out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

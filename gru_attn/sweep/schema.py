@@ -1,0 +1,94 @@
+"""Structured configs of the sweeper (``hydra/sweeper=gru_optuna``) and its pruners.
+
+Registered in Hydra's ConfigStore when :mod:`gru_attn.sweep` is imported:
+
+- ``hydra/sweeper/gru_optuna``: the Optuna sweeper of hydra-optuna-sweeper, plus
+  ``pruner``, ``heartbeat_interval``, ``grace_period`` and ``reseed``; ``n_jobs`` (trials per batch)
+  defaults to the launcher's parallelism, ``storage`` to an SQLite file in the sweep
+  dir, ``direction`` to the app's ``optimized_direction``;
+- ``hydra/sweeper/pruner/{median,successive_halving,hyperband,none}``.
+
+The samplers (``hydra/sweeper/sampler/{tpe,random,grid,...}``) are the plugin's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
+from omegaconf import MISSING
+
+
+@dataclass
+class PrunerConfig:
+    _target_: str = MISSING
+
+
+@dataclass
+class MedianPrunerConfig(PrunerConfig):
+    """Stop a trial whose best value so far is worse than the median of earlier trials at the same epoch."""
+
+    _target_: str = "optuna.pruners.MedianPruner"
+    n_startup_trials: int = 4   # never prune before this many trials have finished
+    n_warmup_steps: int = 0     # never prune before this epoch
+    interval_steps: int = 1
+    n_min_trials: int = 1       # trials that must have reported an epoch before it is compared
+
+
+@dataclass
+class SuccessiveHalvingPrunerConfig(PrunerConfig):
+    """Asynchronous successive halving: keep the top 1/reduction_factor at each rung (epoch min_resource * rf^k)."""
+
+    _target_: str = "optuna.pruners.SuccessiveHalvingPruner"
+    min_resource: Any = 1
+    reduction_factor: int = 2
+    min_early_stopping_rate: int = 0
+
+
+@dataclass
+class HyperbandPrunerConfig(PrunerConfig):
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    max_resource: Any = "auto"
+    reduction_factor: int = 3
+
+
+@dataclass
+class NopPrunerConfig(PrunerConfig):
+    """Never prune."""
+
+    _target_: str = "optuna.pruners.NopPruner"
+
+
+@dataclass
+class GruOptunaSweeperConf(OptunaSweeperConf):
+    """hydra-optuna-sweeper's settings, plus what resumable, shared, pruned sweeps need."""
+
+    _target_: str = "hydra_plugins.gru_attn_sweep.GruOptunaSweeper"
+    defaults: List[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "median"}])
+    # The study lives next to its runs, so re-running the same command resumes it.
+    storage: Optional[Any] = "sqlite:///${hydra.sweep.dir}/optuna.db"
+    direction: Any = "${optimized_direction}"
+    # Stops hopeless trials early (the training job reports every epoch to its trial).
+    pruner: Any = MISSING
+    # Trials asked per batch; null: the launcher's parallelism (GPU count for hydra/launcher=gpus).
+    n_jobs: Optional[int] = None
+    # Seconds between "still alive" marks on this process's running trials ...
+    heartbeat_interval: float = 30.0
+    # ... and how stale a mark from another host may get before its trial counts as orphaned
+    # (null: 4 x heartbeat_interval). On the same host a dead pid is detected at once.
+    grace_period: Optional[float] = None
+    # Draw fresh sampler randomness instead of the configured seed (set by
+    # gru_attn.sweep.workers for all but its first worker; a resumed study always does).
+    reseed: bool = False
+
+
+def register_configs() -> None:
+    """Store the configs above in Hydra's ConfigStore (idempotent)."""
+    store = ConfigStore.instance()
+    store.store(group="hydra/sweeper", name="gru_optuna", node=GruOptunaSweeperConf, provider="gru_attn")
+    for name, node in {"median": MedianPrunerConfig, "successive_halving": SuccessiveHalvingPrunerConfig,
+                       "hyperband": HyperbandPrunerConfig, "none": NopPrunerConfig}.items():
+        store.store(group="hydra/sweeper/pruner", name=name, node=node, provider="gru_attn")

@@ -1,0 +1,181 @@
+"""NoteSegmenter: shapes, parameters, frame-shared == per-window, song inference, learning, config errors."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from gru_attn.errors import InputError
+from gru_attn.loss import Sdt6Loss
+from gru_attn.model import FrameEncoder, NoteSegmenter, num_parameters, predict_song
+from gru_attn.windows import naive_windows
+
+CONF_MODEL = Path(__file__).resolve().parents[1] / "conf" / "model"
+TINY = dict(n_channels=3, n_bins=24, hidden_dim=16, num_layers=1, num_heads=2, conv_channels=(4, 8), context=3)
+
+
+def preset(name: str) -> dict:
+    """Constructor kwargs of ``conf/model/<name>.yaml`` (``_target_`` removed)."""
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF_MODEL / f"{name}.yaml"), resolve=True)
+    assert cfg.pop("_target_") == "gru_attn.model.NoteSegmenter"
+    return cfg
+
+
+def randomise_norm_stats(model: torch.nn.Module, seed: int = 0) -> None:
+    """Give every BatchNorm non-trivial running statistics (so eval mode is a real test)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.3)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+
+
+@pytest.mark.parametrize("name", ["gru_attention", "simplified"])
+def test_preset_shapes(name):
+    torch.manual_seed(0)
+    model = NoteSegmenter(**preset(name)).eval()
+    k = model.context
+    assert k == 9 and model.window == 19
+    chunk = torch.randn(2, 9, 174, 5 + 2 * k)
+    with torch.no_grad():
+        enc = model.encode(chunk)
+        assert enc.shape == (2, 5 + 2 * k, model.encoder.hidden_dim)
+        assert model.classify_encoded(enc).shape == (2, 5, 6)
+        assert model(chunk).shape == (2, 5, 6)
+        assert model.forward_windows(torch.randn(3, 9, 174, 19)).shape == (3, 6)
+
+
+def test_presets_sizes():
+    full = num_parameters(NoteSegmenter(**preset("gru_attention")))
+    small = num_parameters(NoteSegmenter(**preset("simplified")))
+    assert 1_000_000 < full < 2_000_000
+    assert small * 3 < full
+
+
+def test_parameter_count_follows_config():
+    base = NoteSegmenter(hidden_dim=64, num_layers=1, num_heads=4)
+    deeper = NoteSegmenter(hidden_dim=64, num_layers=2, num_heads=4)
+    h, d = 64, 32  # width, units per GRU direction
+    layer = 2 * (3 * d * h + 3 * d * d + 2 * 3 * d)  # one more bidirectional layer: W_ih, W_hh, 2 biases
+    assert num_parameters(deeper) - num_parameters(base) == layer
+    wider = NoteSegmenter(hidden_dim=128, num_layers=1, num_heads=4)
+    assert num_parameters(wider) > num_parameters(base)
+    assert num_parameters(base.encoder) == num_parameters(FrameEncoder(hidden_dim=64))
+
+
+def test_all_parameters_registered_and_checkpoint_round_trip():
+    torch.manual_seed(1)
+    model = NoteSegmenter(**TINY)
+    randomise_norm_stats(model)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    torch.manual_seed(2)  # a differently initialised fresh model
+    fresh = NoteSegmenter(**TINY)
+    x = torch.randn(2, 3, 24, 20)
+    with torch.no_grad():
+        assert not torch.allclose(fresh.eval()(x), model.eval()(x))
+        fresh.load_state_dict(torch.load(buffer, weights_only=True))  # strict: same keys both ways
+        torch.testing.assert_close(fresh(x), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kwargs", [TINY, dict(TINY, num_layers=2, context=9)])
+def test_frame_shared_equals_per_window(kwargs):
+    torch.manual_seed(0)
+    model = NoteSegmenter(**kwargs)
+    randomise_norm_stats(model)
+    model.eval()
+    k, length = model.context, 30
+    chunk = torch.randn(2, 3, 24, length + 2 * k)
+    with torch.no_grad():
+        shared = model(chunk)  # (2, length, 6)
+        windows = chunk.unfold(3, 2 * k + 1, 1).permute(0, 3, 1, 2, 4).reshape(-1, 3, 24, 2 * k + 1)
+        per_window = model.forward_windows(windows).reshape(2, length, 6)
+    torch.testing.assert_close(shared, per_window, rtol=1e-5, atol=1e-5)
+
+
+def test_frame_shared_equals_per_window_default_model():
+    torch.manual_seed(0)
+    model = NoteSegmenter(**preset("gru_attention"))
+    randomise_norm_stats(model)
+    model.eval()
+    feats = np.random.default_rng(0).standard_normal((9, 174, 40)).astype(np.float32)
+    frames = np.array([0, 3, 17, 38, 39])
+    with torch.no_grad():
+        per_window = model.forward_windows(torch.from_numpy(naive_windows(feats, frames, 9))).numpy()
+    shared = predict_song(model, feats, chunk_frames=16)
+    np.testing.assert_allclose(shared[frames], per_window, rtol=1e-5, atol=1e-5)
+
+
+def test_predict_song_chunk_size_independent_and_zero_padded():
+    torch.manual_seed(0)
+    model = NoteSegmenter(**TINY)
+    randomise_norm_stats(model)
+    model.train()
+    feats = np.random.default_rng(1).standard_normal((3, 24, 50)).astype(np.float32)
+    reference = predict_song(model, feats, chunk_frames=1000)
+    assert reference.shape == (50, 6) and reference.dtype == np.float32
+    assert model.training  # mode restored
+    for chunk in (1, 7, 16, 49, 50):
+        np.testing.assert_allclose(predict_song(model, feats, chunk_frames=chunk), reference, rtol=1e-5, atol=1e-5)
+    edges = np.array([0, 1, 2, 47, 48, 49])  # windows reaching past the song's edges
+    with torch.no_grad():
+        windows = torch.from_numpy(naive_windows(feats, edges, model.context))
+        per_window = model.eval().forward_windows(windows).numpy()
+    np.testing.assert_allclose(reference[edges], per_window, rtol=1e-5, atol=1e-5)
+    assert predict_song(model, feats[:, :, :0]).shape == (0, 6)
+
+
+def test_predict_song_rejects_wrong_layout():
+    model = NoteSegmenter(**TINY)
+    with pytest.raises(InputError, match=r"\(3, 24, T\)"):
+        predict_song(model, np.zeros((3, 25, 10), dtype=np.float32))
+    with pytest.raises(InputError, match="chunk_frames"):
+        predict_song(model, np.zeros((3, 24, 10), dtype=np.float32), chunk_frames=0)
+
+
+def test_forward_windows_rejects_wrong_window():
+    with pytest.raises(ValueError, match="7 frames"):
+        NoteSegmenter(**TINY).forward_windows(torch.zeros(2, 3, 24, 9))
+
+
+def test_tiny_model_overfits_one_batch():
+    torch.manual_seed(0)
+    model = NoteSegmenter(**dict(TINY, dropout=0.0))
+    loss_fn = Sdt6Loss(onset_weight=3.0, offset_weight=3.0)
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(4, 3, 24, 32 + 6, generator=g)
+    targets = (torch.rand(4, 32, 3, generator=g) < torch.tensor([0.5, 0.1, 0.1])).long()
+    mask = torch.ones(4, 32, dtype=torch.bool)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(100):
+        loss, _ = loss_fn(model(feats), targets, mask)
+        first = loss.item() if first is None else first
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1 * first
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(hidden_dim=100, num_heads=8), "model.hidden_dim=100 is not divisible by model.num_heads=8"),
+    (dict(hidden_dim=99, num_heads=3), "must be even"),
+    (dict(hidden_dim=0), r"model.hidden_dim=0 must be a positive integer"),
+    (dict(num_layers=-1), r"model.num_layers=-1 must be a positive integer"),
+    (dict(num_heads=0), r"model.num_heads=0 must be a positive integer"),
+    (dict(conv_channels=(32, 0)), r"model.conv_channels=0 must be a positive integer"),
+    (dict(conv_channels=()), "at least one"),
+    (dict(kernel_size=4), "must be odd"),
+    (dict(context=-1), "model.context=-1"),
+    (dict(dropout=1.0), r"model.dropout=1.0 must be in \[0, 1\)"),
+    (dict(n_bins=7, conv_channels=(4, 4, 4)), "n_bins=7 is too small for 3 conv blocks"),
+])
+def test_config_errors(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        NoteSegmenter(**kwargs)
