@@ -56,7 +56,7 @@ def _signal(seconds: float):
     return out
 
 
-def child(seconds: float, repeats: int, threads: int, chunk_frames: int, device: str) -> dict:
+def child(seconds: float, repeats: int, threads: int, chunk_frames: int | None, device: str) -> dict:
     """Time and measure ``cfp_features`` on ``seconds`` of audio in this process."""
     import torch
 
@@ -66,13 +66,16 @@ def child(seconds: float, repeats: int, threads: int, chunk_frames: int, device:
     cfp.cfp_features(_signal(1.0), device=device, chunk_frames=chunk_frames)  # warm-up: plans, filterbanks
     audio = _signal(seconds)
     base = _peak_rss_mb()
+    if device != "cpu":
+        torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         cfp.cfp_features(audio, device=device, chunk_frames=chunk_frames)
         times.append(time.perf_counter() - start)
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device != "cpu" else None
     return {"seconds": seconds, "time": statistics.median(times), "times": times,
-            "peak_mb": _peak_rss_mb(), "base_mb": base}
+            "peak_mb": _peak_rss_mb(), "base_mb": base, "gpu_peak_mb": gpu_mb}
 
 
 def parity(device: str) -> float | None:
@@ -90,13 +93,14 @@ def parity(device: str) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
-    from gru_attn.cfp import CHUNK_FRAMES
+    from gru_attn.cfp import CHUNK_FRAMES, CUDA_CHUNK_FRAMES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[10.0, 60.0, 300.0], help="audio lengths (s)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (at most 2)")
-    parser.add_argument("--chunk-frames", type=int, default=CHUNK_FRAMES)
+    parser.add_argument("--chunk-frames", type=int, default=None,
+                        help=f"frames per chunk (default: {CHUNK_FRAMES} on cpu, {CUDA_CHUNK_FRAMES} on cuda)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -106,22 +110,24 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(args.child, args.repeats, threads, args.chunk_frames, args.device)))
         return 0
 
-    print(f"CFP benchmark: device {args.device}, {threads} torch thread(s), chunk {args.chunk_frames} frames, "
+    chunk = args.chunk_frames or (CHUNK_FRAMES if args.device == "cpu" else CUDA_CHUNK_FRAMES)
+    print(f"CFP benchmark: device {args.device}, {threads} torch thread(s), chunk {chunk} frames, "
           f"median of {args.repeats}; load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"reference: VOCANO's extractor ~{VOCANO_SECONDS_PER_MINUTE} s per 60 s of audio on 2 cores, "
           f"peak {VOCANO_PEAK_MB / 1000:.2f} GB")
     results = {}
     for seconds in args.sizes:
         cmd = [sys.executable, __file__, "--child", str(seconds), "--repeats", str(args.repeats),
-               "--threads", str(threads), "--chunk-frames", str(args.chunk_frames), "--device", args.device]
+               "--threads", str(threads), "--chunk-frames", str(chunk), "--device", args.device]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=True)
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         results[seconds] = r
         per_min = r["time"] * 60.0 / seconds
         print(f"{seconds:6.0f} s audio: {r['time']:.3f} s  ({per_min:.3f} s per min, RTF {r['time'] / seconds:.4f}, "
               f"{VOCANO_SECONDS_PER_MINUTE / per_min:.1f}x VOCANO)  peak RSS {r['peak_mb']:.0f} MB, "
-              f"+{r['peak_mb'] - r['base_mb']:.0f} MB over the {r['base_mb']:.0f} MB after imports + input  "
-              f"[runs: {', '.join(f'{t:.3f}' for t in r['times'])}]")
+              f"+{r['peak_mb'] - r['base_mb']:.0f} MB over the {r['base_mb']:.0f} MB after imports + input"
+              + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if r["gpu_peak_mb"] is not None else "")
+              + f"  [runs: {', '.join(f'{t:.3f}' for t in r['times'])}]")
     err = parity(args.device)
     load = os.getloadavg()[0]
     ref = results.get(60.0) or results[args.sizes[-1]]

@@ -8,7 +8,8 @@ and compares every tracker's contour with the true f0 on the frame grid:
 - RCA: the same, ignoring octave errors (raw chroma accuracy);
 - recall: fraction of truly voiced frames estimated voiced;
 - FA: fraction of truly unvoiced frames estimated voiced (false alarm);
-- s/min: tracking time per minute of audio.
+- s/min: CPU seconds of tracking per minute of audio (process time, so a busy shared
+  machine does not inflate it; the trackers are single-threaded).
 
 Prints a table; asserts nothing. Run from the repository root::
 
@@ -29,7 +30,7 @@ from gru_attn.frames import SAMPLE_RATE  # noqa: E402
 from gru_attn.pitch import METHODS, track_pitch  # noqa: E402
 from gru_attn.synth import render_song  # noqa: E402
 
-VARIANTS = {"clean": {}, "accomp 6 dB": {"accompaniment_db": 6.0}, "accomp 0 dB": {"accompaniment_db": 0.0},
+VARIANTS = {"clean": {}, "accomp +6 dB": {"accompaniment_db": 6.0}, "accomp 0 dB": {"accompaniment_db": 0.0},
             "reverb 0.5": {"reverb": 0.5}}
 
 
@@ -62,10 +63,10 @@ def main() -> None:
         minutes = sum(len(s.pcm) for s in songs) / SAMPLE_RATE / 60
         truth = np.concatenate([s.f0 for s in songs])  # frames pooled over songs
         for method in args.methods:
-            estimates, start = [], time.perf_counter()
+            estimates, start = [], time.process_time()
             for song in songs:
                 estimates.append(track_pitch(song.pcm.astype(np.float32) / 32767.0, method))
-            elapsed = time.perf_counter() - start
+            elapsed = time.process_time() - start
             row = scores(np.concatenate(estimates), truth)
             print(f"| {variant:<12} | {method:<8} | {row['RPA']:5.3f} | {row['RCA']:5.3f} | {row['recall']:6.3f} "
                   f"| {row['FA']:5.3f} | {elapsed / minutes:5.2f} |", flush=True)

@@ -41,7 +41,7 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
     try:
         int16 = sf.info(str(path)).subtype == "PCM_16"
         data, rate = sf.read(str(path), dtype="int16" if int16 else "float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError) as exc:  # sf.LibsndfileError is a RuntimeError
         reason = getattr(exc, "error_string", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}: not a readable audio file (expected WAV/FLAC/OGG): {reason}") from None
     if data.shape[0] == 0:

@@ -28,13 +28,17 @@ full-length FFT is ``irfft`` of its first half (scaled); ``C`` after the cut is 
 except that index 16 survives while its mirror 7984 is zeroed, so ``Re(FFT(C))`` is the
 ``irfft`` of the even part, i.e. of ``C[0:4001]`` with ``C[16]`` halved. Powers are
 ``exp(g log x)`` (2-3x faster than ``pow`` on CPU), ``|X|^0.24`` is computed from
-``|X|^2``. Frames are processed in chunks of ``chunk_frames``; only ``tfrL0`` and ``Z``
-(174 x T each, float64) are kept per window until the final whole-file z-score.
+``|X|^2``; the filterbanks are sparse. Frames are processed in chunks of
+``chunk_frames`` (on CPU by single-threaded workers, one per torch thread); per window
+only ``tfrL0`` and ``Z`` (174 x T float64 each) are kept until that window's blocks are
+z-scored over the whole file, so memory is the output plus two such maps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -60,7 +64,8 @@ CEPS_CUT = 16  # round(fs * tc): low quefrencies zeroed
 SPEC_CUT = 40  # round(fc / fr): low frequency bins zeroed
 N_SPEC = 501  # spectral bins kept: round(F_HIGH / fr) + 1
 N_QUEF = 201  # quefrency bins kept: round(fs / F_LOW) + 1
-CHUNK_FRAMES = 96  # frames per vectorised chunk (tuned with benchmarks/bench_cfp.py)
+CHUNK_FRAMES = 32  # frames per chunk on CPU (tuned with benchmarks/bench_cfp.py: fits in L2)
+CUDA_CHUNK_FRAMES = 1024  # frames per chunk on CUDA (fewer kernel launches)
 
 _TINY = float(np.finfo(np.float64).tiny)
 Layers = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -114,7 +119,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> cuda when available, else cpu; ``"cuda"`` without CUDA is an InputError."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"device {device!r}: expected auto, cpu or cuda") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: CUDA is not available on this machine (use cpu or auto)")
     return device
@@ -167,21 +175,64 @@ def _layers(frames: torch.Tensor) -> Layers:
     return tfr_l0, torch.sparse.mm(spec_fb, gen.T), tfr_lq
 
 
-def _maps(x: torch.Tensor, window: int, chunk_frames: int,
-          outputs: tuple[Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], ...]) -> list[np.ndarray]:
-    """Run the chain over all frames of ``x`` in chunks; one (174, T) float64 array per output.
+def _keep_l0_z(l0: torch.Tensor, lf: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return l0, lf * lq
 
-    Each output maps the chunk's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to (174, F).
+
+def _keep_z(l0: torch.Tensor, lf: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return (lf * lq,)
+
+
+def _keep_all(l0: torch.Tensor, lf: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return l0, lf, lq
+
+
+def _maps(x: torch.Tensor, window: int, chunk_frames: int | None, keep: Callable[..., tuple[torch.Tensor, ...]],
+          n_keep: int) -> list[np.ndarray]:
+    """Run the chain over all frames of ``x`` chunk by chunk; ``n_keep`` (174, T) float64 maps.
+
+    ``keep`` maps a chunk's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to the
+    ``n_keep`` (174, F) maps to store. ``chunk_frames`` None: ``CHUNK_FRAMES`` on CPU,
+    ``CUDA_CHUNK_FRAMES`` on CUDA. On CPU, chunks run on ``torch.get_num_threads()``
+    single-threaded workers (see :func:`_chunk_pool`).
     """
     n_frames = num_frames(x.numel())
-    maps = [np.empty((N_BINS, n_frames)) for _ in outputs]
-    with torch.inference_mode():
-        for start in range(0, n_frames, chunk_frames):
-            stop = min(start + chunk_frames, n_frames)
-            layers = _layers(_frames(x, window, start, stop))
-            for out, fn in zip(maps, outputs):
-                out[:, start:stop] = fn(*layers).cpu().numpy()
+    maps = [np.empty((N_BINS, n_frames)) for _ in range(n_keep)]
+    if chunk_frames is None:
+        chunk_frames = CHUNK_FRAMES if x.device.type == "cpu" else CUDA_CHUNK_FRAMES
+
+    def run(start: int) -> None:
+        stop = min(start + chunk_frames, n_frames)
+        with torch.inference_mode():
+            for out, kept in zip(maps, keep(*_layers(_frames(x, window, start, stop)))):
+                out[:, start:stop] = kept.cpu().numpy()
+
+    starts = range(0, n_frames, chunk_frames)
+    workers = min(torch.get_num_threads(), len(starts)) if x.device.type == "cpu" else 1
+    if workers <= 1:
+        for start in starts:
+            run(start)
+    else:
+        with _chunk_pool(workers) as pool:
+            list(pool.map(run, starts))
     return maps
+
+
+@contextlib.contextmanager
+def _chunk_pool(workers: int):
+    """Thread pool whose workers run torch single-threaded (one chunk per core, no barriers).
+
+    Faster than torch's intra-op threading on these small ops, and far more robust when
+    other processes load the CPU. ``torch.set_num_threads(1)`` in a worker also sets the
+    default for threads started later, so the caller's setting is restored afterwards.
+    """
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,))
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
+        torch.set_num_threads(threads)
 
 
 def _signal(audio: np.ndarray, source: str, device: str | torch.device, dtype=None) -> torch.Tensor:
@@ -194,11 +245,16 @@ def _signal(audio: np.ndarray, source: str, device: str | torch.device, dtype=No
 
 
 def _zscore(block: np.ndarray, source: str) -> np.ndarray:
-    """(174, T) float64 -> float32 ``(X - mean) / std`` over the whole block (population std)."""
+    """(174, T) float64 -> float32 ``(X - mean) / std`` over the whole block (population std).
+
+    Works in place: ``block`` is overwritten (callers pass maps they no longer need).
+    """
     mean, std = block.mean(), block.std()
     if not std > 0:
         raise InputError(f"{source}: CFP block has no variation (silent or degenerate audio)")
-    return ((block - mean) / std).astype(np.float32)
+    block -= mean
+    block /= std
+    return block.astype(np.float32)
 
 
 def _flux(tfr: np.ndarray, invert: bool) -> np.ndarray:
@@ -210,46 +266,45 @@ def _flux(tfr: np.ndarray, invert: bool) -> np.ndarray:
     return np.maximum(diff, 0.0, out=diff)
 
 
-def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames: int = CHUNK_FRAMES,
+def _block(b: int) -> slice:
+    """Rows of feature block ``b`` (0..8) in the (1566, T) layout."""
+    return slice(N_BINS * b, N_BINS * (b + 1))
+
+
+def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames: int | None = None,
                  source: str = "audio") -> np.ndarray:
     """(1566, T) float32 CFP features of 16 kHz mono ``audio`` (N,), T = floor((N - 1) / 320).
 
     Identical to VOCANO's ``full_feature_extraction(*cfp_feature_extraction(audio))`` up
-    to float32 round-off. ``device``: "cpu", "cuda" or "auto". ``source`` names the
-    input in error messages. Too short (< 2 frames) or silent audio -> InputError.
+    to float32 round-off. ``device``: "cpu", "cuda" or "auto"; ``chunk_frames``: frames
+    per vectorised chunk (None: a per-device default). ``source`` names the input in
+    error messages. Too short (< 2 frames) or silent audio -> InputError.
+    Memory: the output plus two (174, T) float64 maps of one window at a time.
     """
     x = _signal(audio, source, device)
-    l0, z = [], []
-    for window in WINDOW_SIZES:
-        a, b = _maps(x, window, chunk_frames, (lambda s, f, q: s, lambda s, f, q: f * q))
-        l0.append(a)
-        z.append(b)
-    del x
-    features = np.empty((N_FEATURES, l0[0].shape[1]), dtype=np.float32)
-    blocks = [(l0, False), (l0, True), (z, None)]  # SN, SIN, ZN; each maps freed after last use
-    for group, (maps, invert) in enumerate(blocks):
-        for w in range(len(WINDOW_SIZES)):
-            rows = slice(N_BINS * (3 * group + w), N_BINS * (3 * group + w + 1))
-            raw = maps[w] if invert is None else _flux(maps[w], invert)
-            features[rows] = _zscore(raw, source)
-            if invert is not False:
-                maps[w] = None
+    n_windows = len(WINDOW_SIZES)
+    features = np.empty((N_FEATURES, num_frames(x.numel())), dtype=np.float32)
+    for w, window in enumerate(WINDOW_SIZES):
+        l0, z = _maps(x, window, chunk_frames, _keep_l0_z, 2)
+        features[_block(w)] = _zscore(_flux(l0, invert=False), source)  # SN
+        features[_block(n_windows + w)] = _zscore(_flux(l0, invert=True), source)  # SIN
+        del l0
+        features[_block(2 * n_windows + w)] = _zscore(z, source)  # ZN (z is overwritten)
     return features
 
 
-def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames: int = CHUNK_FRAMES,
+def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames: int | None = None,
              source: str = "audio") -> np.ndarray:
     """(174, T) float32 ``tfrLF * tfrLQ`` with the 2049-tap window (VOCANO's melody ``Z``).
 
     The input is rounded to float32 first, as VOCANO does; not normalised.
     """
     x = _signal(audio, source, device, dtype=np.float32)
-    (z,) = _maps(x, MELODY_WINDOW, chunk_frames, (lambda s, f, q: f * q,))
+    (z,) = _maps(x, MELODY_WINDOW, chunk_frames, _keep_z, 1)
     return z.astype(np.float32)
 
 
 def cfp_layers(audio: np.ndarray, window: int, device: str | torch.device = "cpu",
-               chunk_frames: int = CHUNK_FRAMES, source: str = "audio") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               chunk_frames: int | None = None, source: str = "audio") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw layers (tfrL0, tfrLF, tfrLQ) of one window size, each (174, T) float64, unnormalised."""
-    x = _signal(audio, source, device)
-    return tuple(_maps(x, window, chunk_frames, (lambda s, f, q: s, lambda s, f, q: f, lambda s, f, q: q)))
+    return tuple(_maps(_signal(audio, source, device), window, chunk_frames, _keep_all, 3))

@@ -257,7 +257,7 @@ def fit(
                 scaler.update()
                 n = int(mask.sum())
                 n_seen += n
-                for k, v in {"loss": loss, **parts}.items():
+                for k, v in {"loss": loss.detach(), **parts}.items():
                     sums[k] = sums.get(k, 0.0) + float(v) * n
                 bar.set_postfix(loss=f"{float(loss):.4f}")
             metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}

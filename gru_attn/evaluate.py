@@ -91,7 +91,11 @@ def corpus_from_config(info: ModelInfo, split: str) -> list[corpus.Song]:
     if target not in CORPUS_LOADERS:
         raise InputError(f"{info.path}: the checkpoint names no known corpus (data.corpus._target_={target!r}); "
                          "pass --corpus, --feat-dir/--pitch-dir/--notes-dir or --wav-dir/--notes-dir")
-    return CORPUS_LOADERS[target](**spec, splits=(split,))[split]
+    songs = CORPUS_LOADERS[target](**spec, splits=(split,))[split]
+    if not songs:
+        raise InputError(f"{info.path}: the checkpoint's corpus has no {split!r} songs; choose another --split "
+                         "or pass a labelled set")
+    return songs
 
 
 def corpus_folder(root: Path, split: str) -> list[corpus.Song]:
@@ -102,15 +106,18 @@ def corpus_folder(root: Path, split: str) -> list[corpus.Song]:
     split_file = root / "splits.json"
     if not split_file.is_file():
         raise InputError(f"{split_file}: not found; a corpus folder without a split file needs --split all")
-    return corpus.load_corpus(root / "feat", root / "pitch", notes_dir, split_file=split_file,
-                              splits=(split,))[split]
+    songs = corpus.load_corpus(root / "feat", root / "pitch", notes_dir, split_file=split_file,
+                               splits=(split,))[split]
+    if not songs:
+        raise InputError(f"{split_file}: no {split!r} songs; choose another --split (or all)")
+    return songs
 
 
-def audio_songs(wav_dir: Path, notes_dir: Path) -> Iterator[tuple[str, np.ndarray, NoteList]]:
-    """(name, audio, reference notes) of every audio file of ``wav_dir``, read one at a time."""
+def audio_songs(wav_dir: Path, notes_dir: Path) -> Iterator[tuple[Path, np.ndarray, NoteList]]:
+    """(audio path, audio, reference notes) of every audio file of ``wav_dir``, read one at a time."""
     for path in find_audio_files(wav_dir):
         notes = read_notes(corpus.find_notes_file(notes_dir, path.stem))
-        yield path.stem, load_audio(path), notes
+        yield path, load_audio(path), notes
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -121,23 +128,24 @@ def evaluate(model, info: ModelInfo, songs, *, device="cpu", chunk_frames: int =
     """Transcribe and score ``songs``; returns ``{"per_song": {...}, "mean": {...}}``.
 
     ``songs`` yields :class:`gru_attn.corpus.Song` (features, pitch, targets, notes) or
-    ``(name, audio, reference notes)`` tuples (features and pitch computed from the
-    audio). Each per-song entry holds ``ref_notes``, ``est_notes``, ``frames``, the note
+    ``(audio path, audio, reference notes)`` tuples (features and pitch computed from the
+    audio; the song's name is the file stem). Each per-song entry holds ``ref_notes``, ``est_notes``, ``frames``, the note
     metrics and the frame metrics; ``mean`` is described in the module docstring.
     ``notes_out`` receives the estimated notes as ``<song>.csv``.
     """
     refs, ests, frame_rows, n_frames, counts = {}, {}, {}, {}, FrameMetricAccumulator()
     for song in tqdm(songs, desc="evaluate", unit="song", disable=not progress):
+        name = song.name if isinstance(song, corpus.Song) else song[0].stem
+        if name in refs:
+            raise InputError(f"song {name!r} appears twice in the labelled set")
         if isinstance(song, corpus.Song):
-            name, ref, targets = song.name, song.notes, song.targets
+            ref, targets = song.notes, song.targets
             result = transcribe_audio(model, info, feats=song.feats, pitch=song.pitch, source=name,
                                       device=device, chunk_frames=chunk_frames)
         else:
-            name, audio, ref = song
-            result = transcribe_audio(model, info, audio, source=name, device=device, chunk_frames=chunk_frames)
+            path, audio, ref = song
+            result = transcribe_audio(model, info, audio, source=path, device=device, chunk_frames=chunk_frames)
             targets = None
-        if name in refs:
-            raise InputError(f"song {name!r} appears twice in the labelled set")
         targets = _targets(result, ref, targets)
         refs[name], ests[name] = ref, result.notes
         frame_rows[name] = frame_metrics(result.probs, targets)
@@ -229,7 +237,7 @@ def labelled_set(args: argparse.Namespace, info: ModelInfo) -> tuple[str, object
     modes = [m for m, given in (("--corpus", args.corpus), ("--wav-dir", args.wav_dir),
                                 ("--feat-dir", args.feat_dir)) if given]
     if len(modes) > 1:
-        raise InputError(f"choose one labelled set: {' / '.join(modes)} were all given")
+        raise InputError(f"{' and '.join(modes)}: give only one labelled set")
     if (args.wav_dir or args.feat_dir) and not args.notes_dir:
         raise InputError(f"{modes[0]} needs --notes-dir (the reference notes)")
     if args.feat_dir and not args.pitch_dir:
@@ -267,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                 "pitch_method": info.pitch_method, "mean": results["mean"], "per_song": results["per_song"]},
                out / "metrics.json")
     write_csv(results, out / "metrics.csv")
-    print(f"{info.path} on the {description} ({len(results['per_song'])} songs)")
+    print(f"{info.path} on the {description}: {len(results['per_song'])} song(s)")
     print(format_table(results))
     print(f"wrote {out / 'metrics.json'} and {out / 'metrics.csv'}")
     return 0

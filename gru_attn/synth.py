@@ -62,6 +62,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -305,7 +306,9 @@ def _compose(rng: np.random.Generator, singer: _Singer, seconds: float) -> _Scor
             rest_after = j < n_notes - 1 and rng.random() < 0.06
             hold = j < n_notes - 1 and not rest_after and rng.random() < legato
             gap = 0.0 if hold else min(rng.uniform(0.05, 0.2), slot - MIN_NOTE)
-            onset.append(t), offset.append(t + slot - gap), midi.append(int(pitches[degree]))
+            onset.append(t)
+            offset.append(t + slot - gap)
+            midi.append(int(pitches[degree]))
             connected.append(linked)
             linked, t = hold, t + slot
             if rest_after:
@@ -326,7 +329,10 @@ def _articulate(rng: np.random.Generator, score: _Score, singer: _Singer) -> _Ar
     neighbouring note; scoops and overshoots decay within the first 10 % of the note.
     """
     n = len(score.onset)
-    u = lambda lo, hi: rng.uniform(lo, hi, n)  # noqa: E731
+
+    def u(lo: float, hi: float) -> np.ndarray:
+        return rng.uniform(lo, hi, n)
+
     dur = score.offset - score.onset
     prev_midi = np.r_[-1, score.midi[:-1]]
     next_connected = np.r_[score.connected[1:], False]
@@ -636,7 +642,8 @@ def _add_tone(rng: np.random.Generator, out: np.ndarray, start: float, dur: floa
         tau = (1.2 if style == "piano" else 0.4) / h ** 0.7
         fh, env = f * h * np.sqrt(1 + 2e-4 * h ** 2), h ** -1.2 * np.exp(-t / tau) * tail
     cycles = np.outer(fh, np.arange(length) / SAMPLE_RATE)  # float64 phase, reduced before float32 sin
-    angle = (2 * np.pi * (cycles - np.floor(cycles))).astype(np.float32) + rng.uniform(0, 2 * np.pi, (len(h), 1)).astype(np.float32)
+    phases = rng.uniform(0, 2 * np.pi, (len(h), 1)).astype(np.float32)
+    angle = (2 * np.pi * (cycles - np.floor(cycles))).astype(np.float32) + phases
     out[s0:s0 + length] += np.einsum("hn,hn->n", env, np.sin(angle))
 
 
@@ -667,7 +674,7 @@ def song_name(split: str, index: int) -> str:
     return f"{split}_{index:04d}"
 
 
-def song_length(seed: int, split: str, index: int, song_seconds=(20, 40)) -> float:
+def _song_length(seed: int, split: str, index: int, song_seconds=(20, 40)) -> float:
     """Target length in s of song ``index`` of ``split`` (drawn from ``song_seconds``)."""
     return float(_song_streams(seed, split, index)[0].uniform(*song_seconds))
 
@@ -680,7 +687,9 @@ def render_song(seed: int, split: str, index: int, song_seconds=(20, 40), accomp
     ``reverb``: room reverb amount in [0, 1] (0 = dry). The voice does not depend on
     either.
     """
-    seconds = song_length(seed, split, index, song_seconds)
+    if split not in SPLITS:
+        raise InputError(f"synthetic song split {split!r}: expected one of {', '.join(SPLITS)}")
+    seconds = _song_length(seed, split, index, song_seconds)
     _, voice_rng, band_rng, room_rng = _song_streams(seed, split, index)
     singer = _draw_singer(voice_rng)
     score = _compose(voice_rng, singer, seconds)
@@ -719,7 +728,8 @@ def _params(minutes_train, minutes_val, minutes_test, seed, accompaniment_db, re
         raise InputError(f"synthetic corpus: reverb={reverb}; expected an amount in [0, 1]")
     lo, hi = (float(s) for s in song_seconds)
     if not 3 <= lo <= hi <= 600:
-        raise InputError(f"synthetic corpus: song_seconds={list(song_seconds)}; expected [lo, hi] with 3 <= lo <= hi <= 600")
+        raise InputError(f"synthetic corpus: song_seconds={list(song_seconds)}; "
+                         "expected [lo, hi] with 3 <= lo <= hi <= 600")
     return {"minutes_train": float(minutes_train), "minutes_val": float(minutes_val),
             "minutes_test": float(minutes_test), "seed": int(seed),
             "accompaniment_db": None if accompaniment_db is None else float(accompaniment_db),
@@ -732,7 +742,7 @@ def _plan(params: dict) -> list[tuple[str, int]]:
     for split in SPLITS:
         total, index = 0.0, 0
         while total < 60.0 * params[f"minutes_{split}"]:
-            total += song_length(params["seed"], split, index, params["song_seconds"])
+            total += _song_length(params["seed"], split, index, params["song_seconds"])
             plan.append((split, index))
             index += 1
     return plan
@@ -782,7 +792,7 @@ def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2
     for folder in ("wav", "notes", "pitch", "feat"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     songs, splits = [], {split: [] for split in SPLITS}
-    for split, index in tqdm(_plan(params), desc=f"synthesising {out.name}", unit="song", disable=not progress):
+    for split, index in tqdm(_plan(params), desc="synthetic corpus", unit="song", disable=not progress):
         song = render_song(seed, split, index, params["song_seconds"], accompaniment_db, reverb)
         _write_song(song, out)
         splits[split].append(song.name)
@@ -797,17 +807,31 @@ def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2
 
 
 def corpus_name(**params) -> str:
-    """Folder name of the corpus with these ``generate_corpus`` parameters: ``synth_<hash>``."""
-    params = _params(**params)
-    digest = hashlib.sha256(json.dumps({"version": SYNTH_VERSION, **params}, sort_keys=True).encode()).hexdigest()
-    return f"synth_{digest[:12]}"
+    """Folder name ``synth_<hash>`` of the corpus that ``generate_corpus(out, **params)`` writes.
+
+    ``params``: any of ``generate_corpus``'s keyword arguments (the same defaults apply;
+    ``progress`` does not count).
+    """
+    bound = inspect.signature(generate_corpus).bind(None, **params)
+    bound.apply_defaults()
+    arguments = {k: v for k, v in bound.arguments.items() if k not in ("out_dir", "progress")}
+    resolved = {"version": SYNTH_VERSION, **_params(**arguments)}
+    return f"synth_{hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:12]}"
 
 
 @contextmanager
 def _lock(path: Path):
-    """Hold an exclusive ``fcntl.flock`` on ``path`` (created if missing) for the block."""
+    """Hold an exclusive ``fcntl.flock`` on ``path`` (created if missing) for the block.
+
+    A filesystem that refuses locks (ENOLCK) just runs the block unlocked: the atomic
+    rename in :func:`ensure_corpus` keeps the result correct, only work may be duplicated.
+    """
     with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except OSError:
+            yield
+            return
         try:
             yield
         finally:
@@ -817,7 +841,8 @@ def _lock(path: Path):
 def ensure_corpus(root_dir, minutes_train: float = 15.0, minutes_val: float = 2.0, minutes_test: float = 2.0,
                   seed: int = 0, accompaniment_db: float | None = None, reverb: float = 0.0,
                   song_seconds=(20, 40), progress: bool = True) -> Path:
-    """``<root_dir>/synth_<hash of the parameters>``, generated on first use only.
+    """``<root_dir>/<corpus_name(...)>`` for these ``generate_corpus`` arguments, generated on
+    first use only; returns that path.
 
     Safe for concurrent callers (parallel sweep jobs): an exclusive file lock
     (``<root_dir>/.synth_<hash>.lock``) lets one process generate while the others wait,
@@ -855,8 +880,9 @@ def ensure_corpus(root_dir, minutes_train: float = 15.0, minutes_val: float = 2.
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gru_attn.synth",
-                                     description="Generate the synthetic singing corpus (wav, notes, feat, pitch, splits).")
+    parser = argparse.ArgumentParser(
+        prog="python -m gru_attn.synth",
+        description="Generate the synthetic singing corpus (wav, notes, feat, pitch, splits).")
     parser.add_argument("--minutes", type=float, required=True, help="minutes of training audio")
     parser.add_argument("--out", required=True, help="output folder (new or empty)")
     parser.add_argument("--seed", type=int, default=0)

@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-import gru_attn.config  # noqa: F401  (registers the configs' resolvers)
+from gru_attn.config import CONF_DIR  # importing it registers the configs' resolvers
 from gru_attn.decode import DecodeParams
 from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value, write_json
 from gru_attn.errors import InputError
@@ -117,7 +117,7 @@ def record_failure(out_dir: Path, reason: str, direction: str) -> float:
     return worst_value(direction)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float:
     try:
         return train(cfg)

@@ -1,11 +1,12 @@
 """CLI: sung audio + a checkpoint -> notes as MIDI and CSV (optionally a rendered WAV and a plot).
 
-    python -m gru_attn.transcribe <audio file or folder> --ckpt CHECKPOINT [--out DIR]
+    python -m gru_attn.transcribe <audio file or folder> --ckpt CHECKPOINT [--out DIR] [--name NAME]
         [--device auto|cpu|cuda] [--synth] [--plot] [--chunk-frames 1024]
     python -m gru_attn.transcribe [<audio file>] --ckpt CHECKPOINT --feat F_feat.npy [--pitch P_pitch.npy]
 
 For every input ``<name>.wav|.flac|.ogg`` (a folder is scanned, not recursively, in
-sorted order) writes into ``--out`` (default: the current folder):
+sorted order) writes into ``--out`` (default: the current folder), under ``--name``
+when given (a single input only):
 
 - ``<name>.mid``: the notes, one piano track (times in seconds within 0.3 ms; pitch
   rounded to the nearest MIDI number);
@@ -134,6 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("input", nargs="?", help="audio file (.wav/.flac/.ogg) or folder of audio files")
     parser.add_argument("--ckpt", required=True, help="checkpoint written by `python -m gru_attn.train`")
     parser.add_argument("--out", default=".", help="output folder (default: the current folder)")
+    parser.add_argument("--name", help="output file name (without extension) for a single input "
+                        "(default: the input's name)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--synth", action="store_true", help="also write <name>.synth.wav (the notes rendered)")
     parser.add_argument("--plot", action="store_true", help="also write <name>.png (piano roll + probabilities)")
@@ -149,13 +152,16 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
         if args.feat is None or args.pitch is None:
             raise InputError("give an audio file or folder, or both --feat and --pitch")
         stem = Path(args.feat).name
-        return [(stem[: -len(FEAT_SUFFIX)] if stem.endswith(FEAT_SUFFIX) else Path(stem).stem, None)]
+        jobs = [(stem[: -len(FEAT_SUFFIX)] if stem.endswith(FEAT_SUFFIX) else Path(stem).stem, None)]
+    else:
+        if (args.feat or args.pitch or args.name) and Path(args.input).is_dir():
+            raise InputError(f"{args.input}: --feat, --pitch and --name go with a single audio file, not a folder")
+        jobs = [(p.stem, p) for p in find_audio_files(args.input)]
+    if args.name is not None and (not args.name or Path(args.name).name != args.name):
+        raise InputError(f"--name {args.name!r}: expected a plain file name without folders")
     if args.chunk_frames < 1:
         raise InputError(f"--chunk-frames {args.chunk_frames}: expected a positive number of frames")
-    files = find_audio_files(args.input)
-    if (args.feat or args.pitch) and Path(args.input).is_dir():
-        raise InputError(f"{args.input}: --feat/--pitch go with a single audio file, not a folder")
-    return [(p.stem, p) for p in files]
+    return [(args.name, path) for _, path in jobs] if args.name else jobs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -170,3 +170,14 @@ def test_cuda_request_without_cuda_is_an_error():
 def test_cuda_matches_cpu():
     x = _signal(48000)
     np.testing.assert_allclose(cfp.cfp_features(x, device="cuda"), cfp.cfp_features(x), rtol=0, atol=1e-5)
+
+
+def test_unknown_device_is_an_error():
+    with pytest.raises(InputError, match="expected auto, cpu or cuda"):
+        cfp.cfp_features(_signal(2000), device="gpu")
+
+
+def test_thread_setting_is_left_unchanged():
+    before = torch.get_num_threads()
+    cfp.cfp_features(_signal(20000))
+    assert torch.get_num_threads() == before

@@ -12,12 +12,14 @@ import pytest
 from gru_attn.corpus import (
     load_corpus,
     load_songs,
+    load_synthetic_corpus,
     notes_from_targets,
     split_songs,
 )
 from gru_attn.errors import InputError
 from gru_attn.frames import frame_to_time, notes_to_targets, pitch_to_notes, targets_to_sdt6
 from gru_attn.notes import hz_to_midi
+from gru_attn.synth import ensure_corpus
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vocano_cfp" / "probe_feat.npy"
 T = 120  # frames per test song
@@ -371,3 +373,16 @@ def test_load_corpus_loads_only_requested_splits(tmp_path):
     assert not {s.name for s in corpus["train"]} & {s.name for s in corpus["val"]}
     with pytest.raises(InputError, match="holdout"):
         load_corpus(tmp_path / "feat", tmp_path / "pitch", splits=("holdout",))
+
+
+def test_load_synthetic_corpus(cache_dir):
+    tiny = dict(minutes_train=0.1, minutes_val=0.05, minutes_test=0.05, seed=3, song_seconds=(3, 4))
+    corpus = load_synthetic_corpus(cache_dir / "synthetic", **tiny, splits=("train", "val", "test"), progress=False)
+    root = ensure_corpus(cache_dir / "synthetic", **tiny, progress=False)
+    expected = json.loads((root / "splits.json").read_text())
+    assert {k: [s.name for s in v] for k, v in corpus.items()} == expected
+    for song in corpus["train"] + corpus["val"] + corpus["test"]:
+        assert song.label_source == "notes" and len(song.notes) > 0
+        assert song.feats.shape == (9, 174, len(song.pitch)) and song.feats.dtype == np.float32
+        np.testing.assert_array_equal(
+            song.targets, notes_to_targets(song.notes.onsets, song.notes.offsets, song.n_frames))

@@ -8,7 +8,7 @@ import pytest
 from gru_attn.cfp import cfp_features
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE, frame_times, num_frames
-from gru_attn.pitch import DEFAULT_METHOD, METHODS, sample_contour, track_pitch
+from gru_attn.pitch import METHODS, sample_contour, track_pitch
 from gru_attn.synth import render_song
 
 

@@ -28,6 +28,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -155,8 +156,10 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Add a WAITING copy of ``trial``'s parameters (and grid point), marked as its retry."""
     system_attrs = {k: trial.system_attrs[k] for k in GRID_ATTRS if k in trial.system_attrs}
     system_attrs[RETRY_OF_ATTR] = int(trial.system_attrs.get(RETRY_OF_ATTR, trial.number))
-    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=trial.params,
-                                              distributions=trial.distributions, system_attrs=system_attrs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 2.0
+        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=trial.params,
+                                                  distributions=trial.distributions, system_attrs=system_attrs))
 
 
 def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, why: str) -> None:
@@ -252,18 +255,34 @@ def uncovered_grid_points(search_space: Mapping[str, Sequence[Any]], trials: Seq
 class ResumableGridSampler(GridSampler):
     """:class:`optuna.samplers.GridSampler` for sweeps that resume and run in several processes.
 
+    - It takes the grid points in the order the values were written (``choice(128, 256)``:
+      128 first), the first free one each time, instead of at random.
     - A grid point counts as taken when a *counted* trial (see the module docstring) or a
       re-queued WAITING trial holds it; an orphan or a surplus trial does not take it.
     - A re-queued trial keeps the grid point it was created for (GridSampler would give
-      it a random free point, leaving that point marked visited but never run).
+      it another free point, leaving that one marked taken but never run).
     - It never calls ``study.stop()`` after the last grid point (outside ``optimize()``
       that raises, e.g. when the last grid point fails); the sweeper stops by itself.
+
+    Grid ids stay GridSampler's (values sorted), so processes agree on them whatever order
+    their commands wrote the values in.
     """
+
+    def __init__(self, search_space: Mapping[str, Sequence[Any]]) -> None:
+        super().__init__(search_space)
+        written = itertools.product(*(search_space[name] for name in self._param_names))
+        self._preferred = list(dict.fromkeys(self._all_grids.index(point) for point in written))
 
     def sample_relative(self, study, trial, search_space):
         if "grid_id" in trial.system_attrs:
             return {}
-        return super().sample_relative(study, trial, search_space)
+        free = set(self._get_unvisited_grid_ids(study))
+        if not free:  # every point taken: GridSampler re-evaluates one (the sweeper marks it surplus)
+            return super().sample_relative(study, trial, search_space)
+        study._storage.set_trial_system_attr(trial._trial_id, "search_space", self._search_space)
+        study._storage.set_trial_system_attr(trial._trial_id, "grid_id",
+                                             next(i for i in self._preferred if i in free))
+        return {}
 
     def after_trial(self, study, trial, state, values) -> None:
         return None
