@@ -9,7 +9,8 @@ calls of ``cfp.cfp_features`` after one warm-up call on 1 s of audio. Memory is 
 process peak RSS (``resource.getrusage().ru_maxrss``) minus the peak just before the
 first timed call (after imports, warm-up and building the input signal), i.e. what the
 extraction itself adds. Prints figures only, never asserts; other processes loading
-the CPU slow it down, so the load average is printed too.
+the CPU slow it down, so the load average is printed too, and the process CPU time
+(all threads), which contention inflates much less than wall time.
 
 Reference (VOCANO's own numpy extractor): about 8.5 s per 60 s of audio on 2 cores,
 peak 1.26 GB.
@@ -68,13 +69,15 @@ def child(seconds: float, repeats: int, threads: int, chunk_frames: int | None, 
     base = _peak_rss_mb()
     if device != "cpu":
         torch.cuda.reset_peak_memory_stats()
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         cfp.cfp_features(audio, device=device, chunk_frames=chunk_frames)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device != "cpu" else None
     return {"seconds": seconds, "time": statistics.median(times), "times": times,
+            "cpu": statistics.median(cpu_times),
             "peak_mb": _peak_rss_mb(), "base_mb": base, "gpu_peak_mb": gpu_mb}
 
 
@@ -124,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         results[seconds] = r
         per_min = r["time"] * 60.0 / seconds
         print(f"{seconds:6.0f} s audio: {r['time']:.3f} s  ({per_min:.3f} s per min, RTF {r['time'] / seconds:.4f}, "
-              f"{VOCANO_SECONDS_PER_MINUTE / per_min:.1f}x VOCANO)  peak RSS {r['peak_mb']:.0f} MB, "
+              f"{VOCANO_SECONDS_PER_MINUTE / per_min:.1f}x VOCANO; CPU {r['cpu'] * 60.0 / seconds:.3f} s per min)  "
+              f"peak RSS {r['peak_mb']:.0f} MB, "
               f"+{r['peak_mb'] - r['base_mb']:.0f} MB over the {r['base_mb']:.0f} MB after imports + input"
               + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if r["gpu_peak_mb"] is not None else "")
               + f"  [runs: {', '.join(f'{t:.3f}' for t in r['times'])}]")

@@ -6,8 +6,11 @@ Usage: ``python benchmarks/bench_transcribe.py [--ckpt CKPT | --model gru_attent
 A ``--seconds`` song from the synthetic singer (``gru_attn.synth.render_song``, split
 "test", index 0) is transcribed ``--repeats`` times with
 :func:`gru_attn.inference.transcribe_audio` after one warm-up run on 5 s of it;
-the median seconds of every stage (CFP features, pitch tracking, model, decoding) and
-the real-time factor (processing seconds per second of audio) are printed.
+the median (and minimum) seconds of every stage (CFP features, pitch tracking, model,
+decoding) and the real-time factor (processing seconds per second of audio) are printed.
+The measurements of a repeat are interleaved (end to end, frame-shared, per-window), so
+that load from other processes affects each alike; on a shared machine the minima are
+the better estimate of the unloaded speed.
 
 Without ``--ckpt`` the model is ``conf/model/<--model>.yaml`` randomly initialised
 (speed depends on the architecture only) with the default decoding settings and
@@ -98,35 +101,35 @@ def main(argv=None) -> None:
           f"load average {os.getloadavg()[0]:.1f} at start")
 
     transcribe_audio(model, info, audio[: 5 * SAMPLE_RATE], chunk_frames=args.chunk_frames)  # warm-up
-    runs = [transcribe_audio(model, info, audio, chunk_frames=args.chunk_frames) for _ in range(args.repeats)]
-    medians = {stage: statistics.median(r.timings[stage] for r in runs) for stage in STAGES}
-    total = statistics.median(r.seconds for r in runs)
-    print(f"\nend to end, median of {args.repeats} runs ({len(runs[0].notes)} notes found):")
-    print(f"{'stage':<10} {'seconds':>8} {'RTF':>8}")
-    for stage, seconds in medians.items():
-        print(f"{stage:<10} {seconds:>8.3f} {seconds / duration:>8.4f}")
-    print(f"{'total':<10} {total:>8.3f} {total / duration:>8.4f}")
-
     feats = features_for_audio(audio)
     n = feats.shape[-1]
-    shared = []
-    for _ in range(args.repeats):
+    runs, shared, per_window = [], [], []
+    for _ in range(args.repeats):  # interleaved, so that load from other processes hits every measure alike
+        runs.append(transcribe_audio(model, info, audio, chunk_frames=args.chunk_frames))
         start = time.perf_counter()
         logits = predict_song(model, feats, chunk_frames=args.chunk_frames)
         shared.append(time.perf_counter() - start)
-    window_runs = [per_window_seconds(model, feats, args.window_frames) for _ in range(args.repeats)]
-    idx, window_logits = window_runs[0][1], window_runs[0][2]
-    per_window = statistics.median(r[0] for r in window_runs) * n / len(idx)
+        seconds, idx, window_logits = per_window_seconds(model, feats, args.window_frames)
+        per_window.append(seconds * n / len(idx))
+
+    print(f"\nend to end, {args.repeats} runs ({len(runs[0].notes)} notes found):")
+    print(f"{'stage':<10} {'median s':>9} {'RTF':>8} {'min s':>8} {'RTF':>8}")
+    rows = {stage: [r.timings[stage] for r in runs] for stage in STAGES}
+    rows["total"] = [r.seconds for r in runs]
+    for stage, values in rows.items():
+        med, low = statistics.median(values), min(values)
+        print(f"{stage:<10} {med:>9.3f} {med / duration:>8.4f} {low:>8.3f} {low / duration:>8.4f}")
+
     diff = float(np.abs(window_logits - logits[idx]).max())
-    print(f"\nmodel part, {n} frames (median of {args.repeats}):")
-    print(f"frame-shared (predict_song, chunks of {args.chunk_frames}): {statistics.median(shared):8.3f} s  "
-          f"RTF {statistics.median(shared) / duration:.4f}")
-    print(f"per-window (forward_windows on {len(idx)} frames, x{n / len(idx):.1f}): {per_window:8.3f} s  "
-          f"RTF {per_window / duration:.4f}")
-    print(f"speed-up {per_window / statistics.median(shared):.1f}x; max |logit difference| {diff:.2e}")
+    print(f"\nmodel part, {n} frames, {args.repeats} runs: {'median s':>9} {'RTF':>8} {'min s':>8}")
+    for label, values in ((f"frame-shared (predict_song, chunks of {args.chunk_frames})", shared),
+                          (f"per-window (forward_windows on {len(idx)} frames, x{n / len(idx):.1f})", per_window)):
+        med = statistics.median(values)
+        print(f"{label:<54} {med:>9.3f} {med / duration:>8.4f} {min(values):>8.3f}")
+    print(f"speed-up {statistics.median(per_window) / statistics.median(shared):.1f}x (medians), "
+          f"{min(per_window) / min(shared):.1f}x (minima); max |logit difference| {diff:.2e}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes share the CPUs when above "
           f"{args.threads})")
-
 
 if __name__ == "__main__":
     main()

@@ -64,7 +64,7 @@ CEPS_CUT = 16  # round(fs * tc): low quefrencies zeroed
 SPEC_CUT = 40  # round(fc / fr): low frequency bins zeroed
 N_SPEC = 501  # spectral bins kept: round(F_HIGH / fr) + 1
 N_QUEF = 201  # quefrency bins kept: round(fs / F_LOW) + 1
-CHUNK_FRAMES = 32  # frames per chunk on CPU (tuned with benchmarks/bench_cfp.py: fits in L2)
+CHUNK_FRAMES = 32  # frames per chunk on CPU (benchmarks/bench_cfp.py: 24-48 best, 8-16 and 96+ slower)
 CUDA_CHUNK_FRAMES = 1024  # frames per chunk on CUDA (fewer kernel launches)
 
 _TINY = float(np.finfo(np.float64).tiny)
@@ -176,14 +176,17 @@ def _layers(frames: torch.Tensor) -> Layers:
 
 
 def _keep_l0_z(l0: torch.Tensor, lf: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """What the features need: tfrL0 (for the flux blocks) and Z = tfrLF * tfrLQ."""
     return l0, lf * lq
 
 
 def _keep_z(l0: torch.Tensor, lf: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Z = tfrLF * tfrLQ only (melody)."""
     return (lf * lq,)
 
 
 def _keep_all(l0: torch.Tensor, lf: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The three raw layers (parity checks)."""
     return l0, lf, lq
 
 

@@ -34,7 +34,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -42,7 +41,7 @@ from typing import Sequence
 import numpy as np
 
 from gru_attn.errors import InputError
-from gru_attn.sweep.runs import Run, find_runs
+from gru_attn.sweep.runs import STUDY_FILE, Run, find_runs
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,9 @@ METRICS = {  # column -> validation metric at the best epoch
     "offset_f1": "val/offset_f1",
     "val_loss": "val/loss",
 }
-NOT_PARAMETERS = {"optuna_trial", "trainer.device", "hparams_search", "experiment"}  # overrides that are no hyperparameters
+# Overrides that are no hyperparameters (their own columns, or how the sweep was set up).
+NOT_PARAMETERS = {"optuna_trial", "trainer.device", "hparams_search", "experiment"}
+EXTRA_FIELDS = ["max_epochs", "metric", "direction", "reason"]  # in the rows and the CSV, not the table
 STATUS_ORDER = ["completed", "pruned", "running", "unfinished", "interrupted", "failed", "not started", "unreadable"]
 
 
@@ -110,7 +111,7 @@ def _override_pairs(overrides: Sequence[str]) -> dict[str, str]:
 
 def load_study(sweep_dir: Path) -> StudyInfo | None:
     """The sweep's Optuna study as recorded in ``study.json``; None (with a warning) when absent or unreachable."""
-    record = sweep_dir / "study.json"
+    record = sweep_dir / STUDY_FILE
     if not record.exists():
         return None
     try:
@@ -173,6 +174,7 @@ def run_row(sweep: Sweep, run: Run) -> dict:
         "objective": summary.get("best_value"),
     })
     row.update({col: best.get(key) for col, key in METRICS.items()})
+    row["max_epochs"] = _select(run.config, "trainer.max_epochs")
     row["metric"] = summary.get("optimized_metric") or run.config.get("optimized_metric")
     row["direction"] = summary.get("direction") or run.config.get("optimized_direction") or "maximize"
     row["reason"] = summary.get("reason")
@@ -206,7 +208,7 @@ def table_columns(rows: list[dict]) -> list[str]:
     extra = []
     for row in rows:
         for key in row:
-            if key not in fixed and key not in ("metric", "direction", "reason") and key not in extra:
+            if key not in fixed and key not in EXTRA_FIELDS and key not in extra:
                 if len({str(r.get(key)) for r in rows}) > 1:
                     extra.append(key)
     columns = fixed[:4] + fixed[4:8] + extra + fixed[8:]
@@ -244,9 +246,8 @@ def format_table(rows: list[dict], columns: list[str], markdown: bool = False) -
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` and move the result to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    """Call ``write(tmp_path)`` and move the result to ``path`` (a temporary file in the same folder)."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         write(Path(tmp))
         os.replace(tmp, path)
@@ -256,15 +257,39 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def write_csv(rows: list[dict], columns: list[str], path: Path) -> None:
-    extra = ["metric", "direction", "reason"]
-
     def write(tmp: Path):
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns + extra, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=columns + EXTRA_FIELDS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 
     _atomic_write(path, write)
+
+
+def pruning_savings(rows: list[dict]) -> dict | None:
+    """What pruning saved: epochs not run by pruned runs (of their ``trainer.max_epochs``) and an
+    estimate of the time (each pruned run's own seconds per epoch); None without pruned runs.
+
+    Returns ``{"pruned", "epochs_saved", "epochs_run", "seconds_saved", "seconds_spent", "fraction"}``
+    where ``fraction`` = seconds saved / (seconds spent + saved), over all runs of ``rows``.
+    """
+    pruned = [r for r in rows if r["status"] == "pruned" and _is_number(r["max_epochs"]) and r["epochs"]]
+    if not pruned:
+        return None
+    epochs_saved = sum(int(r["max_epochs"]) - r["epochs"] for r in pruned)
+    seconds_saved = sum((int(r["max_epochs"]) - r["epochs"]) * r["wall_time_s"] / r["epochs"]
+                        for r in pruned if _is_number(r["wall_time_s"]))
+    seconds_spent = sum(r["wall_time_s"] for r in rows if _is_number(r["wall_time_s"]))
+    return {"pruned": len(pruned), "epochs_saved": epochs_saved, "epochs_run": sum(r["epochs"] for r in rows),
+            "seconds_saved": seconds_saved, "seconds_spent": seconds_spent,
+            "fraction": seconds_saved / (seconds_spent + seconds_saved) if seconds_spent + seconds_saved else 0.0}
+
+
+def _savings_line(savings: dict) -> str:
+    return (f"Pruning stopped {savings['pruned']} run(s) early: {savings['epochs_saved']} epochs not run "
+            f"({savings['epochs_run']} run), about {savings['seconds_saved']:.0f} s of training saved "
+            f"({100 * savings['fraction']:.0f}% of the {savings['seconds_spent'] + savings['seconds_saved']:.0f} s "
+            f"the sweep would have taken without pruning).")
 
 
 def write_markdown(sweeps: list[Sweep], rows: list[dict], columns: list[str], path: Path, plots: list[str]) -> None:
@@ -278,10 +303,13 @@ def write_markdown(sweeps: list[Sweep], rows: list[dict], columns: list[str], pa
         parts.append(f"## {sweep.label}\n\n`{sweep.path}`: {len(mine)} runs ({summary}){study}; "
                      f"objective = best `{metric}`.\n")
         parts.append(format_table(mine, [c for c in columns if c != "sweep"], markdown=True))
+        savings = pruning_savings(mine)
+        if savings:
+            parts.append(_savings_line(savings) + "\n")
         failed = [r for r in mine if r["reason"] and r["status"] not in ("completed",)]
         if failed:
-            parts.append("\n" + "\n".join(f"- run {r['run']} ({r['status']}): {r['reason']}" for r in failed) + "\n")
-    parts.append("\n" + "\n".join(f"![{p}]({p})" for p in plots) + "\n")
+            parts.append("\n".join(f"- run {r['run']} ({r['status']}): {r['reason']}" for r in failed) + "\n")
+    parts.append("\n".join(f"![{p}]({p})" for p in plots) + "\n")
     _atomic_write(path, lambda tmp: tmp.write_text("\n".join(parts)))
 
 
@@ -302,6 +330,20 @@ def _save(fig, path: Path) -> None:
     _pyplot().close(fig)
 
 
+def _wide_positive(values) -> bool:
+    """Whether ``values`` are all positive and span more than a factor of 10 (e.g. some losses diverged)."""
+    values = np.asarray(values, dtype=float)
+    return bool(values.size) and values.min() > 0 and values.max() > 10 * values.min()
+
+
+def _text_colour(image, value: float) -> str:
+    """Black on light cells (and empty ones), white on dark cells of ``image``."""
+    if np.isnan(value):
+        return "black"
+    r, g, b, _ = image.cmap(image.norm(value))
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
 def plot_heatmap(sweeps: list[Sweep], path: Path) -> bool:
     """Best objective per (num_layers, hidden_dim) cell, one panel per sweep; False when nothing to draw."""
     panels = [(s, [r for r in s.rows if _is_number(r["hidden_dim"]) and _is_number(r["num_layers"])])
@@ -310,6 +352,7 @@ def plot_heatmap(sweeps: list[Sweep], path: Path) -> bool:
     if not panels:
         return False
     plt = _pyplot()
+    from matplotlib.colors import LogNorm
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
     for ax, (sweep, rows) in zip(axes[0], panels):
         hidden = sorted({int(r["hidden_dim"]) for r in rows})
@@ -325,13 +368,14 @@ def plot_heatmap(sweeps: list[Sweep], path: Path) -> bool:
                 marks[i][j] = "P" if r["status"] == "pruned" else ""
             elif value is None and np.isnan(grid[i, j]):
                 marks[i][j] = {"failed": "failed", "interrupted": "stopped"}.get(r["status"], r["status"][:7])
-        image = ax.imshow(grid, origin="lower", cmap="viridis" if maximize else "viridis_r", aspect="auto")
+        finite = grid[~np.isnan(grid)]
+        norm = LogNorm() if _wide_positive(finite) else None
+        image = ax.imshow(grid, origin="lower", cmap="viridis" if maximize else "viridis_r", aspect="auto", norm=norm)
         for i in range(len(layers)):
             for j in range(len(hidden)):
                 text = f"{grid[i, j]:.3f}" if not np.isnan(grid[i, j]) else ""
                 text = " ".join(t for t in (text, marks[i][j]) if t)
-                ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                        color="white" if not np.isnan(grid[i, j]) else "black")
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color=_text_colour(image, grid[i, j]))
         ax.set_xticks(range(len(hidden)), [str(h) for h in hidden])
         ax.set_yticks(range(len(layers)), [str(n) for n in layers])
         ax.set_xlabel("hidden_dim")
@@ -361,6 +405,8 @@ def plot_pareto(rows: list[dict], path: Path) -> bool:
     if not done:
         return False
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
     maximize = done[0]["direction"] == "maximize"
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
     for ax, cost, label in ((axes[0], "parameters", "trainable parameters"), (axes[1], "wall_time_s", "wall time (s)")):
@@ -369,7 +415,8 @@ def plot_pareto(rows: list[dict], path: Path) -> bool:
             mine = [r for r in points if r["sweep"] == sweep]
             ax.scatter([r[cost] for r in mine], [r["objective"] for r in mine], s=22, alpha=0.8, label=sweep)
         if points:
-            front = [points[i] for i in pareto_front([r[cost] for r in points], [r["objective"] for r in points], maximize)]
+            costs, values = [r[cost] for r in points], [r["objective"] for r in points]
+            front = [points[i] for i in pareto_front(costs, values, maximize)]
             ax.step([r[cost] for r in front], [r["objective"] for r in front], where="post", color="crimson", lw=1)
             ax.scatter([r[cost] for r in front], [r["objective"] for r in front], s=70, facecolors="none",
                        edgecolors="crimson", label="Pareto front")
@@ -377,6 +424,7 @@ def plot_pareto(rows: list[dict], path: Path) -> bool:
                 ax.annotate(f"{r['hidden_dim']}x{r['num_layers']}", (r[cost], r["objective"]), fontsize=7,
                             xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel(f"best {done[0]['metric']}")
         ax.grid(alpha=0.3)
@@ -387,25 +435,33 @@ def plot_pareto(rows: list[dict], path: Path) -> bool:
 
 
 def plot_curves(sweeps: list[Sweep], path: Path) -> bool:
-    """Per-epoch objective and validation loss of every run that has epochs."""
+    """Per-epoch validation curves of every run that has epochs: the objective, and the
+    validation loss (or, when the loss is the objective, ``val/COnP_f1``); losses on a log scale."""
     runs = [(s, run) for s in sweeps for run in s.runs if run.history]
     if not runs:
         return False
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     metric = next((r["metric"] for s in sweeps for r in s.rows if r["metric"]), "val/COnP_f1")
+    keys = (metric, "val/COnP_f1" if metric == "val/loss" else "val/loss")
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
     for sweep, run in runs:
         epochs = [h.get("epoch") for h in run.history]
-        style = "--" if run.status == "pruned" else "-"
-        label = f"{sweep.label}/{run.name}" if len(sweeps) > 1 else run.name
-        for ax, key in ((axes[0], metric), (axes[1], "val/loss")):
-            ax.plot(epochs, [h.get(key, np.nan) for h in run.history], style, marker=".", lw=1, label=label)
-    for ax, key in ((axes[0], metric), (axes[1], "val/loss")):
+        size = f"{_select(run.config, 'model.hidden_dim')}x{_select(run.config, 'model.num_layers')}"
+        label = f"{sweep.label}/{run.name} {size}" if len(sweeps) > 1 else f"{run.name}: {size}"
+        for ax, key in zip(axes, keys):
+            ax.plot(epochs, [h.get(key, np.nan) for h in run.history], "--" if run.status == "pruned" else "-",
+                    marker=".", lw=1, label=label)
+    for ax, key in zip(axes, keys):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if "loss" in key:
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    if len(runs) <= 20:
-        axes[1].legend(fontsize=6, ncol=2)
+    if len(runs) <= 16:
+        axes[1].legend(fontsize=5, ncol=2)
     axes[0].set_title("dashed: pruned", fontsize=8)
     fig.tight_layout()
     _save(fig, path)
@@ -440,26 +496,34 @@ def explained_variance(params: list[dict], values: Sequence[float], n_bins: int 
     return out
 
 
+def _trial_value(trial):
+    """The trial's value, or else its last reported epoch (a pruned trial told without one)."""
+    if trial.value is not None or not trial.intermediate_values:
+        return trial.value
+    return trial.intermediate_values[max(trial.intermediate_values)]
+
+
 def plot_study(sweep: Sweep, history_path: Path, importance_path: Path) -> list[Path]:
     """Optimisation history and parameter importance of the sweep's study; the files written."""
     from optuna.trial import TrialState
 
     study = sweep.study
-    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                and t.value is not None and math.isfinite(t.value)]
-    if not finished:
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE and _is_number(t.value)]
+    pruned = [(t.number, _trial_value(t)) for t in study.trials if t.state == TrialState.PRUNED]
+    pruned = [(n, v) for n, v in pruned if _is_number(v)]
+    if not complete and not pruned:
         return []
     plt = _pyplot()
     maximize = study.direction == "maximize"
-    complete = [t for t in finished if t.state == TrialState.COMPLETE]
-    pruned = [t for t in finished if t.state == TrialState.PRUNED]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.scatter([t.number for t in complete], [t.value for t in complete], s=18, label="complete")
-    ax.scatter([t.number for t in pruned], [t.value for t in pruned], s=18, marker="x", color="grey",
+    ax.scatter([n for n, _ in pruned], [v for _, v in pruned], s=18, marker="x", color="grey",
                label="pruned (last reported)")
     if complete:
         best = (np.maximum if maximize else np.minimum).accumulate([t.value for t in complete])
         ax.step([t.number for t in complete], best, where="post", color="crimson", label="best so far")
+    if _wide_positive([t.value for t in complete] + [v for _, v in pruned]):
+        ax.set_yscale("log")
     ax.set_xlabel("trial")
     ax.set_ylabel("objective")
     ax.set_title(f"study {study.name}", fontsize=9)
@@ -472,7 +536,8 @@ def plot_study(sweep: Sweep, history_path: Path, importance_path: Path) -> list[
     if ratios:
         names = sorted(ratios, key=ratios.get)
         fig, ax = plt.subplots(figsize=(5.5, 0.5 + 0.45 * len(names)))
-        ax.barh(names, [ratios[n] for n in names])
+        bars = ax.barh(names, [ratios[n] for n in names])
+        ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=2)
         ax.set_xlim(0, 1)
         ax.set_xlabel("share of the objective's variance explained (epsilon^2)")
         ax.set_title(f"parameter importance, {len(complete)} complete trials", fontsize=9)
@@ -520,6 +585,10 @@ def compare(sweep_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike 
     write_markdown(sweeps, rows, columns, out / "results.md", plots)
     if not quiet:
         print(format_table(rows, columns), end="")
+        for sweep in sweeps:
+            savings = pruning_savings(sweep.rows)
+            if savings:
+                print(f"{sweep.label}: {_savings_line(savings)}")
         print(f"\nwrote {out / 'results.csv'}, {out / 'results.md'} and {', '.join(plots) or 'no plots'}")
     return rows
 

@@ -259,7 +259,7 @@ def fit(
                 n_seen += n
                 for k, v in {"loss": loss.detach(), **parts}.items():
                     sums[k] = sums.get(k, 0.0) + float(v) * n
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{loss.item():.4f}")
             metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
             metrics.update({f"train/{k}": v / max(n_seen, 1) for k, v in sums.items()})
             model.eval()

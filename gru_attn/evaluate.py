@@ -269,12 +269,19 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out.mkdir(parents=True, exist_ok=True)
-    write_json({"checkpoint": str(info.path), "epoch": info.epoch, "labelled_set": description,
-                "songs": len(results["per_song"]), "decode": info.decode.as_dict(),
-                "pitch_method": info.pitch_method, "mean": results["mean"], "per_song": results["per_song"]},
-               out / "metrics.json")
-    write_csv(results, out / "metrics.csv")
+    except OSError as exc:  # e.g. an unwritable --out with --save-notes
+        print(f"error: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json({"checkpoint": str(info.path), "epoch": info.epoch, "labelled_set": description,
+                    "songs": len(results["per_song"]), "decode": info.decode.as_dict(),
+                    "pitch_method": info.pitch_method, "mean": results["mean"], "per_song": results["per_song"]},
+                   out / "metrics.json")
+        write_csv(results, out / "metrics.csv")
+    except OSError as exc:
+        print(f"error: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"{info.path} on the {description}: {len(results['per_song'])} song(s)")
     print(format_table(results))
     print(f"wrote {out / 'metrics.json'} and {out / 'metrics.csv'}")

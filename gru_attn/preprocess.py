@@ -36,7 +36,7 @@ from gru_attn.pitch import DEFAULT_METHOD, METHODS, track_pitch
 
 
 def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """(feature path, pitch path) of input ``path``: ``<out>/feat/<stem>_feat.npy``, ``<out>/pitch/<stem>_pitch.npy``."""
+    """(``<out>/feat/<stem>_feat.npy``, ``<out>/pitch/<stem>_pitch.npy``) for input ``path``."""
     stem, out_dir = Path(path).stem, Path(out_dir)
     return out_dir / "feat" / f"{stem}_feat.npy", out_dir / "pitch" / f"{stem}_pitch.npy"
 

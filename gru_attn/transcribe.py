@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             tqdm.write(f"error: {exc}", file=sys.stderr)
             continue
+        except OSError as exc:  # an unwritable --out
+            failed += 1
+            tqdm.write(f"error: {out_dir}: cannot write the outputs of {name} ({exc.strerror or exc})", file=sys.stderr)
+            continue
         tqdm.write(summary_line(name, result))
     if len(jobs) > 1:
         print(f"transcribed {len(jobs) - failed} of {len(jobs)} files into {out_dir}" +

@@ -22,6 +22,7 @@ def make_run(run_dir: Path, status: str | None, hidden: int = 128, layers: int =
     (``status`` None: none yet) with one epoch per value of val/COnP_f1."""
     (run_dir / ".hydra").mkdir(parents=True)
     config = {"model": {"hidden_dim": hidden, "num_layers": layers}, "optimizer": {"lr": lr},
+              "trainer": {"max_epochs": 3},
               "data": {"batch_size": 16}, "optimized_metric": "val/COnP_f1", "optimized_direction": "maximize"}
     overrides = [f"model.hidden_dim={hidden}", f"model.num_layers={layers}"]
     if trial is not None:
@@ -73,6 +74,8 @@ def test_table_lists_every_run_sorted_and_writes_files(sweep, tmp_path, capsys):
     assert [r["run"] for r in table] == [r["run"] for r in rows] and "COnP_f1" in table[0]
     report = (out / "results.md").read_text()
     assert "model.hidden_dim=30 is not divisible by 4" in report and "1 pruned" in report
+    # the pruned run stopped after 1 of 3 epochs, at 20 s per epoch
+    assert "Pruning stopped 1 run(s) early: 2 epochs not run" in report and "about 40 s" in report
     for plot in ("heatmap.png", "pareto.png", "curves.png"):
         assert (out / plot).stat().st_size > 1000
     assert not (out / "optuna_history.png").exists()  # no study

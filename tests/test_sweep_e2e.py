@@ -139,6 +139,7 @@ def test_pruning_stops_a_hopeless_trial_and_the_sweep_completes(cache_dir, tmp_p
     good, bad = study_trials(sweep_dir)
     assert (good.state.name, bad.state.name) == ("COMPLETE", "PRUNED")
     assert list(good.intermediate_values) == [1, 2, 3] and list(bad.intermediate_values) == [1]
+    assert bad.value == bad.intermediate_values[1]  # a pruned trial keeps its last reported value
     metrics = json.loads((sweep_dir / "1" / "metrics.json").read_text())
     assert metrics["summary"]["status"] == "pruned" and len(metrics["history"]) == 1
     assert (sweep_dir / "1" / "checkpoints" / "final.pt").exists()

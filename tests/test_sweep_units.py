@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -71,8 +72,14 @@ def test_launcher_parallelism_of_other_launchers():
     class Submitit:
         params = {"array_parallelism": 6}
 
+    class Joblib:
+        def __init__(self, n_jobs):
+            self.joblib = {"n_jobs": n_jobs}
+
     assert launcher_parallelism(Basic()) == 1
     assert launcher_parallelism(Submitit()) == 6
+    assert launcher_parallelism(Joblib(3)) == 3
+    assert launcher_parallelism(Joblib(-1)) == (os.cpu_count() or 1)
 
 
 def test_workers_arguments():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+STUDY_FILE = "study.json"    # in a sweep dir: {"storage", "study_name", "direction"} of its Optuna study
 NOT_STARTED = "not started"  # a run folder without metrics.json
 UNREADABLE = "unreadable"    # metrics.json or config that cannot be parsed
 

@@ -68,6 +68,16 @@ def absolute_storage_url(url: str, base_dir: str | os.PathLike) -> str:
     return prefix + str(path.resolve())
 
 
+def masked_url(url: str) -> str:
+    """``url`` with its password hidden, for logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return repr(make_url(url))
+    except Exception:  # not a database URL: nothing to hide
+        return url
+
+
 def _retry_on_race(action, what: str):
     """Run ``action()``, retrying when another process creates the same tables / study."""
     for attempt in range(_RETRIES):
@@ -121,7 +131,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def is_orphan(trial: FrozenTrial, grace_period: float, now: float | None = None) -> bool:
-    """Whether a RUNNING ``trial``'s owner is gone (dead pid on this host, or heartbeat older than ``grace_period`` s)."""
+    """Whether a RUNNING ``trial``'s owner is gone: a dead pid on this host, or elsewhere a
+    heartbeat older than ``grace_period`` seconds."""
     if trial.state != TrialState.RUNNING or OWNER_ATTR not in trial.system_attrs:
         return False
     host, _, pid = str(trial.system_attrs[OWNER_ATTR]).rpartition(":")
@@ -220,6 +231,17 @@ class Heartbeat:
                     self._study._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
                 except Exception as exc:  # finished meanwhile, or a transient database error
                     log.debug("heartbeat of trial id %d skipped: %s", trial_id, exc)
+
+
+def sync_reports(study: optuna.Study, storage: RDBStorage, trial_id: int) -> None:
+    """Copy the epochs a job reported to its trial (through its own connection) into ``study``.
+
+    ``study`` caches the trials its process created and does not re-read them, so it
+    would not see those reports: TPE would miss them, and a PRUNED trial would get no
+    value. ``storage`` is the same database without the cache.
+    """
+    for step, value in storage.get_trial(trial_id).intermediate_values.items():
+        study._storage.set_trial_intermediate_value(trial_id, step, value)
 
 
 def mark_surplus(study: optuna.Study, trial_id: int, reason: str) -> None:

@@ -24,7 +24,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, List, Sequence
+from typing import Any, List
 
 import optuna
 from hydra.core.utils import JobStatus
@@ -35,11 +35,10 @@ from optuna.trial import TrialState
 
 from gru_attn.engine import write_json
 from gru_attn.sweep import study as st
-from gru_attn.sweep.runs import run_status
+from gru_attn.sweep.runs import STUDY_FILE, run_status
 
 log = logging.getLogger(__name__)
 
-STUDY_FILE = "study.json"  # in the sweep dir: where the study lives (read by gru_attn.compare)
 _MAX_SURPLUS_IN_A_ROW = 5
 
 
@@ -65,7 +64,7 @@ def launcher_parallelism(launcher: Any) -> int:
     joblib_params = getattr(launcher, "joblib", None)
     if joblib_params is not None:
         n = int(joblib_params.get("n_jobs", 1))
-        return os.cpu_count() or 1 if n < 0 else max(n, 1)
+        return (os.cpu_count() or 1) if n < 0 else max(n, 1)
     submitit_params = getattr(launcher, "params", None)
     if isinstance(submitit_params, dict) and submitit_params.get("array_parallelism"):
         return int(submitit_params["array_parallelism"])
@@ -81,6 +80,7 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                  grace_period: float | None = None, reseed: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reseed = bool(reseed)
+        self._database = None  # the study's storage without Optuna's per-process cache
         self._surplus_in_a_row = 0
         self.pruner = pruner
         self.heartbeat_interval = float(heartbeat_interval)
@@ -111,12 +111,13 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                         "no sharing between processes)")
             return optuna.create_study(study_name=self.study_name, sampler=self.sampler, directions=directions)
         url = st.absolute_storage_url(str(self.storage), self.config.hydra.runtime.cwd)
-        study = st.open_study(st.open_storage(url), self.study_name, directions, sampler=self.sampler)
+        self._database = st.open_storage(url)
+        study = st.open_study(self._database, self.study_name, directions, sampler=self.sampler)
         if (self.reseed or study.get_trials(deepcopy=False)) and hasattr(self.sampler, "reseed_rng"):
             self.sampler.reseed_rng()  # a resumed / shared study: don't replay the seeded sequence
-        Path(self.sweep_dir).mkdir(parents=True, exist_ok=True)
+        self._sweep_path().mkdir(parents=True, exist_ok=True)
         record = {"storage": url, "study_name": study.study_name, "direction": directions[0]}
-        write_json(record, Path(self.sweep_dir) / STUDY_FILE)
+        write_json(record, self._sweep_path() / STUDY_FILE)
         return study
 
     def _batch_size(self) -> int:
@@ -131,9 +132,9 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
         if grid is not None:
             budget = min(budget, len(st.grid_points(grid)))
         study = self._open_study()
-        log.info("Study %r in %s: %d trials in total, %d per batch, sampler %s, pruner %s", study.study_name,
-                 self.storage or "memory", budget, self._batch_size(), type(self.sampler).__name__,
-                 type(self.pruner).__name__ if self.pruner is not None else None)
+        where = st.masked_url(str(self.storage)) if self.storage else "memory"
+        log.info("Study %r in %s: %d trials in total, %d per batch, sampler %s, pruner %s", study.study_name, where,
+                 budget, self._batch_size(), type(self.sampler).__name__, type(self.pruner).__name__)
         with st.Heartbeat(study, self.heartbeat_interval) as heartbeat, _sigterm_as_interrupt():
             while (batch := self._ask_batch(study, budget, grid, distributions, fixed)) is not None:
                 if batch:
@@ -188,8 +189,12 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                                                           f"++optuna_trial={trial.number}"]))
         return batch
 
+    def _sweep_path(self) -> Path:
+        """The sweep directory (``hydra.sweep.dir``), absolute."""
+        return (Path(self.config.hydra.runtime.cwd) / str(self.sweep_dir)).resolve()
+
     def _run_dir(self, trial_number: int) -> Path:
-        return (Path(self.config.hydra.runtime.cwd) / str(self.sweep_dir) / str(trial_number)).resolve()
+        return self._sweep_path() / str(trial_number)
 
     def _run_batch(self, study, batch, heartbeat) -> None:
         """Launch one batch of (trial, overrides), then tell each trial its outcome."""
@@ -219,6 +224,8 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                 log.warning("Trial %d crashed: %r", trial.number, ret._return_value)
             else:
                 state, values = st.trial_outcome(run_status(self._run_dir(trial.number)), ret.return_value)
+            if self._database is not None:
+                st.sync_reports(study, self._database, trial._trial_id)
             try:
                 study.tell(trial, values, state)
             except RuntimeError as exc:  # finished meanwhile: another process took it for an orphan
@@ -244,4 +251,4 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
         log.info("Best trial %d: value %s, parameters %s", best.number, best.value, best.params)
         OmegaConf.save(OmegaConf.create({"name": "optuna", "best_trial": best.number, "best_params": best.params,
                                          "best_value": best.value}),
-                       Path(self.sweep_dir) / "optimization_results.yaml")
+                       self._sweep_path() / "optimization_results.yaml")
