@@ -46,6 +46,7 @@ import scipy.signal
 import torch
 
 from gru_attn.audio import check_cfp_audio
+from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP, SAMPLE_RATE, num_frames
 
@@ -113,19 +114,6 @@ def _taps(window: int, device: torch.device) -> torch.Tensor:
     h = scipy.signal.windows.blackmanharris(window)
     half = (window - 1) // 2
     return torch.from_numpy(np.concatenate([h[-1:], h[: 2 * half - 1]])).to(device)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu; ``"cuda"`` without CUDA is an InputError."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"device {device!r}: expected auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: CUDA is not available on this machine (use cpu or auto)")
-    return device
 
 
 def _frames(x: torch.Tensor, window: int, start: int, stop: int) -> torch.Tensor:

@@ -16,29 +16,21 @@ loads with ``torch.load(..., weights_only=True)``):
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from gru_attn.errors import InputError
+from gru_attn.files import atomic_path
 
 FORMAT = "gru_attn/1"
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     """Write ``state`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

@@ -41,6 +41,8 @@ from typing import Sequence
 import numpy as np
 
 from gru_attn.errors import InputError
+from gru_attn.files import atomic_path, write_text
+from gru_attn.plots import plt, save_figure
 from gru_attn.sweep.runs import STUDY_FILE, Run, find_runs
 
 log = logging.getLogger(__name__)
@@ -245,25 +247,11 @@ def format_table(rows: list[dict], columns: list[str], markdown: bool = False) -
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` and move the result to ``path`` (a temporary file in the same folder)."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_csv(rows: list[dict], columns: list[str], path: Path) -> None:
-    def write(tmp: Path):
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns + EXTRA_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-
-    _atomic_write(path, write)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns + EXTRA_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def pruning_savings(rows: list[dict]) -> dict | None:
@@ -310,24 +298,10 @@ def write_markdown(sweeps: list[Sweep], rows: list[dict], columns: list[str], pa
         if failed:
             parts.append("\n".join(f"- run {r['run']} ({r['status']}): {r['reason']}" for r in failed) + "\n")
     parts.append("\n".join(f"![{p}]({p})" for p in plots) + "\n")
-    _atomic_write(path, lambda tmp: tmp.write_text("\n".join(parts)))
+    write_text(path, "\n".join(parts))
 
 
 # -- plots --------------------------------------------------------------------------------------
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    _pyplot().close(fig)
 
 
 def _wide_positive(values) -> bool:
@@ -351,7 +325,6 @@ def plot_heatmap(sweeps: list[Sweep], path: Path) -> bool:
     panels = [(s, rows) for s, rows in panels if rows]
     if not panels:
         return False
-    plt = _pyplot()
     from matplotlib.colors import LogNorm
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
     for ax, (sweep, rows) in zip(axes[0], panels):
@@ -384,7 +357,7 @@ def plot_heatmap(sweeps: list[Sweep], path: Path) -> bool:
             r["status"] == "pruned" for r in rows) else ""), fontsize=9)
         fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -404,7 +377,6 @@ def plot_pareto(rows: list[dict], path: Path) -> bool:
     done = [r for r in rows if r["status"] == "completed" and _is_number(r["objective"])]
     if not done:
         return False
-    plt = _pyplot()
     from matplotlib.ticker import NullFormatter
 
     maximize = done[0]["direction"] == "maximize"
@@ -430,7 +402,7 @@ def plot_pareto(rows: list[dict], path: Path) -> bool:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -440,7 +412,6 @@ def plot_curves(sweeps: list[Sweep], path: Path) -> bool:
     runs = [(s, run) for s in sweeps for run in s.runs if run.history]
     if not runs:
         return False
-    plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
     metric = next((r["metric"] for s in sweeps for r in s.rows if r["metric"]), "val/COnP_f1")
@@ -464,7 +435,7 @@ def plot_curves(sweeps: list[Sweep], path: Path) -> bool:
         axes[1].legend(fontsize=5, ncol=2)
     axes[0].set_title("dashed: pruned", fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -513,7 +484,6 @@ def plot_study(sweep: Sweep, history_path: Path, importance_path: Path) -> list[
     pruned = [(n, v) for n, v in pruned if _is_number(v)]
     if not complete and not pruned:
         return []
-    plt = _pyplot()
     maximize = study.direction == "maximize"
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.scatter([t.number for t in complete], [t.value for t in complete], s=18, label="complete")
@@ -530,7 +500,7 @@ def plot_study(sweep: Sweep, history_path: Path, importance_path: Path) -> list[
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, history_path)
+    save_figure(fig, history_path)
     written = [history_path]
     ratios = explained_variance([t.params for t in complete], [t.value for t in complete])
     if ratios:
@@ -542,7 +512,7 @@ def plot_study(sweep: Sweep, history_path: Path, importance_path: Path) -> list[
         ax.set_xlabel("share of the objective's variance explained (epsilon^2)")
         ax.set_title(f"parameter importance, {len(complete)} complete trials", fontsize=9)
         fig.tight_layout()
-        _save(fig, importance_path)
+        save_figure(fig, importance_path)
         written.append(importance_path)
     return written
 

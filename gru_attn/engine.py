@@ -16,11 +16,9 @@ The run directory (``out_dir``) receives, updated after every epoch:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,9 @@ from tqdm.auto import tqdm
 
 from gru_attn.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
+from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
+from gru_attn.files import write_json
 from gru_attn.metrics import FrameMetricAccumulator, aggregate_note_metrics, note_metrics
 from gru_attn.model import num_parameters, predict_song
 from gru_attn.plots import plot_training_curves
@@ -66,24 +66,6 @@ class Pruned(RuntimeError):
     """A sweeper's pruner stopped this run early."""
 
 
-def resolve_device(spec: str = "auto") -> torch.device:
-    """``auto`` -> ``cuda`` when available else ``cpu``; ``cpu``, ``cuda``, ``cuda:N`` as given."""
-    if spec in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise InputError(f"trainer.device={spec!r}: expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"trainer.device={spec}: CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise InputError(f"trainer.device={spec}: only {torch.cuda.device_count()} CUDA device(s) visible")
-    elif device.type != "cpu":
-        raise InputError(f"trainer.device={spec!r}: expected auto, cpu, cuda or cuda:N")
-    return device
-
-
 def is_better(value: float, best: float | None, direction: str) -> bool:
     """Whether ``value`` improves on ``best`` for ``direction`` (maximize / minimize)."""
     if value is None or not math.isfinite(value):
@@ -96,26 +78,6 @@ def is_better(value: float, best: float | None, direction: str) -> bool:
 def worst_value(direction: str) -> float:
     """The value a failed run reports: -inf when maximizing, +inf when minimizing."""
     return -math.inf if direction == "maximize" else math.inf
-
-
-def write_json(data: dict, path: Path) -> None:
-    """Write ``data`` as JSON atomically (non-finite floats become null)."""
-
-    def clean(x):
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        if isinstance(x, (np.floating, np.integer)):
-            return clean(x.item())
-        return x
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(clean(data), f, indent=2)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -175,7 +137,7 @@ def fit(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if settings.threads:
         torch.set_num_threads(int(settings.threads))
-    device = resolve_device(settings.device)
+    device = resolve_device(settings.device, option="trainer.device")
     model.to(device)
     optimizer = make_optimizer(model.parameters())
     scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
@@ -221,7 +183,7 @@ def fit(
         summary.update(status=status, reason=reason, epochs=len(history), wall_time_s=round(wall(), 2),
                        best_epoch=best_epoch, best_value=best_value,
                        final={k: v for k, v in history[-1].items()} if history else {})
-        write_json({"summary": summary, "history": history}, out_dir / "metrics.json")
+        write_json(out_dir / "metrics.json", {"summary": summary, "history": history})
         if history:
             plot_training_curves(history, out_dir / "training_curves.png")
         return summary

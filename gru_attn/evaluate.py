@@ -36,9 +36,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,10 +45,11 @@ from tqdm import tqdm
 
 from gru_attn import corpus
 from gru_attn.audio import load_audio
-from gru_attn.engine import write_json
 from gru_attn.errors import InputError
+from gru_attn.files import write_json, write_text
 from gru_attn.frames import notes_to_targets
-from gru_attn.inference import ModelInfo, Transcription, load_model, resolve_device, transcribe_audio
+from gru_attn.devices import resolve_device
+from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio
 from gru_attn.metrics import NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics, note_metrics
 from gru_attn.notes import NoteList, read_notes, write_notes
 from gru_attn.preprocess import find_audio_files
@@ -200,11 +199,7 @@ def write_csv(results: dict, path: Path) -> None:
     per_song = results["per_song"].values()
     writer.writerow({"song": "mean", **{k: sum(r[k] for r in per_song) for k in ("ref_notes", "est_notes", "frames")},
                      **_rounded(results["mean"])})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    write_text(path, buf.getvalue())
 
 
 def _rounded(row: dict) -> dict:
@@ -261,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.chunk_frames < 1:
             raise InputError(f"--chunk-frames {args.chunk_frames}: expected a positive number of frames")
-        device = resolve_device(args.device)
+        device = resolve_device(args.device, option="--device")
         model, info = load_model(args.ckpt, device)
         description, songs = labelled_set(args, info)
         results = evaluate(model, info, songs, device=device, chunk_frames=args.chunk_frames,
@@ -274,10 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_json({"checkpoint": str(info.path), "epoch": info.epoch, "labelled_set": description,
+        write_json(out / "metrics.json",
+                   {"checkpoint": str(info.path), "epoch": info.epoch, "labelled_set": description,
                     "songs": len(results["per_song"]), "decode": info.decode.as_dict(),
-                    "pitch_method": info.pitch_method, "mean": results["mean"], "per_song": results["per_song"]},
-                   out / "metrics.json")
+                    "pitch_method": info.pitch_method, "mean": results["mean"], "per_song": results["per_song"]})
         write_csv(results, out / "metrics.csv")
     except OSError as exc:
         print(f"error: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from gru_attn import cfp
 from gru_attn.checkpoint import load_checkpoint
@@ -81,14 +80,6 @@ class Transcription:
     def rtf(self) -> float:
         """Real-time factor: processing seconds per second of audio."""
         return self.seconds / self.duration_s if self.duration_s > 0 else float("nan")
-
-
-def resolve_device(spec: str = "auto") -> torch.device:
-    """``--device``: ``auto`` -> cuda when available else cpu; ``cpu``; ``cuda[:N]``; else InputError."""
-    try:
-        return cfp.resolve_device(spec)
-    except RuntimeError:
-        raise InputError(f"--device {spec}: expected auto, cpu, cuda or cuda:N") from None
 
 
 # --------------------------------------------------------------------------- checkpoint

@@ -39,14 +39,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gru_attn.errors import InputError
+from gru_attn.files import write_bytes
 
 
 def midi_to_hz(midi) -> np.ndarray:
@@ -181,7 +180,7 @@ def write_notes(notes: NoteList, path, fmt: str | None = None, columns=("onset",
         data = "".join(f"{a} {b} {c}\n" for a, b, c in _formatted(notes, ("onset", "offset", "midi"))).encode()
     else:
         data = _midi_bytes(path, notes)
-    _atomic_write_bytes(path, data)
+    write_bytes(path, data)
 
 
 # --------------------------------------------------------------------------- validation
@@ -363,16 +362,3 @@ def _midi_bytes(path: Path, notes: NoteList) -> bytes:
     buf = io.BytesIO()
     pm.write(buf)
     return buf.getvalue()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

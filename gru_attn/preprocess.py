@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -30,8 +29,10 @@ import soundfile as sf
 from tqdm import tqdm
 
 from gru_attn.audio import AUDIO_EXTENSIONS, load_audio
-from gru_attn.cfp import cfp_features, resolve_device
+from gru_attn.cfp import cfp_features
+from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
+from gru_attn.files import save_npy
 from gru_attn.pitch import DEFAULT_METHOD, METHODS, track_pitch
 
 
@@ -57,23 +58,6 @@ def compute_outputs(audio: np.ndarray, device: str = "auto", pitch_method: str =
     return features, pitch
 
 
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temporary file in ``path``'s folder, then ``os.replace`` onto ``path``.
-
-    The temporary file is created with ``open(..., "xb")`` so it gets the usual
-    umask-based permissions (``mkstemp`` would make it private).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def preprocess_file(path: str | os.PathLike, out_dir: str | os.PathLike = "generated", device: str = "auto",
                     pitch_method: str = DEFAULT_METHOD, force: bool = False) -> bool:
     """Write the feature and pitch files of one audio file; False when skipped as up to date.
@@ -84,8 +68,8 @@ def preprocess_file(path: str | os.PathLike, out_dir: str | os.PathLike = "gener
         return False
     features, pitch = compute_outputs(load_audio(path), device, pitch_method, source=str(path))
     feat_path, pitch_path = output_paths(path, out_dir)
-    save_npy_atomic(feat_path, features)
-    save_npy_atomic(pitch_path, pitch)
+    save_npy(feat_path, features)
+    save_npy(pitch_path, pitch)
     return True
 
 
@@ -126,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         files = find_audio_files(args.input)
-        resolve_device(args.device)
+        resolve_device(args.device, option="--device")
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

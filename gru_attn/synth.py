@@ -82,6 +82,7 @@ from tqdm.auto import tqdm
 from gru_attn.audio import load_audio
 from gru_attn.cfp import cfp_features
 from gru_attn.errors import InputError
+from gru_attn.files import atomic_path, write_json
 from gru_attn.frames import HOP, SAMPLE_RATE, num_frames
 from gru_attn.notes import NoteList, midi_to_hz, write_notes
 
@@ -748,31 +749,15 @@ def _plan(params: dict) -> list[tuple[str, int]]:
     return plan
 
 
-@contextmanager
-def _temporary(path: Path):
-    """Yield a temporary sibling path (same suffix) that is renamed onto ``path`` on success."""
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_song(song: Song, out: Path) -> None:
     """Write the WAV, notes, true f0 and CFP features (of the WAV as read back) of ``song``."""
     wav = out / "wav" / f"{song.name}.wav"
-    with _temporary(wav) as tmp:
+    with atomic_path(wav) as tmp:
         sf.write(tmp, song.pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     write_notes(song.notes, out / "notes" / f"{song.name}.csv")
     for folder, array in (("pitch", song.f0), ("feat", cfp_features(load_audio(wav), source=str(wav)))):
-        with _temporary(out / folder / f"{song.name}_{folder}.npy") as tmp, open(tmp, "wb") as f:
+        with atomic_path(out / folder / f"{song.name}_{folder}.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, array)
-
-
-def _write_json(path: Path, data) -> None:
-    with _temporary(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2.0, minutes_test: float = 2.0,
@@ -798,9 +783,9 @@ def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2
         splits[split].append(song.name)
         songs.append({"name": song.name, "split": split, "seconds": round(len(song.pcm) / SAMPLE_RATE, 4),
                       "notes": len(song.notes)})
-    _write_json(out / "splits.json", splits)
+    write_json(out / "splits.json", splits)
     seconds = {split: round(sum(s["seconds"] for s in songs if s["split"] == split), 4) for split in SPLITS}
-    _write_json(out / "corpus.json", {"generator": "gru_attn.synth", "version": SYNTH_VERSION, **params,
+    write_json(out / "corpus.json", {"generator": "gru_attn.synth", "version": SYNTH_VERSION, **params,
                                       "split_seconds": seconds, "total_seconds": round(sum(seconds.values()), 4),
                                       "songs": songs})
     return out

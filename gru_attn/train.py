@@ -24,13 +24,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from gru_attn.config import CONF_DIR  # importing it registers the configs' resolvers
 from gru_attn.decode import DecodeParams
-from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value, write_json
+from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value
 from gru_attn.errors import InputError
+from gru_attn.files import write_json
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.model import num_parameters
 from gru_attn.sweep import epoch_callback, job_device
 
 log = logging.getLogger(__name__)
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (CPU and CUDA)."""
@@ -39,17 +41,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def instantiate(group: str, config, **kwargs):
+    """``hydra.utils.instantiate(config)``; a bad value (InputError or ValueError raised by the
+    target, or a target that cannot be built) becomes one InputError naming the config group."""
+    try:
+        return hydra.utils.instantiate(config, **kwargs)
+    except hydra.errors.InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, (InputError, ValueError)):
+            raise InputError(f"{group}: {cause}") from None
+        target = config.get("_target_") if hasattr(config, "get") else None
+        raise InputError(f"{group}: cannot build {target!r}: {exc}") from None
+
+
 def build_model(model_cfg: DictConfig, n_channels: int, n_bins: int) -> tuple[torch.nn.Module, dict]:
     """Instantiate the model for the data's layout; returns it and its plain constructor arguments."""
     model_config = OmegaConf.to_container(model_cfg, resolve=True)
     model_config.update(n_channels=n_channels, n_bins=n_bins)
-    try:
-        model = hydra.utils.instantiate(model_config)
-    except hydra.errors.InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, (InputError, ValueError)):
-            raise InputError(f"model: {cause}") from None
-        raise InputError(f"model: cannot build {model_config.get('_target_')!r}: {exc}") from None
+    model = instantiate("model", model_config)
     model_config.pop("_target_", None)
     return model, model_config
 
@@ -62,7 +71,7 @@ def train(cfg: DictConfig) -> float:
         raise InputError(f"optimized_direction={direction!r}: expected maximize or minimize")
     seed_everything(int(cfg.seed))
 
-    splits = hydra.utils.instantiate(cfg.data.corpus)
+    splits = instantiate("data.corpus", cfg.data.corpus)
     train_songs, val_songs = splits["train"], splits["val"]
     if not train_songs or not val_songs:
         raise InputError(f"data: need at least one train and one val song (got {len(train_songs)} / {len(val_songs)})")
@@ -75,7 +84,7 @@ def train(cfg: DictConfig) -> float:
     scheduler_cfg = cfg.get("scheduler")
     make_scheduler = None
     if scheduler_cfg is not None and scheduler_cfg.get("_target_") is not None:
-        make_scheduler = hydra.utils.instantiate(scheduler_cfg)
+        make_scheduler = instantiate("scheduler", scheduler_cfg)
     checkpoint_info = {
         "model_config": model_config,
         "feature_layout": {"n_channels": int(n_channels), "n_bins": int(n_bins),
@@ -88,9 +97,9 @@ def train(cfg: DictConfig) -> float:
     settings.device = job_device(settings.device)  # sweeps: one job per GPU
     summary = fit(
         model, train_songs, val_songs,
-        make_optimizer=hydra.utils.instantiate(cfg.optimizer),
+        make_optimizer=instantiate("optimizer", cfg.optimizer),
         make_scheduler=make_scheduler,
-        loss_fn=hydra.utils.instantiate(cfg.loss),
+        loss_fn=instantiate("loss", cfg.loss),
         decode_params=DecodeParams(**cfg.decode),
         settings=settings,
         out_dir=out_dir,
@@ -113,7 +122,7 @@ def record_failure(out_dir: Path, reason: str, direction: str) -> float:
     metrics = out_dir / "metrics.json"
     if not metrics.exists():
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_json({"summary": {"status": "failed", "reason": reason}, "history": []}, metrics)
+        write_json(metrics, {"summary": {"status": "failed", "reason": reason}, "history": []})
     return worst_value(direction)
 
 

@@ -28,9 +28,7 @@ is then 1. A bad checkpoint, a missing input or a bad option exits with 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +37,9 @@ from tqdm import tqdm
 
 from gru_attn.audio import load_audio
 from gru_attn.corpus import FEAT_SUFFIX
+from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
+from gru_attn.files import atomic_path
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.inference import (
     ModelInfo,
@@ -47,7 +47,6 @@ from gru_attn.inference import (
     features_from_file,
     load_model,
     pitch_from_file,
-    resolve_device,
     transcribe_audio,
 )
 from gru_attn.notes import NoteList, write_notes
@@ -84,14 +83,8 @@ def render_notes(notes: NoteList, duration_s: float, sample_rate: int = SAMPLE_R
 
 def write_wav(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -> None:
     """Write (N,) float audio in [-1, 1] as 16-bit PCM WAV, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def write_outputs(name: str, result: Transcription, info: ModelInfo, out_dir: Path, synth: bool = False,
@@ -169,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         jobs = _jobs(args)
-        device = resolve_device(args.device)
+        device = resolve_device(args.device, option="--device")
         model, info = load_model(args.ckpt, device)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -173,7 +173,7 @@ def test_cuda_matches_cpu():
 
 
 def test_unknown_device_is_an_error():
-    with pytest.raises(InputError, match="expected auto, cpu or cuda"):
+    with pytest.raises(InputError, match="expected auto, cpu, cuda or cuda:N"):
         cfp.cfp_features(_signal(2000), device="gpu")
 
 

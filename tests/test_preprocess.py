@@ -10,7 +10,8 @@ import soundfile as sf
 
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE, num_frames
-from gru_attn.preprocess import find_audio_files, main, output_paths, preprocess_file, save_npy_atomic
+from gru_attn.files import save_npy
+from gru_attn.preprocess import find_audio_files, main, output_paths, preprocess_file
 
 
 def _write_tone(path, seconds: float, hz: float, rate: int = SAMPLE_RATE) -> int:
@@ -126,9 +127,9 @@ def test_find_audio_files(songs, tmp_path):
         find_audio_files(folder)
 
 
-def test_save_npy_atomic_replaces_and_leaves_no_temp(tmp_path):
+def test_save_npy_replaces_and_leaves_no_temp(tmp_path):
     path = tmp_path / "sub" / "x_feat.npy"
-    save_npy_atomic(path, np.arange(3.0))
-    save_npy_atomic(path, np.arange(5.0))
+    save_npy(path, np.arange(3.0))
+    save_npy(path, np.arange(5.0))
     np.testing.assert_array_equal(np.load(path), np.arange(5.0))
     assert [p.name for p in path.parent.iterdir()] == ["x_feat.npy"]

@@ -33,7 +33,7 @@ from omegaconf import OmegaConf
 from optuna.samplers import GridSampler
 from optuna.trial import TrialState
 
-from gru_attn.engine import write_json
+from gru_attn.files import write_json
 from gru_attn.sweep import study as st
 from gru_attn.sweep.runs import STUDY_FILE, run_status
 
@@ -117,7 +117,7 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
             self.sampler.reseed_rng()  # a resumed / shared study: don't replay the seeded sequence
         self._sweep_path().mkdir(parents=True, exist_ok=True)
         record = {"storage": url, "study_name": study.study_name, "direction": directions[0]}
-        write_json(record, self._sweep_path() / STUDY_FILE)
+        write_json(self._sweep_path() / STUDY_FILE, record)
         return study
 
     def _batch_size(self) -> int:
