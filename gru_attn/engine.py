@@ -45,11 +45,11 @@ log = logging.getLogger(__name__)
 class TrainerSettings:
     """Settings of the loop (``conf/trainer/*.yaml``)."""
 
-    max_epochs: int = 12
+    max_epochs: int = 6
     device: str = "auto"
     amp: bool = True
     grad_clip: float | None = 1.0
-    early_stopping_patience: int | None = 4
+    early_stopping_patience: int | None = 3
     checkpoint_every: int = 1
     max_minutes: float | None = None
     limit_train_batches: int | None = None

@@ -777,7 +777,7 @@ def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2
     for folder in ("wav", "notes", "pitch", "feat"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     songs, splits = [], {split: [] for split in SPLITS}
-    for split, index in tqdm(_plan(params), desc="synthetic corpus", unit="song", disable=not progress):
+    for split, index in tqdm(_plan(params), desc="synthetic corpus", unit="song", disable=None if progress else True):
         song = render_song(seed, split, index, params["song_seconds"], accompaniment_db, reverb)
         _write_song(song, out)
         splits[split].append(song.name)
