@@ -77,7 +77,7 @@ from gru_attn.decode import DecodeParams, decode_notes
 from gru_attn.errors import InputError
 from gru_attn.frames import SDT6_NAMES, notes_to_targets, pitch_to_notes, sdt6_to_targets
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, read_notes
-from gru_attn.synth import ensure_corpus
+from gru_attn.synth import DEFAULT_REVERB, ensure_corpus
 
 log = logging.getLogger(__name__)
 
@@ -389,11 +389,13 @@ def load_corpus(feat_dir, pitch_dir, notes_dir=None, sdt_dir=None, split_file=No
 
 
 def load_synthetic_corpus(root_dir, minutes_train: float = 15.0, minutes_val: float = 2.0, minutes_test: float = 2.0,
-                          seed: int = 0, accompaniment_db: float | None = None, reverb: float = 0.0,
+                          seed: int = 0, accompaniment_db: float | None = None, reverb=DEFAULT_REVERB,
                           song_seconds=(20, 40), splits=("train", "val"), progress: bool = True
                           ) -> dict[str, list[Song]]:
     """The embedded synthetic corpus (:func:`gru_attn.synth.ensure_corpus` under ``root_dir``, generated
     on first use) loaded with its notes and its own split file -> {split: [Song, ...]}."""
+    if not np.isscalar(reverb):  # a [lo, hi] range from the config (an OmegaConf ListConfig)
+        reverb = [float(r) for r in reverb]
     root = ensure_corpus(root_dir, minutes_train, minutes_val, minutes_test, seed, accompaniment_db, reverb,
                          song_seconds, progress)
     return load_corpus(root / "feat", root / "pitch", notes_dir=root / "notes", split_file=root / "splits.json",

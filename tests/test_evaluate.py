@@ -18,9 +18,12 @@ from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.metrics import NOTE_METRIC_KEYS
 from gru_attn.model import NoteSegmenter
 from gru_attn.notes import NoteList, write_notes
+from gru_attn.synth import DEFAULT_REVERB, corpus_name
 
 # the fast_test corpus (conf/experiment/fast_test.yaml over conf/data/synthetic.yaml)
-FAST_CORPUS = dict(minutes_train=0.5, minutes_val=0.25, minutes_test=0.25, seed=0, accompaniment_db=None, reverb=0.0)
+# the corpus of experiment=fast_test (conf/experiment/fast_test.yaml over conf/data/synthetic.yaml)
+FAST_CORPUS = dict(minutes_train=0.5, minutes_val=0.25, minutes_test=0.25, seed=0, accompaniment_db=None,
+                   reverb=list(DEFAULT_REVERB))
 SMALL_MODEL = dict(n_channels=9, n_bins=174, hidden_dim=32, num_layers=1, num_heads=2, conv_channels=[8, 8],
                    dropout=0.0, context=9)
 
@@ -90,7 +93,7 @@ def test_cli_on_tiny_corpus_test_split_and_wav_dir(run_cli, random_checkpoint, c
                    check=True)
     assert "COnPOff" in proc.stdout and "mean" in proc.stdout
     report = json.loads((out / "metrics.json").read_text())
-    corpus_root = next((cache_dir / "synthetic").glob("synth_*"))
+    corpus_root = cache_dir / "synthetic" / corpus_name(**FAST_CORPUS)
     test_songs = json.loads((corpus_root / "splits.json").read_text())["test"]
     assert report["songs"] == len(test_songs) and sorted(report["per_song"]) == sorted(test_songs)
     for key in (*NOTE_METRIC_KEYS, "voiced_acc", "onset_f1", "offset_f1"):

@@ -15,7 +15,7 @@ import soundfile as sf
 from gru_attn.errors import InputError
 from gru_attn.frames import frame_times, num_frames
 from gru_attn.notes import midi_to_hz, read_notes
-from gru_attn.synth import MIDI_HIGH, MIDI_LOW, corpus_name, ensure_corpus, generate_corpus, render_song
+from gru_attn.synth import DEFAULT_REVERB, MIDI_HIGH, MIDI_LOW, corpus_name, ensure_corpus, generate_corpus, render_song
 
 REPO = Path(__file__).resolve().parents[1]
 # ~15 s of audio in 4 songs: small enough that the CFP features stay cheap.
@@ -60,7 +60,7 @@ def test_layout_and_shapes(corpus):
 
 
 def test_files_match_render_song(corpus):
-    song = render_song(3, "val", 0, song_seconds=(3, 4))
+    song = render_song(3, "val", 0, song_seconds=(3, 4), reverb=DEFAULT_REVERB)
     pcm, _ = sf.read(corpus / "wav" / f"{song.name}.wav", dtype="int16")
     np.testing.assert_array_equal(pcm, song.pcm)
     np.testing.assert_array_equal(np.load(corpus / "pitch" / f"{song.name}_pitch.npy"), song.f0)
@@ -124,12 +124,25 @@ def test_variants_keep_the_voice():
     assert np.abs(mixed.pcm[:lead_in].astype(float)).mean() > 10 * np.abs(clean.pcm[:lead_in].astype(float)).mean()
 
 
+def test_reverb_range_draws_one_room_per_song():
+    dry = render_song(2, "test", 1, song_seconds=(8, 8))
+    a = render_song(2, "test", 1, song_seconds=(8, 8), reverb=(0.2, 0.6))
+    b = render_song(2, "test", 1, song_seconds=(8, 8), reverb=[0.2, 0.6])
+    np.testing.assert_array_equal(a.pcm, b.pcm)  # deterministic
+    np.testing.assert_array_equal(a.f0, dry.f0)  # the voice and labels stay
+    assert not np.array_equal(a.pcm, dry.pcm)
+    # a reverberant room fills the rests after the last note with its tail
+    tail = slice(int(dry.notes.offsets[-1] * 16000) + 800, None)
+    if len(dry.pcm[tail]) > 800:
+        assert np.abs(a.pcm[tail].astype(float)).mean() > np.abs(dry.pcm[tail].astype(float)).mean()
+
+
 def test_bad_parameters(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(InputError, match="not an empty folder"):
         generate_corpus(tmp_path / "full", **TINY)
-    for bad in ({"reverb": 2.0}, {"minutes_train": 0}, {"seed": -1}, {"song_seconds": (1, 2)},
+    for bad in ({"reverb": 2.0}, {"reverb": [0.5, 0.2]}, {"reverb": [0.1, 0.2, 0.3]}, {"minutes_train": 0}, {"seed": -1}, {"song_seconds": (1, 2)},
                 {"accompaniment_db": float("nan")}):
         with pytest.raises(InputError):
             generate_corpus(tmp_path / "new", **{**TINY, **bad})
@@ -146,6 +159,7 @@ def test_ensure_corpus_once(tmp_path):
     assert first.parent == tmp_path and first.name.startswith("synth_")
     params = {k: v for k, v in TINY.items() if k != "progress"}
     assert corpus_name(**params) == corpus_name(**params) != corpus_name(**{**params, "reverb": 0.3})
+    assert corpus_name(**{**params, "reverb": (0.0, 0.3)}) == corpus_name(**{**params, "reverb": [0, 0.3]})
 
 
 def test_ensure_corpus_concurrent(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +11,11 @@ import soundfile as sf
 import torch
 
 from gru_attn.audio import load_audio
-from gru_attn.checkpoint import save_checkpoint
+from gru_attn.checkpoint import load_checkpoint, save_checkpoint
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.inference import features_from_file, load_model, pitch_from_file, transcribe_audio
 from gru_attn.notes import midi_to_hz, read_notes
+from gru_attn.synth import corpus_name
 from gru_attn.transcribe import render_notes
 
 CLIP_SECONDS = 8.0
@@ -32,9 +34,11 @@ def trained_run(run_cli, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def corpus_root(trained_run, cache_dir):
+def corpus_root(trained_run):
     """The synthetic corpus the run trained on."""
-    return next((cache_dir / "synthetic").glob("synth_*"))
+    corpus = load_checkpoint(trained_run / "checkpoints" / "best.pt")["config"]["data"]["corpus"]
+    params = {k: v for k, v in corpus.items() if k not in ("_target_", "root_dir")}
+    return Path(corpus["root_dir"]) / corpus_name(**params)
 
 
 @pytest.fixture(scope="module")
