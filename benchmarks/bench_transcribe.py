@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from gru_attn.decode import DecodeParams  # noqa: E402
 from gru_attn.frames import SAMPLE_RATE  # noqa: E402
 from gru_attn.inference import STAGES, ModelInfo, features_for_audio, load_model, transcribe_audio  # noqa: E402
-from gru_attn.model import NoteSegmenter, num_parameters, predict_song  # noqa: E402
+from gru_attn.model import CPU_CHUNK_FRAMES, NoteSegmenter, num_parameters, predict_song  # noqa: E402
 from gru_attn.pitch import DEFAULT_METHOD  # noqa: E402
 from gru_attn.synth import render_song  # noqa: E402
 from gru_attn.windows import naive_windows  # noqa: E402
@@ -89,7 +89,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; medians are printed (default 3)")
     parser.add_argument("--window-frames", type=int, default=300, help="frames timed per-window (default 300)")
-    parser.add_argument("--chunk-frames", type=int, default=1024, help="frame-shared chunk length (default 1024)")
+    parser.add_argument("--chunk-frames", type=int, default=None,
+                        help="frame-shared chunk length (default: predict_song's, 256 on CPU)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -122,7 +123,7 @@ def main(argv=None) -> None:
 
     diff = float(np.abs(window_logits - logits[idx]).max())
     print(f"\nmodel part, {n} frames, {args.repeats} runs: {'median s':>9} {'RTF':>8} {'min s':>8}")
-    for label, values in ((f"frame-shared (predict_song, chunks of {args.chunk_frames})", shared),
+    for label, values in ((f"frame-shared (predict_song, chunks of {args.chunk_frames or CPU_CHUNK_FRAMES})", shared),
                           (f"per-window (forward_windows on {len(idx)} frames, x{n / len(idx):.1f})", per_window)):
         med = statistics.median(values)
         print(f"{label:<54} {med:>9.3f} {med / duration:>8.4f} {min(values):>8.3f}")

@@ -36,9 +36,7 @@ z-scored over the whole file, so memory is the output plus two such maps.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -46,7 +44,7 @@ import scipy.signal
 import torch
 
 from gru_attn.audio import check_cfp_audio
-from gru_attn.devices import resolve_device
+from gru_attn.devices import resolve_device, single_thread_workers
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP, SAMPLE_RATE, num_frames
 
@@ -185,7 +183,7 @@ def _maps(x: torch.Tensor, window: int, chunk_frames: int | None, keep: Callable
     ``keep`` maps a chunk's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to the
     ``n_keep`` (174, F) maps to store. ``chunk_frames`` None: ``CHUNK_FRAMES`` on CPU,
     ``CUDA_CHUNK_FRAMES`` on CUDA. On CPU, chunks run on ``torch.get_num_threads()``
-    single-threaded workers (see :func:`_chunk_pool`).
+    single-threaded workers (:func:`gru_attn.devices.single_thread_workers`).
     """
     n_frames = num_frames(x.numel())
     maps = [np.empty((N_BINS, n_frames)) for _ in range(n_keep)]
@@ -204,26 +202,9 @@ def _maps(x: torch.Tensor, window: int, chunk_frames: int | None, keep: Callable
         for start in starts:
             run(start)
     else:
-        with _chunk_pool(workers) as pool:
+        with single_thread_workers(workers) as pool:
             list(pool.map(run, starts))
     return maps
-
-
-@contextlib.contextmanager
-def _chunk_pool(workers: int):
-    """Thread pool whose workers run torch single-threaded (one chunk per core, no barriers).
-
-    Faster than torch's intra-op threading on these small ops, and far more robust when
-    other processes load the CPU. ``torch.set_num_threads(1)`` in a worker also sets the
-    default for threads started later, so the caller's setting is restored afterwards.
-    """
-    threads = torch.get_num_threads()
-    pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,))
-    try:
-        yield pool
-    finally:
-        pool.shutdown()
-        torch.set_num_threads(threads)
 
 
 def _signal(audio: np.ndarray, source: str, device: str | torch.device, dtype=None) -> torch.Tensor:

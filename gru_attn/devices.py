@@ -1,6 +1,12 @@
-"""Torch device selection shared by training, feature extraction and inference."""
+"""Torch devices: selection (``auto|cpu|cuda|cuda:N``) and CPU chunk workers.
+
+Shared by training, feature extraction and inference.
+"""
 
 from __future__ import annotations
+
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -31,3 +37,22 @@ def resolve_device(spec: str | torch.device | None = "auto", option: str = "devi
     elif device.type != "cpu":
         raise InputError(expected)
     return device
+
+
+@contextlib.contextmanager
+def single_thread_workers(workers: int):
+    """A thread pool whose workers run torch single-threaded: one chunk of work per core.
+
+    On CPU, independent chunks (CFP frames, inference windows) run faster this way than
+    one chunk at a time with torch's intra-op threads, which wait on each other at every
+    small operation (and far more so when other processes load the CPU). Setting one
+    thread in a worker also changes the default for threads started later, so the
+    caller's setting is restored afterwards.
+    """
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,))
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
+        torch.set_num_threads(threads)

@@ -53,7 +53,7 @@ class TrainerSettings:
     checkpoint_every: int = 1
     max_minutes: float | None = None
     limit_train_batches: int | None = None
-    inference_chunk_frames: int = 1024
+    inference_chunk_frames: int | None = None
     resume: str | None = None
     threads: int | None = None
 
@@ -81,7 +81,7 @@ def worst_value(direction: str) -> float:
 
 
 @torch.no_grad()
-def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_frames: int = 1024) -> dict:
+def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_frames: int | None = None) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
 
     Returns ``val/loss`` (mean over frames), per-pair frame accuracy, onset/offset

@@ -4,7 +4,7 @@
     python -m gru_attn.evaluate --ckpt CHECKPOINT --corpus DIR [--split test|val|train|all]
     python -m gru_attn.evaluate --ckpt CHECKPOINT --wav-dir D --notes-dir N
     python -m gru_attn.evaluate --ckpt CHECKPOINT --feat-dir F --pitch-dir P --notes-dir N
-        [--out DIR] [--device auto] [--chunk-frames 1024] [--save-notes]
+        [--out DIR] [--device auto] [--chunk-frames N] [--save-notes]
 
 Labelled sets:
 
@@ -122,7 +122,7 @@ def audio_songs(wav_dir: Path, notes_dir: Path) -> Iterator[tuple[Path, np.ndarr
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate(model, info: ModelInfo, songs, *, device="cpu", chunk_frames: int = 1024,
+def evaluate(model, info: ModelInfo, songs, *, device="cpu", chunk_frames: int | None = None,
              notes_out: Path | None = None, progress: bool = False) -> dict:
     """Transcribe and score ``songs``; returns ``{"per_song": {...}, "mean": {...}}``.
 
@@ -222,7 +222,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--notes-dir", help="folder of reference notes <song>.<ext> (with --wav-dir or --feat-dir)")
     parser.add_argument("--out", default="eval", help="output folder for metrics.json / metrics.csv (default: eval)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument("--chunk-frames", type=int, default=1024, help="frames per inference chunk (default 1024)")
+    parser.add_argument("--chunk-frames", type=int, default=None,
+                        help="frames per inference chunk (default: 256 on CPU, 1024 on CUDA)")
     parser.add_argument("--save-notes", action="store_true", help="also write <out>/notes/<song>.csv")
     return parser.parse_args(argv)
 
@@ -254,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
     try:
-        if args.chunk_frames < 1:
+        if args.chunk_frames is not None and args.chunk_frames < 1:
             raise InputError(f"--chunk-frames {args.chunk_frames}: expected a positive number of frames")
         device = resolve_device(args.device, option="--device")
         model, info = load_model(args.ckpt, device)

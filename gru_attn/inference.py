@@ -191,7 +191,7 @@ def _align(feats: np.ndarray, pitch: np.ndarray, feat_source, pitch_source) -> t
 
 def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | None = None, *,
                      feats: np.ndarray | None = None, pitch: np.ndarray | None = None, source="audio",
-                     device="cpu", chunk_frames: int = 1024) -> Transcription:
+                     device="cpu", chunk_frames: int | None = None) -> Transcription:
     """Transcribe one song: (N,) 16 kHz ``audio`` and/or precomputed ``feats`` / ``pitch``.
 
     ``feats``: (C, F, T) z-scored features (as :func:`features_for_audio` returns);

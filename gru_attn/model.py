@@ -31,9 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from gru_attn.devices import single_thread_workers
 from gru_attn.errors import InputError
 
 N_LOGITS = 6
+CPU_CHUNK_FRAMES = 256  # frames per inference chunk on CPU (one chunk per core; 256 beat 512 and 1024)
+CUDA_CHUNK_FRAMES = 1024  # frames per inference chunk on CUDA (fewer, larger kernels)
 
 
 def _check_positive(name: str, value) -> int:
@@ -191,25 +194,40 @@ def _check_song_features(model: NoteSegmenter, feats) -> torch.Tensor:
     return feats.to(torch.float32)
 
 
-@torch.no_grad()
-def predict_song(model: NoteSegmenter, feats, chunk_frames: int = 1024, device="cpu") -> np.ndarray:
+def predict_song(model: NoteSegmenter, feats, chunk_frames: int | None = None, device="cpu") -> np.ndarray:
     """Logits of every frame of one song: (C, F, T) features -> (T, 6) float32 numpy array.
 
-    Runs the frame-shared path in eval mode, ``chunk_frames`` frames at a time (each
-    chunk also reads ``model.context`` frames either side; zeros beyond the song's
+    Runs the frame-shared path in eval mode without gradients, ``chunk_frames`` frames
+    at a time (None: :data:`CPU_CHUNK_FRAMES` on CPU, :data:`CUDA_CHUNK_FRAMES` on CUDA;
+    each chunk also reads ``model.context`` frames either side, zeros beyond the song's
     edges, as in training), so memory stays bounded on long songs and the result does
-    not depend on ``chunk_frames``. Moves ``model`` to ``device``; restores its
-    train/eval mode afterwards.
+    not depend on ``chunk_frames``. On CPU the chunks run on one single-threaded worker
+    per torch thread (:func:`gru_attn.devices.single_thread_workers`). Moves ``model`` to
+    ``device``; restores its train/eval mode afterwards.
     """
+    device = torch.device(device)
+    if chunk_frames is None:
+        chunk_frames = CPU_CHUNK_FRAMES if device.type == "cpu" else CUDA_CHUNK_FRAMES
     chunk_frames = _check_positive("chunk_frames", chunk_frames)
     feats = _check_song_features(model, feats)
     k, n_frames = model.context, feats.shape[-1]
     padded = torch.nn.functional.pad(feats, (k, k))
+    starts = range(0, n_frames, chunk_frames)
+
+    def run(start: int) -> torch.Tensor:
+        with torch.no_grad():  # grad mode is per thread
+            chunk = padded[None, :, :, start:min(start + chunk_frames, n_frames) + 2 * k].to(device)
+            return model(chunk)[0].float().cpu()
+
     was_training = model.training
     model.to(device).eval()
+    workers = min(torch.get_num_threads(), len(starts)) if device.type == "cpu" else 1
     try:
-        out = [model(padded[None, :, :, s:min(s + chunk_frames, n_frames) + 2 * k].to(device))[0].float().cpu()
-               for s in range(0, n_frames, chunk_frames)]
+        if workers > 1:
+            with single_thread_workers(workers) as pool:
+                out = list(pool.map(run, starts))
+        else:
+            out = [run(start) for start in starts]
     finally:
         model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, N_LOGITS), dtype=np.float32)

@@ -121,8 +121,16 @@ def test_predict_song_chunk_size_independent_and_zero_padded():
     reference = predict_song(model, feats, chunk_frames=1000)
     assert reference.shape == (50, 6) and reference.dtype == np.float32
     assert model.training  # mode restored
-    for chunk in (1, 7, 16, 49, 50):
-        np.testing.assert_allclose(predict_song(model, feats, chunk_frames=chunk), reference, rtol=1e-5, atol=1e-5)
+    threads = torch.get_num_threads()
+    for n_threads in (1, 2):  # one chunk at a time, or one single-threaded worker per thread
+        torch.set_num_threads(n_threads)
+        try:
+            for chunk in (1, 7, 16, 49, 50, None):
+                np.testing.assert_allclose(predict_song(model, feats, chunk_frames=chunk), reference,
+                                           rtol=1e-5, atol=1e-5)
+                assert torch.get_num_threads() == n_threads and torch.is_grad_enabled()
+        finally:
+            torch.set_num_threads(threads)
     edges = np.array([0, 1, 2, 47, 48, 49])  # windows reaching past the song's edges
     with torch.no_grad():
         windows = torch.from_numpy(naive_windows(feats, edges, model.context))
