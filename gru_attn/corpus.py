@@ -394,8 +394,6 @@ def load_synthetic_corpus(root_dir, minutes_train: float = 15.0, minutes_val: fl
                           ) -> dict[str, list[Song]]:
     """The embedded synthetic corpus (:func:`gru_attn.synth.ensure_corpus` under ``root_dir``, generated
     on first use) loaded with its notes and its own split file -> {split: [Song, ...]}."""
-    if not np.isscalar(reverb):  # a [lo, hi] range from the config (an OmegaConf ListConfig)
-        reverb = [float(r) for r in reverb]
     root = ensure_corpus(root_dir, minutes_train, minutes_val, minutes_test, seed, accompaniment_db, reverb,
                          song_seconds, progress)
     return load_corpus(root / "feat", root / "pitch", notes_dir=root / "notes", split_file=root / "splits.json",

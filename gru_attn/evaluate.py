@@ -45,10 +45,10 @@ from tqdm import tqdm
 
 from gru_attn import corpus
 from gru_attn.audio import load_audio
+from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import write_json, write_text
 from gru_attn.frames import notes_to_targets
-from gru_attn.devices import resolve_device
 from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio
 from gru_attn.metrics import NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics, note_metrics
 from gru_attn.notes import NoteList, read_notes, write_notes

@@ -733,7 +733,7 @@ def _params(minutes_train, minutes_val, minutes_test, seed, accompaniment_db, re
     if not (len(amounts) in (1, 2) and all(isinstance(a, (int, float, np.number)) and np.isfinite(a) and 0 <= a <= 1
                                            for a in amounts) and amounts[0] <= amounts[-1]):
         raise InputError(f"synthetic corpus: reverb={reverb!r}; expected an amount in [0, 1] or a range [lo, hi]")
-    reverb = float(amounts[0]) if np.isscalar(reverb) else [float(a) for a in amounts]
+    reverb = float(amounts[0]) if len(amounts) == 1 else [float(a) for a in amounts]
     lo, hi = (float(s) for s in song_seconds)
     if not 3 <= lo <= hi <= 600:
         raise InputError(f"synthetic corpus: song_seconds={list(song_seconds)}; "
@@ -891,8 +891,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     try:
         out = generate_corpus(args.out, args.minutes, args.val_minutes, args.test_minutes, args.seed,
-                              args.accompaniment_db, args.reverb[0] if len(args.reverb) == 1 else args.reverb,
-                              tuple(args.song_seconds))
+                              args.accompaniment_db, args.reverb, tuple(args.song_seconds))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -41,11 +41,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def instantiate(group: str, config, **kwargs):
+def instantiate(group: str, config):
     """``hydra.utils.instantiate(config)``; a bad value (InputError or ValueError raised by the
     target, or a target that cannot be built) becomes one InputError naming the config group."""
     try:
-        return hydra.utils.instantiate(config, **kwargs)
+        return hydra.utils.instantiate(config)
     except hydra.errors.InstantiationException as exc:
         cause = exc.__cause__
         if isinstance(cause, (InputError, ValueError)):

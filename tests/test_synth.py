@@ -160,6 +160,7 @@ def test_ensure_corpus_once(tmp_path):
     params = {k: v for k, v in TINY.items() if k != "progress"}
     assert corpus_name(**params) == corpus_name(**params) != corpus_name(**{**params, "reverb": 0.3})
     assert corpus_name(**{**params, "reverb": (0.0, 0.3)}) == corpus_name(**{**params, "reverb": [0, 0.3]})
+    assert corpus_name(**{**params, "reverb": [0.3]}) == corpus_name(**{**params, "reverb": 0.3})
 
 
 def test_ensure_corpus_concurrent(tmp_path):
