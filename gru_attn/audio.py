@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import scipy.signal
 import soundfile as sf
 
 from gru_attn.errors import InputError
@@ -49,6 +48,8 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
     audio = data.astype(np.float32) / INT16_SCALE if int16 else data
     audio = audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1)
     if rate != SAMPLE_RATE:
+        import scipy.signal  # here, not at the top: ~50 MB and 0.5 s that 16 kHz input never needs
+
         g = math.gcd(SAMPLE_RATE, rate)
         audio = scipy.signal.resample_poly(audio, SAMPLE_RATE // g, rate // g)
     return np.ascontiguousarray(audio, dtype=np.float32)

@@ -101,6 +101,11 @@ def test_central_freqs_match_vocano_fixture():
     np.testing.assert_allclose(cfp.central_freqs(), np.load(FIXTURE / "central_freqs.npy"), rtol=1e-15, atol=0)
 
 
+@pytest.mark.parametrize("window", [186, 372, 743, 2049])
+def test_blackman_harris_matches_scipy(window):
+    np.testing.assert_allclose(cfp.blackman_harris(window), scipy.signal.windows.blackmanharris(window), rtol=0, atol=1e-15)
+
+
 @pytest.mark.parametrize("n", [641, 961, 12345])
 @pytest.mark.parametrize("window", [186, 743])
 def test_layers_match_literal_reference_on_odd_lengths(n, window):
