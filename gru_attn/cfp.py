@@ -173,6 +173,19 @@ def _cosine_transform(x: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(x, n=N_FFT, norm="forward")
 
 
+def _power_spectrum(frames: torch.Tensor) -> torch.Tensor:
+    """(F, 2 Lh) frames -> (F, 4001) ``|X|^2`` of their 8000-point FFTs (the complex X is freed on return).
+
+    CPU: scipy's FFT, as for :func:`_cosine_transform` (as fast as torch's here, and it
+    saves loading a second FFT library); CUDA: torch's.
+    """
+    if frames.device.type == "cpu":
+        x = torch.from_numpy(scipy.fft.rfft(frames.numpy(), n=N_FFT))
+    else:
+        x = torch.fft.rfft(frames, n=N_FFT)
+    return x.real.square().addcmul_(x.imag, x.imag)
+
+
 def _layers(frames: torch.Tensor) -> Layers:
     """(F, 2 Lh) weighted frames -> (tfrL0, tfrLF, tfrLQ), each (174, F) float64.
 
@@ -180,9 +193,7 @@ def _layers(frames: torch.Tensor) -> Layers:
     ``(sqrt(N) C)^0.6 = N^0.3 C^0.6`` and ``N^0.8 G``; the two small maps are rescaled at the end.
     """
     spec_fb, quef_fb = _filterbanks(frames.device)
-    x = torch.fft.rfft(frames, n=N_FFT)
-    power = x.real.square().addcmul_(x.imag, x.imag)  # |X|^2, (F, 4001)
-    spectrum = power.log_().mul_(GAMMAS[0] / 2).exp_()  # S = |X|^0.24 (|X| = 0: exp(-inf) = 0)
+    spectrum = _power_spectrum(frames).log_().mul_(GAMMAS[0] / 2).exp_()  # S = |X|^0.24 (|X| = 0: exp(-inf) = 0)
     tfr_l0 = torch.sparse.mm(spec_fb, spectrum[:, :N_SPEC].T)
     ceps = _positive_power(_cosine_transform(spectrum), GAMMAS[1])  # (sqrt(N) C)^0.6
     ceps[:, :CEPS_CUT] = 0.0
@@ -248,17 +259,17 @@ def _signal(audio: np.ndarray, source: str, device: str | torch.device, dtype=No
     return torch.from_numpy(np.ascontiguousarray(audio)).to(resolve_device(device))
 
 
-def _zscore(block: np.ndarray, source: str) -> np.ndarray:
-    """(174, T) float64 -> float32 ``(X - mean) / std`` over the whole block (population std).
-
-    Works in place: ``block`` is overwritten (callers pass maps they no longer need).
+def _zscore(block: np.ndarray, out: np.ndarray, source: str) -> None:
+    """Write ``(X - mean) / std`` of (174, T) float64 ``block`` (population std over the whole
+    block) into ``out`` (float32, same shape); ``block`` is overwritten (callers pass maps they
+    no longer need), and no block-sized temporary is made.
     """
-    mean, std = block.mean(), block.std()
+    block -= block.mean()
+    flat = block.reshape(-1)
+    std = float(np.sqrt(np.dot(flat, flat) / flat.size))
     if not std > 0:
         raise InputError(f"{source}: CFP block has no variation (silent or degenerate audio)")
-    block -= mean
-    block /= std
-    return block.astype(np.float32)
+    np.divide(block, std, out=out, casting="same_kind")
 
 
 def _flux(tfr: np.ndarray, invert: bool) -> np.ndarray:
@@ -290,10 +301,10 @@ def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", chunk_fr
     features = np.empty((N_FEATURES, num_frames(x.numel())), dtype=np.float32)
     for w, window in enumerate(WINDOW_SIZES):
         l0, z = _maps(x, window, chunk_frames, _keep_l0_z, 2)
-        features[_block(w)] = _zscore(_flux(l0, invert=False), source)  # SN
-        features[_block(n_windows + w)] = _zscore(_flux(l0, invert=True), source)  # SIN
+        _zscore(_flux(l0, invert=False), features[_block(w)], source)  # SN
+        _zscore(_flux(l0, invert=True), features[_block(n_windows + w)], source)  # SIN
         del l0
-        features[_block(2 * n_windows + w)] = _zscore(z, source)  # ZN (z is overwritten)
+        _zscore(z, features[_block(2 * n_windows + w)], source)  # ZN (z is overwritten)
     return features
 
 
