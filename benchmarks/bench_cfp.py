@@ -10,14 +10,14 @@ process peak RSS (``resource.getrusage().ru_maxrss``), reported whole and as wha
 extraction adds over the peak just before the first timed call (after imports, warm-up
 and building the input signal).
 
-Speed-up. Sizes up to ``--reference-max`` seconds are also run, in their own subprocess
-and the same invocation, through ``vocano_reference.py``: VOCANO's feature computation
-restated with the same numpy operations and memory layout (one (8000, T) matrix per
-window, full FFTs over it, ``np.power``), whose error against the fixture is printed.
-The speed-up is the ratio of the two medians measured here, side by side; for
-comparison, the issue's figure for VOCANO itself, 8.5 s per 60 s on "a 2-core
-machine" (peak 1.26 GB), is printed as a second ratio. This VM is shared and noisy, so
-the load average and the process CPU time (all threads) are printed too.
+Speed-up. For sizes up to ``--reference-max`` seconds a second subprocess alternates, in
+each repeat, our extractor and ``vocano_reference.py`` (VOCANO's feature computation
+restated with the same numpy operations and memory layout: one (8000, T) matrix per
+window, full FFTs over it, ``np.power``; its error against the fixture is printed), so
+both medians see the same machine load; the speed-up is their ratio. For comparison the
+issue's figure for VOCANO itself, 8.5 s per 60 s on "a 2-core machine" (peak 1.26 GB),
+gives a second ratio. This VM shares its host and its speed drifts by up to 30 % between
+runs, so the load average and the process CPU time (all threads) are printed too.
 Prints figures only; never asserts.
 """
 
@@ -64,35 +64,40 @@ def _signal(seconds: float):
 
 def child(seconds: float, repeats: int, threads: int, chunk_frames: int | None, device: str,
           reference: bool) -> dict:
-    """Time and measure ``cfp_features`` (or the VOCANO-shaped reference) on ``seconds`` of audio here."""
+    """Time and measure ``cfp_features`` on ``seconds`` of audio in this process.
+
+    With ``reference``, each repeat also runs the VOCANO-shaped reference right after ours,
+    so that both medians see the same machine load (the peak RSS is then the reference's).
+    """
     import torch
 
     from gru_attn import cfp
 
     torch.set_num_threads(threads)
+    extractors = {"ours": lambda audio: cfp.cfp_features(audio, device=device, chunk_frames=chunk_frames)}
     if reference:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         import vocano_reference
 
-        def extract(audio):
-            return vocano_reference.features(audio)
-    else:
-        def extract(audio):
-            return cfp.cfp_features(audio, device=device, chunk_frames=chunk_frames)
-    extract(_signal(1.0))  # warm-up: plans, filterbanks
+        extractors["reference"] = vocano_reference.features
+    for extract in extractors.values():
+        extract(_signal(1.0))  # warm-up: plans, filterbanks
     audio = _signal(seconds)
     base = _peak_rss_mb()
     if device != "cpu":
         torch.cuda.reset_peak_memory_stats()
-    times, cpu_times = [], []
+    times = {name: [] for name in extractors}
+    cpu_times = {name: [] for name in extractors}
     for _ in range(repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        extract(audio)
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
+        for name, extract in extractors.items():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            extract(audio)
+            if device != "cpu":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+            cpu_times[name].append(time.process_time() - cpu_start)
     gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device != "cpu" else None
-    return {"seconds": seconds, "time": statistics.median(times), "times": times,
-            "cpu": statistics.median(cpu_times),
+    return {"seconds": seconds, "times": times, "time": {k: statistics.median(v) for k, v in times.items()},
+            "cpu": {k: statistics.median(v) for k, v in cpu_times.items()},
             "peak_mb": _peak_rss_mb(), "base_mb": base, "gpu_peak_mb": gpu_mb}
 
 
@@ -151,28 +156,30 @@ def main(argv: list[str] | None = None) -> int:
     chunk = args.chunk_frames or (CHUNK_FRAMES if args.device == "cpu" else CUDA_CHUNK_FRAMES)
     print(f"CFP benchmark: device {args.device}, {threads} torch thread(s), chunk {chunk} frames, "
           f"median of {args.repeats}; load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    ours, reference = {}, {}
+    ours, ratios = {}, {}
     for seconds in args.sizes:
         r = ours[seconds] = _run_child(seconds, args, threads, chunk, reference=False)
-        per_min = r["time"] * 60.0 / seconds
-        line = (f"{seconds:6.0f} s audio: {r['time']:.3f} s ({per_min:.3f} s per min, RTF {r['time'] / seconds:.4f}, "
-                f"CPU {r['cpu'] * 60.0 / seconds:.3f} s per min) {_memory(r)}"
-                + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if r["gpu_peak_mb"] is not None else "")
-                + f"  [runs: {', '.join(f'{t:.3f}' for t in r['times'])}]")
+        t = r["time"]["ours"]
+        per_min = t * 60.0 / seconds
+        print(f"{seconds:6.0f} s audio: {t:.3f} s ({per_min:.3f} s per min, RTF {t / seconds:.4f}, "
+              f"CPU {r['cpu']['ours'] * 60.0 / seconds:.3f} s per min) {_memory(r)}"
+              + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if r["gpu_peak_mb"] is not None else "")
+              + f"  [runs: {', '.join(f'{x:.3f}' for x in r['times']['ours'])}]", flush=True)
         if seconds <= args.reference_max:
-            ref = reference[seconds] = _run_child(seconds, args, threads, chunk, reference=True)
-            line += (f"\n{'':8}VOCANO-shaped reference: {ref['time']:.2f} s -> {ref['time'] / r['time']:.1f}x "
-                     f"faster side by side; reference {_memory(ref)}")
-        print(line, flush=True)
+            ref = _run_child(seconds, args, threads, chunk, reference=True)
+            ratios[seconds] = ref["time"]["reference"] / ref["time"]["ours"]
+            print(f"{'':8}side by side, alternating in one process: VOCANO-shaped reference "
+                  f"{ref['time']['reference']:.2f} s vs ours {ref['time']['ours']:.3f} s -> "
+                  f"{ratios[seconds]:.1f}x faster; reference {_memory(ref)}", flush=True)
     errors = parity(args.device)
     size = 60.0 if 60.0 in ours else args.sizes[-1]
-    r = ours[size]
-    per_min = r["time"] * 60.0 / size
-    side_by_side = (f"{reference[size]['time'] / r['time']:.1f}x faster than the VOCANO-shaped reference "
-                    f"timed alongside ({reference[size]['time']:.2f} s), " if size in reference else "")
+    per_min = ours[size]["time"]["ours"] * 60.0 / size
+    side_by_side = (f"{ratios[size]:.1f}x faster than the VOCANO-shaped reference side by side, " if size in ratios
+                    else "")
     print(f"summary: {per_min:.3f} s per min of audio on {size:.0f} s: {side_by_side}"
           f"{VOCANO_SECONDS_PER_MINUTE / per_min:.1f}x the issue's {VOCANO_SECONDS_PER_MINUTE} s for VOCANO; "
-          f"process peak {max(x['peak_mb'] for x in ours.values()):.0f} MB over all sizes "
+          f"process peak {ours[size]['peak_mb']:.0f} MB on {size:.0f} s, "
+          f"{max(x['peak_mb'] for x in ours.values()):.0f} MB over all sizes "
           f"(extraction +{max(x['peak_mb'] - x['base_mb'] for x in ours.values()):.0f} MB; "
           f"VOCANO {VOCANO_PEAK_MB / 1000:.2f} GB); parity max|err| "
           + ("n/a (no fixture)" if errors is None else f"{errors[0]:.2g} (reference {errors[1]:.2g})")

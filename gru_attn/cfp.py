@@ -39,8 +39,10 @@ two such maps.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
 
 import numpy as np
 import scipy.fft
@@ -219,14 +221,25 @@ def _keep_all(l0: torch.Tensor, lf: torch.Tensor, lq: torch.Tensor) -> tuple[tor
     return l0, lf, lq
 
 
+@contextlib.contextmanager
+def _chunk_pool(x: torch.Tensor) -> Iterator[ThreadPoolExecutor | None]:
+    """Workers for the chunks of ``x``: on CPU ``torch.get_num_threads()`` single-threaded ones
+    (:func:`gru_attn.devices.single_thread_workers`); None (chunks in turn) on CUDA or with one thread."""
+    workers = torch.get_num_threads() if x.device.type == "cpu" else 1
+    if workers <= 1:
+        yield None
+        return
+    with single_thread_workers(workers) as pool:
+        yield pool
+
+
 def _maps(x: torch.Tensor, window: int, chunk_frames: int | None, keep: Callable[..., tuple[torch.Tensor, ...]],
-          n_keep: int) -> list[np.ndarray]:
+          n_keep: int, pool: ThreadPoolExecutor | None) -> list[np.ndarray]:
     """Run the chain over all frames of ``x`` chunk by chunk; ``n_keep`` (174, T) float64 maps.
 
     ``keep`` maps a chunk's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to the
     ``n_keep`` (174, F) maps to store. ``chunk_frames`` None: ``CHUNK_FRAMES`` on CPU,
-    ``CUDA_CHUNK_FRAMES`` on CUDA. On CPU, chunks run on ``torch.get_num_threads()``
-    single-threaded workers (:func:`gru_attn.devices.single_thread_workers`).
+    ``CUDA_CHUNK_FRAMES`` on CUDA. Chunks run on ``pool`` (:func:`_chunk_pool`), or in turn.
     """
     n_frames = num_frames(x.numel())
     maps = [np.empty((N_BINS, n_frames)) for _ in range(n_keep)]
@@ -240,13 +253,11 @@ def _maps(x: torch.Tensor, window: int, chunk_frames: int | None, keep: Callable
                 out[:, start:stop] = kept.cpu().numpy()
 
     starts = range(0, n_frames, chunk_frames)
-    workers = min(torch.get_num_threads(), len(starts)) if x.device.type == "cpu" else 1
-    if workers <= 1:
+    if pool is None:
         for start in starts:
             run(start)
     else:
-        with single_thread_workers(workers) as pool:
-            list(pool.map(run, starts))
+        list(pool.map(run, starts))
     return maps
 
 
@@ -299,12 +310,13 @@ def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", chunk_fr
     x = _signal(audio, source, device)
     n_windows = len(WINDOW_SIZES)
     features = np.empty((N_FEATURES, num_frames(x.numel())), dtype=np.float32)
-    for w, window in enumerate(WINDOW_SIZES):
-        l0, z = _maps(x, window, chunk_frames, _keep_l0_z, 2)
-        _zscore(_flux(l0, invert=False), features[_block(w)], source)  # SN
-        _zscore(_flux(l0, invert=True), features[_block(n_windows + w)], source)  # SIN
-        del l0
-        _zscore(z, features[_block(2 * n_windows + w)], source)  # ZN (z is overwritten)
+    with _chunk_pool(x) as pool:
+        for w, window in enumerate(WINDOW_SIZES):
+            l0, z = _maps(x, window, chunk_frames, _keep_l0_z, 2, pool)
+            _zscore(_flux(l0, invert=False), features[_block(w)], source)  # SN
+            _zscore(_flux(l0, invert=True), features[_block(n_windows + w)], source)  # SIN
+            del l0
+            _zscore(z, features[_block(2 * n_windows + w)], source)  # ZN (z is overwritten)
     return features
 
 
@@ -315,11 +327,14 @@ def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames
     The input is rounded to float32 first, as VOCANO does; not normalised.
     """
     x = _signal(audio, source, device, dtype=np.float32)
-    (z,) = _maps(x, MELODY_WINDOW, chunk_frames, _keep_z, 1)
+    with _chunk_pool(x) as pool:
+        (z,) = _maps(x, MELODY_WINDOW, chunk_frames, _keep_z, 1, pool)
     return z.astype(np.float32)
 
 
 def cfp_layers(audio: np.ndarray, window: int, device: str | torch.device = "cpu",
                chunk_frames: int | None = None, source: str = "audio") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw layers (tfrL0, tfrLF, tfrLQ) of one window size, each (174, T) float64, unnormalised."""
-    return tuple(_maps(_signal(audio, source, device), window, chunk_frames, _keep_all, 3))
+    x = _signal(audio, source, device)
+    with _chunk_pool(x) as pool:
+        return tuple(_maps(x, window, chunk_frames, _keep_all, 3, pool))
