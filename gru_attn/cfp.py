@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
@@ -70,6 +71,7 @@ N_SPEC = 501  # spectral bins kept: round(F_HIGH / fr) + 1
 N_QUEF = 201  # quefrency bins kept: round(fs / F_LOW) + 1
 CHUNK_FRAMES = 32  # frames per chunk on CPU (benchmarks/bench_cfp.py: 24-48 best, 8-16 and 96+ slower)
 CUDA_CHUNK_FRAMES = 1024  # frames per chunk on CUDA (fewer kernel launches)
+ZSCORE_ROWS = 16  # rows per slab when z-scoring a block (a small temporary instead of a whole block)
 SPEC_AXIS_HZ = SAMPLE_RATE * np.linspace(0.0, 0.5, N_FFT // 2)[:N_SPEC]  # (501,) Hz: bin j at 8000 j / 3999 (item 4)
 QUEF_AXIS_HZ = 1.0 / (np.arange(N_QUEF) / SAMPLE_RATE + 1e-8)  # (201,) Hz: quefrency j / 16000 s (item 5)
 
@@ -233,16 +235,20 @@ def _chunk_pool(x: torch.Tensor) -> Iterator[ThreadPoolExecutor | None]:
         yield pool
 
 
-def _maps(x: torch.Tensor, window: int, chunk_frames: int | None, keep: Callable[..., tuple[torch.Tensor, ...]],
-          n_keep: int, pool: ThreadPoolExecutor | None) -> list[np.ndarray]:
-    """Run the chain over all frames of ``x`` chunk by chunk; ``n_keep`` (174, T) float64 maps.
+def _new_maps(x: torch.Tensor, count: int) -> tuple[np.ndarray, ...]:
+    """``count`` uninitialised (174, T) float64 maps for the frames of ``x``."""
+    return tuple(np.empty((N_BINS, num_frames(x.numel()))) for _ in range(count))
 
-    ``keep`` maps a chunk's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to the
-    ``n_keep`` (174, F) maps to store. ``chunk_frames`` None: ``CHUNK_FRAMES`` on CPU,
-    ``CUDA_CHUNK_FRAMES`` on CUDA. Chunks run on ``pool`` (:func:`_chunk_pool`), or in turn.
+
+def _fill_maps(maps: tuple[np.ndarray, ...], x: torch.Tensor, window: int, chunk_frames: int | None,
+               keep: Callable[..., tuple[torch.Tensor, ...]], pool: ThreadPoolExecutor | None) -> None:
+    """Run the chain over all frames of ``x`` chunk by chunk, writing ``maps`` ((174, T) float64 each).
+
+    ``keep`` maps a chunk's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to one (174, F)
+    piece per map. ``chunk_frames`` None: ``CHUNK_FRAMES`` on CPU, ``CUDA_CHUNK_FRAMES`` on
+    CUDA. Chunks run on ``pool`` (:func:`_chunk_pool`), or in turn.
     """
     n_frames = num_frames(x.numel())
-    maps = [np.empty((N_BINS, n_frames)) for _ in range(n_keep)]
     if chunk_frames is None:
         chunk_frames = CHUNK_FRAMES if x.device.type == "cpu" else CUDA_CHUNK_FRAMES
 
@@ -258,7 +264,6 @@ def _maps(x: torch.Tensor, window: int, chunk_frames: int | None, keep: Callable
             run(start)
     else:
         list(pool.map(run, starts))
-    return maps
 
 
 def _signal(audio: np.ndarray, source: str, device: str | torch.device, dtype=None) -> torch.Tensor:
@@ -270,26 +275,33 @@ def _signal(audio: np.ndarray, source: str, device: str | torch.device, dtype=No
     return torch.from_numpy(np.ascontiguousarray(audio)).to(resolve_device(device))
 
 
-def _zscore(block: np.ndarray, out: np.ndarray, source: str) -> None:
-    """Write ``(X - mean) / std`` of (174, T) float64 ``block`` (population std over the whole
-    block) into ``out`` (float32, same shape); ``block`` is overwritten (callers pass maps they
-    no longer need), and no block-sized temporary is made.
+def _zscore(rows_of: Callable[[slice], np.ndarray], out: np.ndarray, source: str) -> None:
+    """Write ``(X - mean) / std`` of a (174, T) float64 block ``X`` into ``out`` (float32, same
+    shape): mean and population std over the whole block, as VOCANO.
+
+    ``rows_of(rows)`` gives ``X[rows]``; it is called slab by slab (``ZSCORE_ROWS`` rows, three
+    times each), so no block-sized temporary is ever made.
     """
-    block -= block.mean()
-    flat = block.reshape(-1)
-    std = float(np.sqrt(np.dot(flat, flat) / flat.size))
+    slabs = [slice(r, min(r + ZSCORE_ROWS, N_BINS)) for r in range(0, N_BINS, ZSCORE_ROWS)]
+    mean = math.fsum(float(rows_of(rows).sum()) for rows in slabs) / out.size
+    std = math.sqrt(math.fsum(float(np.square(rows_of(rows) - mean).sum()) for rows in slabs) / out.size)
     if not std > 0:
         raise InputError(f"{source}: CFP block has no variation (silent or degenerate audio)")
-    np.divide(block, std, out=out, casting="same_kind")
+    for rows in slabs:
+        np.divide(rows_of(rows) - mean, std, out=out[rows], casting="same_kind")
 
 
-def _flux(tfr: np.ndarray, invert: bool) -> np.ndarray:
-    """(174, T) spectral flux: first difference over time (column 0 = 0), negatives -> 0."""
-    diff = np.zeros_like(tfr)
-    np.subtract(tfr[:, 1:], tfr[:, :-1], out=diff[:, 1:])
-    if invert:
-        np.negative(diff, out=diff)
-    return np.maximum(diff, 0.0, out=diff)
+def _flux(tfr: np.ndarray, invert: bool) -> Callable[[slice], np.ndarray]:
+    """Rows of the spectral flux of (174, T) ``tfr``: the first difference over time (column 0 =
+    0), negated for the falling flux when ``invert``, negatives -> 0; for :func:`_zscore`."""
+    def rows_of(rows: slice) -> np.ndarray:
+        diff = np.zeros_like(tfr[rows])
+        np.subtract(tfr[rows, 1:], tfr[rows, :-1], out=diff[:, 1:])
+        if invert:
+            np.negative(diff, out=diff)
+        return np.maximum(diff, 0.0, out=diff)
+
+    return rows_of
 
 
 def _block(b: int) -> slice:
@@ -310,13 +322,13 @@ def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", chunk_fr
     x = _signal(audio, source, device)
     n_windows = len(WINDOW_SIZES)
     features = np.empty((N_FEATURES, num_frames(x.numel())), dtype=np.float32)
+    l0, z = _new_maps(x, 2)  # reused by the three windows
     with _chunk_pool(x) as pool:
         for w, window in enumerate(WINDOW_SIZES):
-            l0, z = _maps(x, window, chunk_frames, _keep_l0_z, 2, pool)
+            _fill_maps((l0, z), x, window, chunk_frames, _keep_l0_z, pool)
             _zscore(_flux(l0, invert=False), features[_block(w)], source)  # SN
             _zscore(_flux(l0, invert=True), features[_block(n_windows + w)], source)  # SIN
-            del l0
-            _zscore(z, features[_block(2 * n_windows + w)], source)  # ZN (z is overwritten)
+            _zscore(z.__getitem__, features[_block(2 * n_windows + w)], source)  # ZN
     return features
 
 
@@ -327,8 +339,9 @@ def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames
     The input is rounded to float32 first, as VOCANO does; not normalised.
     """
     x = _signal(audio, source, device, dtype=np.float32)
+    (z,) = maps = _new_maps(x, 1)
     with _chunk_pool(x) as pool:
-        (z,) = _maps(x, MELODY_WINDOW, chunk_frames, _keep_z, 1, pool)
+        _fill_maps(maps, x, MELODY_WINDOW, chunk_frames, _keep_z, pool)
     return z.astype(np.float32)
 
 
@@ -336,5 +349,7 @@ def cfp_layers(audio: np.ndarray, window: int, device: str | torch.device = "cpu
                chunk_frames: int | None = None, source: str = "audio") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw layers (tfrL0, tfrLF, tfrLQ) of one window size, each (174, T) float64, unnormalised."""
     x = _signal(audio, source, device)
+    maps = _new_maps(x, 3)
     with _chunk_pool(x) as pool:
-        return tuple(_maps(x, window, chunk_frames, _keep_all, 3, pool))
+        _fill_maps(maps, x, window, chunk_frames, _keep_all, pool)
+    return maps
