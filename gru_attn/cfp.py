@@ -55,7 +55,6 @@ from gru_attn.errors import InputError
 from gru_attn.frames import HOP, SAMPLE_RATE, num_frames
 
 N_FFT = 8000  # fs / fr with fr = 2 Hz
-N_HALF = N_FFT // 2 + 1  # 4001 non-negative FFT bins
 N_BINS = 174  # log-frequency rows per block
 N_BLOCKS = 9  # SN1-3, SIN1-3, ZN1-3
 N_FEATURES = N_BINS * N_BLOCKS  # 1566
@@ -69,7 +68,7 @@ CEPS_CUT = 16  # round(fs * tc): low quefrencies zeroed
 SPEC_CUT = 40  # round(fc / fr): low frequency bins zeroed
 N_SPEC = 501  # spectral bins kept: round(F_HIGH / fr) + 1
 N_QUEF = 201  # quefrency bins kept: round(fs / F_LOW) + 1
-CHUNK_FRAMES = 32  # frames per chunk on CPU (benchmarks/bench_cfp.py: 24-48 best, 8-16 and 96+ slower)
+CHUNK_FRAMES = 32  # frames per chunk on CPU (bench_cfp.py: 24 ~6 % slower; 64-128 up to ~8 % faster, 2-4x the memory)
 CUDA_CHUNK_FRAMES = 1024  # frames per chunk on CUDA (fewer kernel launches)
 ZSCORE_ROWS = 16  # rows per slab when z-scoring a block (a small temporary instead of a whole block)
 SPEC_AXIS_HZ = SAMPLE_RATE * np.linspace(0.0, 0.5, N_FFT // 2)[:N_SPEC]  # (501,) Hz: bin j at 8000 j / 3999 (item 4)
