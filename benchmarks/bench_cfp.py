@@ -10,14 +10,16 @@ process peak RSS (``resource.getrusage().ru_maxrss``), reported whole and as wha
 extraction adds over the peak just before the first timed call (after imports, warm-up
 and building the input signal).
 
-Speed-up. For sizes up to ``--reference-max`` seconds a second subprocess alternates, in
-each repeat, our extractor and ``vocano_reference.py`` (VOCANO's feature computation
-restated with the same numpy operations and memory layout: one (8000, T) matrix per
-window, full FFTs over it, ``np.power``; its error against the fixture is printed), so
-both medians see the same machine load; the speed-up is their ratio. For comparison the
-issue's figure for VOCANO itself, 8.5 s per 60 s on "a 2-core machine" (peak 1.26 GB),
-gives a second ratio. This VM shares its host and its speed drifts by up to 30 % between
-runs, so the load average and the process CPU time (all threads) are printed too.
+Speed-up. For sizes up to ``--reference-max`` seconds a second subprocess runs
+``vocano_reference.py`` (VOCANO's feature computation restated with the same numpy
+operations and memory layout: one (8000, T) matrix per window, full FFTs over it,
+``np.power``; its error against the fixture is printed). The two processes take turns,
+one extraction each per repeat, so both medians see the same machine load while
+neither disturbs the other's memory; the speed-up is the ratio of the medians. For
+comparison the issue's figure for VOCANO itself, 8.5 s per 60 s on "a 2-core machine"
+(peak 1.26 GB), gives a second ratio. This VM shares its host and its speed drifts by
+up to 30 % between runs, so the load average and the process CPU time (all threads)
+are printed too.
 Prints figures only; never asserts.
 """
 
@@ -37,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO.parent / "shared" / "fixtures" / "vocano_cfp"
 VOCANO_SECONDS_PER_MINUTE = 8.5
 VOCANO_PEAK_MB = 1260.0
+SETTLE_SECONDS = 1.0  # pause before each timed run, so that none starts while the other process is still freeing memory
 
 
 def _peak_rss_mb() -> float:
@@ -62,43 +65,40 @@ def _signal(seconds: float):
     return out
 
 
-def child(seconds: float, repeats: int, threads: int, chunk_frames: int | None, device: str,
-          reference: bool) -> dict:
-    """Time and measure ``cfp_features`` on ``seconds`` of audio in this process.
+def child(seconds: float, threads: int, chunk_frames: int | None, device: str, reference: bool) -> None:
+    """Serve timed extractions on ``seconds`` of audio: one per ``run`` line on stdin.
 
-    With ``reference``, each repeat also runs the VOCANO-shaped reference right after ours,
-    so that both medians see the same machine load (the peak RSS is then the reference's).
+    Prints one JSON line when ready, one per ``run`` ({"time", "cpu"}: wall and process CPU
+    seconds) and, on ``quit``, one with the memory figures.
     """
     import torch
 
     from gru_attn import cfp
 
     torch.set_num_threads(threads)
-    extractors = {"ours": lambda audio: cfp.cfp_features(audio, device=device, chunk_frames=chunk_frames)}
     if reference:
         import vocano_reference
 
-        extractors["reference"] = vocano_reference.features
-    for extract in extractors.values():
-        extract(_signal(1.0))  # warm-up: plans, filterbanks
+        extract = vocano_reference.features
+    else:
+        def extract(audio):
+            return cfp.cfp_features(audio, device=device, chunk_frames=chunk_frames)
+    extract(_signal(1.0))  # warm-up: plans, filterbanks
     audio = _signal(seconds)
     base = _peak_rss_mb()
     if device != "cpu":
         torch.cuda.reset_peak_memory_stats()
-    times = {name: [] for name in extractors}
-    cpu_times = {name: [] for name in extractors}
-    for _ in range(repeats):
-        for name, extract in extractors.items():
-            start, cpu_start = time.perf_counter(), time.process_time()
-            extract(audio)
-            if device != "cpu":
-                torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - start)
-            cpu_times[name].append(time.process_time() - cpu_start)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        start, cpu_start = time.perf_counter(), time.process_time()
+        extract(audio)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        print(json.dumps({"time": time.perf_counter() - start, "cpu": time.process_time() - cpu_start}), flush=True)
     gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device != "cpu" else None
-    return {"seconds": seconds, "times": times, "time": {k: statistics.median(v) for k, v in times.items()},
-            "cpu": {k: statistics.median(v) for k, v in cpu_times.items()},
-            "peak_mb": _peak_rss_mb(), "base_mb": base, "gpu_peak_mb": gpu_mb}
+    print(json.dumps({"peak_mb": _peak_rss_mb(), "base_mb": base, "gpu_peak_mb": gpu_mb}), flush=True)
 
 
 def parity(device: str) -> tuple[float, float] | None:
@@ -116,12 +116,35 @@ def parity(device: str) -> tuple[float, float] | None:
             float(np.abs(vocano_reference.features(audio) - expected).max()))
 
 
-def _run_child(seconds: float, args: argparse.Namespace, threads: int, chunk: int, reference: bool) -> dict:
-    cmd = [sys.executable, __file__, "--child", str(seconds), "--repeats", str(args.repeats),
-           "--threads", str(threads), "--chunk-frames", str(chunk), "--device", args.device]
-    proc = subprocess.run(cmd + (["--child-reference"] if reference else []), capture_output=True, text=True,
-                          cwd=REPO, check=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+class _Child:
+    """A ``child`` subprocess: ``run()`` times one extraction, ``close()`` returns the memory figures."""
+
+    def __init__(self, seconds: float, args: argparse.Namespace, threads: int, chunk: int, reference: bool):
+        cmd = [sys.executable, __file__, "--child", str(seconds), "--threads", str(threads),
+               "--chunk-frames", str(chunk), "--device", args.device] + (["--child-reference"] if reference else [])
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+        self._read()  # ready
+        self.times, self.cpu = [], []
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"bench_cfp: a child process failed (exit status {self.proc.wait()})")
+        return json.loads(line)
+
+    def run(self) -> None:
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        r = self._read()
+        self.times.append(r["time"])
+        self.cpu.append(r["cpu"])
+
+    def close(self) -> dict:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        r = self._read()
+        self.proc.wait()
+        return {**r, "time": statistics.median(self.times), "cpu": statistics.median(self.cpu), "times": self.times}
 
 
 def _memory(r: dict) -> str:
@@ -149,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = max(1, min(args.threads, 2))
 
     if args.child is not None:
-        print(json.dumps(child(args.child, args.repeats, threads, args.chunk_frames, args.device,
-                               args.child_reference)))
+        child(args.child, threads, args.chunk_frames, args.device, args.child_reference)
         return 0
 
     chunk = args.chunk_frames or (CHUNK_FRAMES if args.device == "cpu" else CUDA_CHUNK_FRAMES)
@@ -158,22 +180,28 @@ def main(argv: list[str] | None = None) -> int:
           f"median of {args.repeats}; load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     ours, ratios = {}, {}
     for seconds in args.sizes:
-        r = ours[seconds] = _run_child(seconds, args, threads, chunk, reference=False)
-        t = r["time"]["ours"]
-        per_min = t * 60.0 / seconds
-        print(f"{seconds:6.0f} s audio: {t:.3f} s ({per_min:.3f} s per min, RTF {t / seconds:.4f}, "
-              f"CPU {r['cpu']['ours'] * 60.0 / seconds:.3f} s per min) {_memory(r)}"
-              + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if r["gpu_peak_mb"] is not None else "")
-              + f"  [runs: {', '.join(f'{x:.3f}' for x in r['times']['ours'])}]", flush=True)
+        children = [_Child(seconds, args, threads, chunk, reference=False)]
         if seconds <= args.reference_max:
-            ref = _run_child(seconds, args, threads, chunk, reference=True)
-            ratios[seconds] = ref["time"]["reference"] / ref["time"]["ours"]
-            print(f"{'':8}side by side, alternating in one process: VOCANO-shaped reference "
-                  f"{ref['time']['reference']:.2f} s vs ours {ref['time']['ours']:.3f} s -> "
-                  f"{ratios[seconds]:.1f}x faster; reference {_memory(ref)}", flush=True)
+            children.append(_Child(seconds, args, threads, chunk, reference=True))
+        for _ in range(args.repeats):
+            for c in children:
+                time.sleep(SETTLE_SECONDS)
+                c.run()
+        r, *ref = [c.close() for c in children]
+        ours[seconds] = r
+        per_min = r["time"] * 60.0 / seconds
+        print(f"{seconds:6.0f} s audio: {r['time']:.3f} s ({per_min:.3f} s per min, RTF {r['time'] / seconds:.4f}, "
+              f"CPU {r['cpu'] * 60.0 / seconds:.3f} s per min) {_memory(r)}"
+              + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if r["gpu_peak_mb"] is not None else "")
+              + f"  [runs: {', '.join(f'{x:.3f}' for x in r['times'])}]", flush=True)
+        if ref:
+            ratios[seconds] = ref[0]["time"] / r["time"]
+            print(f"{'':8}VOCANO-shaped reference, taking turns with ours: {ref[0]['time']:.2f} s -> "
+                  f"{ratios[seconds]:.1f}x faster side by side; reference {_memory(ref[0])}  "
+                  f"[runs: {', '.join(f'{x:.2f}' for x in ref[0]['times'])}]", flush=True)
     errors = parity(args.device)
     size = 60.0 if 60.0 in ours else args.sizes[-1]
-    per_min = ours[size]["time"]["ours"] * 60.0 / size
+    per_min = ours[size]["time"] * 60.0 / size
     side_by_side = (f"{ratios[size]:.1f}x faster than the VOCANO-shaped reference side by side, " if size in ratios
                     else "")
     print(f"summary: {per_min:.3f} s per min of audio on {size:.0f} s: {side_by_side}"
