@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ from gru_attn.errors import InputError
 from gru_attn.frames import num_frames
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "vocano_cfp"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import vocano_reference  # noqa: E402  (the literal, loop-and-matrix reading of VOCANO used as reference)
+
 needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason=f"VOCANO CFP fixture not found at {FIXTURE}")
 
 
@@ -26,46 +30,6 @@ def _signal(n: int, seed: int = 0) -> np.ndarray:
     phase = 2 * np.pi * np.cumsum(f0) / 16000
     x = sum(0.3 / k * np.sin(k * phase) for k in range(1, 6)) + 0.01 * rng.standard_normal(n)
     return x.astype(np.float32)
-
-
-def _reference_layers(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Slow, literal float64 reading of the fixture README (full complex FFTs, one frame at a time)."""
-    n_fft, n = 8000, len(x)
-    h = scipy.signal.windows.blackmanharris(window)
-    half = (window - 1) // 2
-    cf = cfp.central_freqs()
-
-    def triangles(freqs):
-        m = np.zeros((174, freqs.size))
-        for r in range(1, 174):
-            for j, f in enumerate(freqs):
-                if cf[r - 1] < f < cf[r]:
-                    m[r, j] = (f - cf[r - 1]) / (cf[r] - cf[r - 1])
-                elif cf[r] < f < cf[r + 1]:
-                    m[r, j] = (cf[r + 1] - f) / (cf[r + 1] - cf[r])
-        return m
-
-    spec_fb = triangles(16000 * np.linspace(0, 0.5, 4000)[:501])
-    quef_fb = triangles(1 / (np.arange(201) / 16000 + 1e-8))
-    cols = []
-    for k in range((n - 1) // 320):
-        c = 320 * (k + 1) - 1
-        tau = np.arange(-min(half, c), min(half, n - 1 - c))
-        weights = h[half + tau - 1]  # index -1 wraps to h[W - 1]
-        buf = np.zeros(n_fft)
-        buf[tau % n_fft] = x[c + tau].astype(np.float64) * weights / np.linalg.norm(weights)
-        s = np.abs(np.fft.fft(buf)) ** 0.24
-        ceps = np.real(np.fft.fft(s)) / np.sqrt(n_fft)
-        ceps[ceps < 0] = 0
-        ceps[:16] = 0
-        ceps[-16:] = 0
-        ceps = ceps ** 0.6
-        gen = np.real(np.fft.fft(ceps)) / np.sqrt(n_fft)
-        gen[gen < 0] = 0
-        gen[:40] = 0
-        gen[-40:] = 0
-        cols.append((spec_fb @ s[:501], spec_fb @ gen[:501], quef_fb @ ceps[:201]))
-    return tuple(np.stack(layer, axis=1) for layer in zip(*cols))
 
 
 def _assert_close_relative(ours: np.ndarray, ref: np.ndarray, rel: float, what: str) -> None:
@@ -97,6 +61,13 @@ def test_melody_z_matches_vocano_fixture():
 
 
 @needs_fixture
+def test_reference_matches_vocano_fixture():
+    """The reference (benchmarks/vocano_reference.py) computes VOCANO's features: it may judge ours."""
+    ref = vocano_reference.features(load_audio(FIXTURE / "probe.wav"))
+    assert np.abs(ref - np.load(FIXTURE / "probe_feat.npy")).max() <= 1e-6
+
+
+@needs_fixture
 def test_central_freqs_match_vocano_fixture():
     np.testing.assert_allclose(cfp.central_freqs(), np.load(FIXTURE / "central_freqs.npy"), rtol=1e-15, atol=0)
 
@@ -111,7 +82,7 @@ def test_blackman_harris_matches_scipy(window):
 def test_layers_match_literal_reference_on_odd_lengths(n, window):
     """Edge frames (truncated taps, last sample unused) and the frame grid on lengths not divisible by 320."""
     x = _signal(n)
-    for ours, ref, name in zip(cfp.cfp_layers(x, window), _reference_layers(x, window), ("L0", "LF", "LQ")):
+    for ours, ref, name in zip(cfp.cfp_layers(x, window), vocano_reference.layers(x, window), ("L0", "LF", "LQ")):
         _assert_close_relative(ours, ref, 1e-6, f"{name} window {window} n {n}")
 
 
