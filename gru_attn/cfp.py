@@ -84,7 +84,7 @@ def central_freqs() -> np.ndarray:
     return np.array([F_LOW * 2.0 ** (i / BINS_PER_OCTAVE) for i in range(n)])
 
 
-def triangles(axis_hz: np.ndarray) -> np.ndarray:
+def _triangles(axis_hz: np.ndarray) -> np.ndarray:
     """(174, len(axis_hz)) float64 triangular weights of the bins at ``axis_hz`` (Hz).
 
     Row r rises over (cf[r-1], cf[r]) and falls over (cf[r], cf[r+1]) with strict
@@ -105,10 +105,10 @@ def triangles(axis_hz: np.ndarray) -> np.ndarray:
 def _filterbanks(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse (COO) filterbanks on ``device``: spectral (174, 501) and quefrency (174, 201).
 
-    Rows are :func:`triangles` on ``SPEC_AXIS_HZ`` and ``QUEF_AXIS_HZ``. About 900 and 360
+    Rows are :func:`_triangles` on ``SPEC_AXIS_HZ`` and ``QUEF_AXIS_HZ``. About 900 and 360
     weights are non-zero, so a sparse product is 5x faster than a dense one.
     """
-    return tuple(torch.from_numpy(triangles(axis)).to_sparse().to(device) for axis in (SPEC_AXIS_HZ, QUEF_AXIS_HZ))
+    return tuple(torch.from_numpy(_triangles(axis)).to_sparse().to(device) for axis in (SPEC_AXIS_HZ, QUEF_AXIS_HZ))
 
 
 def blackman_harris(window: int) -> np.ndarray:
