@@ -327,7 +327,7 @@ def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", chunk_fr
             _fill_maps((l0, z), x, window, chunk_frames, _keep_l0_z, pool)
             _zscore(_flux(l0, invert=False), features[_block(w)], source)  # SN
             _zscore(_flux(l0, invert=True), features[_block(n_windows + w)], source)  # SIN
-            _zscore(z.__getitem__, features[_block(2 * n_windows + w)], source)  # ZN
+            _zscore(lambda rows: z[rows], features[_block(2 * n_windows + w)], source)  # ZN
     return features
 
 
