@@ -123,12 +123,15 @@ def fit(
     direction: str = "maximize",
     checkpoint_info: dict | None = None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    logger=None,
 ) -> dict:
     """Train ``model``; returns the summary also stored in ``metrics.json``.
 
     ``checkpoint_info`` (model config, feature layout, resolved config, pitch method)
     is stored in every checkpoint so that inference needs nothing else.
     ``on_epoch_end(epoch, metrics)`` may raise :class:`Pruned` to stop the run.
+    ``logger`` (see :mod:`gru_attn.loggers`) gets every step's loss and every epoch's
+    metrics and curves; the caller closes it.
     Raises :class:`TrainingFailed` on a NaN/inf loss or out-of-memory, after
     recording the reason in ``metrics.json``.
     """
@@ -203,7 +206,7 @@ def fit(
                 batches = batches[: int(settings.limit_train_batches)]
             sums, n_seen = {}, 0
             bar = tqdm(batches, desc=f"epoch {epoch + 1}/{settings.max_epochs}", leave=False, disable=None)
-            for feats, targets, mask in bar:
+            for i, (feats, targets, mask) in enumerate(bar):
                 feats, targets, mask = feats.to(device), targets.to(device), mask.to(device)
                 with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                     logits = model(feats)
@@ -222,6 +225,8 @@ def fit(
                 for k, v in {"loss": loss.detach(), **parts}.items():
                     sums[k] = sums.get(k, 0.0) + float(v) * n
                 bar.set_postfix(loss=f"{loss.item():.4f}")
+                if logger is not None:
+                    logger.log_step(epoch * len(batches) + i, {"train/loss_step": loss.item()})
             metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
             metrics.update({f"train/{k}": v / max(n_seen, 1) for k, v in sums.items()})
             model.eval()
@@ -253,6 +258,9 @@ def fit(
             if settings.checkpoint_every and (epoch + 1) % settings.checkpoint_every == 0:
                 save_checkpoint(state, ckpt_dir / f"epoch_{epoch + 1:03d}.pt")
             record("running")
+            if logger is not None:
+                logger.log_epoch(epoch + 1, metrics, metrics["lr"])
+                logger.log_figure("training_curves", out_dir / "training_curves.png")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, metrics)
             if settings.early_stopping_patience and bad_epochs >= settings.early_stopping_patience:

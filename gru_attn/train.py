@@ -28,6 +28,7 @@ from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_
 from gru_attn.errors import InputError
 from gru_attn.files import write_json
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
+from gru_attn.loggers import build_logger, finish, flat_params
 from gru_attn.model import num_parameters
 from gru_attn.sweep import epoch_callback, job_device
 
@@ -95,22 +96,27 @@ def train(cfg: DictConfig) -> float:
     }
     settings = TrainerSettings(**cfg.trainer)
     settings.device = job_device(settings.device)  # sweeps: one job per GPU
-    summary = fit(
-        model, train_songs, val_songs,
-        make_optimizer=instantiate("optimizer", cfg.optimizer),
-        make_scheduler=make_scheduler,
-        loss_fn=instantiate("loss", cfg.loss),
-        decode_params=DecodeParams(**cfg.decode),
-        settings=settings,
-        out_dir=out_dir,
-        batch_size=int(cfg.data.batch_size),
-        chunk_frames=int(cfg.data.chunk_frames),
-        seed=int(cfg.seed),
-        optimized_metric=cfg.optimized_metric,
-        direction=direction,
-        checkpoint_info=checkpoint_info,
-        on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
-    )
+    logger = build_logger(cfg.get("logger"))  # live logs (conf/logger); closed with the final metrics
+    try:
+        summary = fit(
+            model, train_songs, val_songs,
+            make_optimizer=instantiate("optimizer", cfg.optimizer),
+            make_scheduler=make_scheduler,
+            loss_fn=instantiate("loss", cfg.loss),
+            decode_params=DecodeParams(**cfg.decode),
+            settings=settings,
+            out_dir=out_dir,
+            batch_size=int(cfg.data.batch_size),
+            chunk_frames=int(cfg.data.chunk_frames),
+            seed=int(cfg.seed),
+            optimized_metric=cfg.optimized_metric,
+            direction=direction,
+            checkpoint_info=checkpoint_info,
+            on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
+            logger=logger,
+        )
+    finally:
+        finish(logger, flat_params(cfg), out_dir / "metrics.json")
     best = summary["best_value"]
     log.info("done: best %s = %s at epoch %s; run directory %s", cfg.optimized_metric, best,
              summary["best_epoch"], out_dir)
