@@ -13,7 +13,9 @@ extension    ``fmt``     content
                          ``onset,offset,midi`` / ``onset,offset,hz`` /
                          ``onset,offset,midi,hz`` (what ``transcribe`` writes; ``midi`` is
                          read) / ``start_time,end_time,frequency`` (the seed guide, Hz) /
-                         ``onset_s,offset_s,midi``. A header alone is a song without notes.
+                         ``onset_s,offset_s,midi``; any of these may end with a
+                         ``confidence`` column (0..1, what ``transcribe`` adds; not kept in
+                         the NoteList). A header alone is a song without notes.
 ``.json``    ``json``    MIR-ST500: ``{"<song id>": [[onset, offset, midi], ...], ...}``;
                          ``song`` picks the entry when there is more than one. The writer
                          uses the file stem as the song id unless ``song`` is given.
@@ -22,9 +24,12 @@ extension    ``fmt``     content
                          ``#`` are ignored. Exactly three fields a line.
 ``.mid``,    ``midi``    standard MIDI file via pretty_midi. Reading merges the notes of
 ``.midi``                all non-drum instruments. Writing stores one piano track at
-                         120 bpm with 960 ticks per beat (0.52 ms a tick), so times come
-                         back within 0.3 ms; the pitch is rounded to the nearest integer
-                         MIDI number (the fractional part is lost) and must lie in 0..127.
+                         ``tempo`` bpm (default 120, 4..400; rounded to a whole number of
+                         microseconds a beat, as MIDI stores it) with at least 960 ticks a
+                         beat and at most 0.52 ms a tick, so times in seconds come back
+                         within 0.3 ms at any tempo; the pitch is rounded to the nearest
+                         integer MIDI number (the fractional part is lost) and must lie in
+                         0..127.
 ===========  ==========  ==================================================================
 
 Validation (every reader): each note needs finite numbers, ``onset >= 0``,
@@ -39,6 +44,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,11 +128,13 @@ CSV_HEADERS = {
     ("start_time", "end_time", "frequency"): ((0, 1, 2), "hz"),
     ("onset_s", "offset_s", "midi"): ((0, 1, 2), "midi"),
 }
-CSV_COLUMNS = ("onset", "offset", "midi", "hz")  # what write_notes(columns=...) may pick from
+CSV_COLUMNS = ("onset", "offset", "midi", "hz", "confidence")  # what write_notes(columns=...) may pick from
+CONFIDENCE = "confidence"  # optional last CSV column
 
 OVERLAP_TOLERANCE_S = 1e-6  # a note may start this much before the previous one ends
 MIDI_RESOLUTION = 960  # ticks per beat at 120 bpm: 0.52 ms a tick
-TIME_DECIMALS, MIDI_DECIMALS, HZ_DECIMALS = 6, 4, 3  # digits written to text formats
+MIDI_TEMPO, MIDI_TEMPO_RANGE = 120.0, (4.0, 400.0)  # default and allowed bpm of written MIDI files
+TIME_DECIMALS, MIDI_DECIMALS, HZ_DECIMALS, CONFIDENCE_DECIMALS = 6, 4, 3, 4  # digits written to text formats
 
 
 def note_format(path, fmt: str | None = None) -> str:
@@ -162,24 +170,26 @@ def read_notes(path, fmt: str | None = None, song: str | None = None) -> NoteLis
 
 
 def write_notes(notes: NoteList, path, fmt: str | None = None, columns=("onset", "offset", "midi"),
-                song: str | None = None) -> None:
+                song: str | None = None, tempo: float = MIDI_TEMPO, confidence=None) -> None:
     """Write ``notes`` atomically to ``path`` in the format of its extension (or ``fmt``).
 
     ``columns`` (CSV only) picks and orders the CSV columns from ``CSV_COLUMNS``; it
     must hold ``onset`` and ``offset`` then ``midi`` and/or ``hz`` (a header the reader
-    knows). ``song`` (JSON only) is the song id, the file stem by default.
+    knows), optionally followed by ``confidence``, whose (n,) values in 0..1 are
+    ``confidence``. ``song`` (JSON only) is the song id, the file stem by default.
+    ``tempo`` (MIDI only) is the file's tempo in bpm; note times stay in seconds.
     """
     path = Path(path)
     kind = note_format(path, fmt)
     _validate(path, notes.onsets, notes.offsets, notes.midi, "midi", [f"note {i + 1}" for i in range(len(notes))])
     if kind == "csv":
-        data = _csv_text(path, notes, tuple(columns)).encode()
+        data = _csv_text(path, notes, tuple(columns), confidence).encode()
     elif kind == "json":
         data = _json_text(notes, song if song is not None else path.stem).encode()
     elif kind == "txt":
         data = "".join(f"{a} {b} {c}\n" for a, b, c in _formatted(notes, ("onset", "offset", "midi"))).encode()
     else:
-        data = _midi_bytes(path, notes)
+        data = _midi_bytes(path, notes, tempo)
     write_bytes(path, data)
 
 
@@ -248,9 +258,11 @@ def _read_csv(path: Path, text: str) -> NoteList:
         raise InputError(f"{path}: empty CSV; expected a header line ({known})")
     n, header = lines[0]
     key = tuple(f.strip().lower() for f in header)
-    if key not in CSV_HEADERS:
-        raise InputError(f"{path}: line {n}: unknown CSV header {','.join(header)!r}; expected one of: {known}")
-    cols, unit = CSV_HEADERS[key]
+    base = key[:-1] if key[-1:] == (CONFIDENCE,) else key
+    if base not in CSV_HEADERS:
+        raise InputError(f"{path}: line {n}: unknown CSV header {','.join(header)!r}; expected one of: {known} "
+                         f"(optionally followed by {CONFIDENCE})")
+    cols, unit = CSV_HEADERS[base]
     layout = f"({','.join(key)})"
     rows, where = [], []
     for n, row in lines[1:]:
@@ -325,18 +337,26 @@ def _plain(x: float, decimals: int) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _formatted(notes: NoteList, columns: tuple) -> list[tuple[str, ...]]:
+def _formatted(notes: NoteList, columns: tuple, confidence=None) -> list[tuple[str, ...]]:
     """Rows of ``notes`` as text, one string per column of ``columns``."""
     values = {"onset": (notes.onsets, TIME_DECIMALS), "offset": (notes.offsets, TIME_DECIMALS),
-              "midi": (notes.midi, MIDI_DECIMALS), "hz": (notes.hz, HZ_DECIMALS)}
+              "midi": (notes.midi, MIDI_DECIMALS), "hz": (notes.hz, HZ_DECIMALS),
+              CONFIDENCE: (confidence, CONFIDENCE_DECIMALS)}
     return [tuple(_plain(values[c][0][i], values[c][1]) for c in columns) for i in range(len(notes))]
 
 
-def _csv_text(path: Path, notes: NoteList, columns: tuple) -> str:
-    if (len(columns) < 3 or columns[:2] != ("onset", "offset") or not set(columns[2:]) <= {"midi", "hz"}
+def _csv_text(path: Path, notes: NoteList, columns: tuple, confidence=None) -> str:
+    pitch = columns[2:-1] if columns[-1:] == (CONFIDENCE,) else columns[2:]
+    if (not pitch or columns[:2] != ("onset", "offset") or not set(pitch) <= {"midi", "hz"}
             or len(set(columns)) != len(columns)):
-        raise InputError(f"{path}: CSV columns {columns!r} not supported; expected onset, offset, then midi and/or hz")
-    lines = [",".join(columns)] + [",".join(row) for row in _formatted(notes, columns)]
+        raise InputError(f"{path}: CSV columns {columns!r} not supported; expected onset, offset, then midi and/or hz, "
+                         f"optionally {CONFIDENCE}")
+    if CONFIDENCE in columns:
+        confidence = np.asarray(confidence if confidence is not None else [], dtype=np.float64).reshape(-1)
+        if len(confidence) != len(notes) or not np.all((confidence >= 0) & (confidence <= 1)):
+            raise InputError(f"{path}: the {CONFIDENCE} column needs one value in 0..1 per note "
+                             f"(got {len(confidence)} for {len(notes)} notes)")
+    lines = [",".join(columns)] + [",".join(row) for row in _formatted(notes, columns, confidence)]
     return "\n".join(lines) + "\n"
 
 
@@ -346,7 +366,7 @@ def _json_text(notes: NoteList, song: str) -> str:
     return json.dumps({str(song): rows}) + "\n"
 
 
-def _midi_bytes(path: Path, notes: NoteList) -> bytes:
+def _midi_bytes(path: Path, notes: NoteList, tempo: float = MIDI_TEMPO) -> bytes:
     import pretty_midi
 
     pitch = np.rint(notes.midi).astype(np.int64)
@@ -354,7 +374,18 @@ def _midi_bytes(path: Path, notes: NoteList) -> bytes:
     if bad.any():
         i = int(np.argmax(bad))
         raise InputError(f"{path}: note {i + 1}: MIDI pitch {notes.midi[i]} outside 0..127")
-    pm = pretty_midi.PrettyMIDI(resolution=MIDI_RESOLUTION, initial_tempo=120.0)
+    low, high = MIDI_TEMPO_RANGE
+    try:
+        tempo = float(tempo)
+    except (TypeError, ValueError):
+        tempo = math.nan
+    if not low <= tempo <= high:
+        raise InputError(f"{path}: tempo {tempo!r}: expected {low:g} to {high:g} bpm")
+    # MIDI stores whole microseconds a beat; pretty_midi truncates what it computes from the
+    # tempo, so aim a hair above that integer to get exactly it (and the ticks it implies)
+    us_per_beat = round(60e6 / tempo)
+    resolution = max(MIDI_RESOLUTION, math.ceil(MIDI_RESOLUTION * 120.0 * us_per_beat / 60e6))
+    pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=60e6 / (us_per_beat + 1e-4))
     inst = pretty_midi.Instrument(program=0, name="voice")
     inst.notes = [pretty_midi.Note(velocity=100, pitch=int(p), start=float(a), end=float(b))
                   for a, b, p in zip(notes.onsets, notes.offsets, pitch)]

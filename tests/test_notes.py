@@ -209,3 +209,48 @@ def test_midi_overlap_is_reported(tmp_path):
     pm.write(str(tmp_path / "poly.mid"))
     with pytest.raises(InputError, match=r"note 2 \(onset 0.500 s\): .*overlaps"):
         read_notes(tmp_path / "poly.mid")
+
+
+@pytest.mark.parametrize("bpm", [120.0, 97.0, 33.3, 4.0, 400.0])
+def test_midi_tempo_is_written_and_times_stay_in_seconds(tmp_path, bpm):
+    rng = np.random.default_rng(1)
+    onsets = np.sort(rng.uniform(0, 600, 200))  # ten minutes: drift would show
+    notes = NoteList(onsets, onsets + 0.05, rng.integers(40, 80, 200))
+    path = tmp_path / "song.mid"
+    write_notes(notes, path, tempo=bpm)
+    pm = pretty_midi.PrettyMIDI(str(path))
+    _, tempi = pm.get_tempo_changes()
+    assert list(tempi) == pytest.approx([bpm], rel=1e-6)  # MIDI keeps whole microseconds a beat
+    assert pm.resolution >= 960 and 60.0 / (tempi[0] * pm.resolution) <= 0.00053  # at most 0.52 ms a tick
+    back = read_notes(path)
+    assert_notes_equal(back, notes, time_atol=3e-4)
+
+
+@pytest.mark.parametrize("bpm", [0, -10, 3.0, 401, float("nan"), "fast"])
+def test_midi_bad_tempo(tmp_path, bpm):
+    with pytest.raises(InputError, match="tempo"):
+        write_notes(NOTES, tmp_path / "song.mid", tempo=bpm)
+    assert not list(tmp_path.iterdir())
+
+
+def test_csv_confidence_column(tmp_path):
+    path = tmp_path / "song.csv"
+    write_notes(NOTES, path, columns=("onset", "offset", "midi", "hz", "confidence"), confidence=[0.9, 0.25, 1.0])
+    header, *rows = path.read_text().splitlines()
+    assert header == "onset,offset,midi,hz,confidence"
+    assert [r.split(",")[-1] for r in rows] == ["0.9", "0.25", "1"]
+    assert_notes_equal(read_notes(path), NOTES, time_atol=1e-6, midi_atol=1e-4)  # read_notes skips the column
+    write_text(path, "onset,offset,midi,confidence\n0.5,1.0,60,0.7\n")
+    assert_notes_equal(read_notes(path), NoteList.from_rows([[0.5, 1.0, 60]]))
+
+
+@pytest.mark.parametrize("confidence, message", [(None, "got 0 for 3"), ([0.5, 0.5], "got 2 for 3"),
+                                                  ([0.5, 1.5, 0.2], "0..1")])
+def test_csv_bad_confidence(tmp_path, confidence, message):
+    with pytest.raises(InputError, match=message):
+        write_notes(NOTES, tmp_path / "a.csv", columns=("onset", "offset", "midi", "confidence"),
+                    confidence=confidence)
+    with pytest.raises(InputError, match="columns"):
+        write_notes(NOTES, tmp_path / "a.csv", columns=("onset", "offset", "confidence"), confidence=[1, 1, 1])
+    with pytest.raises(InputError, match="line 2"):
+        read_notes(write_text(tmp_path / "b.csv", "onset,offset,midi,confidence\n0.5,1.0,60,high\n"))
