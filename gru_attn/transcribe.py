@@ -1,34 +1,47 @@
-"""CLI: sung audio + a checkpoint -> notes as MIDI and CSV (optionally a rendered WAV and a plot).
+"""CLI: sung audio + a checkpoint -> notes as MIDI, CSV, text or JSON (optionally a rendered WAV and a plot).
 
     python -m gru_attn.transcribe <audio file or folder> --ckpt CHECKPOINT [--out DIR] [--name NAME]
+        [--formats mid,csv,txt,json] [--tempo BPM] [--glob PATTERN] [--overwrite]
         [--device auto|cpu|cuda] [--synth] [--plot] [--chunk-frames N]
     python -m gru_attn.transcribe [<audio file>] --ckpt CHECKPOINT --feat F_feat.npy [--pitch P_pitch.npy]
 
-For every input ``<name>.wav|.flac|.ogg`` (a folder is scanned, not recursively, in
-sorted order) writes into ``--out`` (default: the current folder), under ``--name``
-when given (a single input only):
+For every input (a file, or the files of a folder in sorted order: ``--glob PATTERN``,
+relative to the folder and ``**`` for subfolders, by default its ``.wav|.flac|.ogg``
+files, not recursively) writes into ``--out`` (default: the current folder), under
+``--name`` when given (a single input only), one file per format of ``--formats``
+(default ``mid,csv``):
 
-- ``<name>.mid``: the notes, one piano track (times in seconds within 0.3 ms; pitch
-  rounded to the nearest MIDI number);
-- ``<name>.csv``: ``onset,offset,midi,hz`` (seconds, fractional MIDI, Hz);
+- ``mid``: ``<name>.mid``, the notes as one piano track at ``--tempo`` bpm (default
+  120; times in seconds within 0.3 ms at any tempo; pitch rounded to the nearest MIDI
+  number);
+- ``csv``: ``<name>.csv``, ``onset,offset,midi,hz,confidence`` (seconds, fractional
+  MIDI, Hz, 0..1: see :func:`note_confidence`);
+- ``txt``: ``<name>.txt``, ``onset offset midi`` a line (MIR-ST500 / VOCANO text);
+- ``json``: ``<name>.json``, MIR-ST500 style ``{"<name>": [[onset, offset, midi], ...]}``;
 - with ``--synth``, ``<name>.synth.wav``: the notes rendered as harmonic tones (16 kHz);
 - with ``--plot``, ``<name>.png``: the notes over the pitch contour, with the voiced /
   onset / offset probabilities beneath.
+
+Existing outputs are kept: a song with any of its outputs already there is skipped
+with ``error: <file>: exists (use --overwrite)``. A song's outputs are written
+together: all of them or, on an error, none.
 
 The checkpoint carries everything else: model, feature layout, decoding thresholds
 and the pitch tracker. ``--feat`` / ``--pitch`` reuse VOCANO-layout files (as written by
 ``python -m gru_attn.preprocess``) instead of computing features / pitch from audio;
 with both, no audio is needed.
 
-One summary line per file (notes, duration, real-time factor). A bad input prints
-``error: <file>: <reason>`` and the other files are still transcribed; the exit status
-is then 1. A bad checkpoint, a missing input or a bad option exits with 2.
+One summary line per file (notes, duration, real-time factor). A bad input (or a song
+whose outputs exist) prints ``error: <file>: <reason>`` and the other files are still
+transcribed; the exit status is then 1. A bad checkpoint, a missing input or a bad
+option exits with 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +53,7 @@ from gru_attn.corpus import FEAT_SUFFIX
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import atomic_path
-from gru_attn.frames import SAMPLE_RATE
+from gru_attn.frames import SAMPLE_RATE, time_to_frame
 from gru_attn.inference import (
     ModelInfo,
     Transcription,
@@ -49,13 +62,35 @@ from gru_attn.inference import (
     pitch_from_file,
     transcribe_audio,
 )
-from gru_attn.notes import NoteList, write_notes
+from gru_attn.notes import MIDI_TEMPO, MIDI_TEMPO_RANGE, NoteList, write_notes
 from gru_attn.plots import plot_transcription
 from gru_attn.preprocess import find_audio_files
 
 SYNTH_HARMONICS = (1.0, 0.5, 0.25, 0.125)  # relative amplitudes of partials 1..4
 SYNTH_FADE_S = 0.01  # raised-cosine fade in and out of every note
 SYNTH_LEVEL = 0.3  # peak amplitude of one note
+
+FORMATS = {"mid": ".mid", "csv": ".csv", "txt": ".txt", "json": ".json"}  # --formats -> file extension
+DEFAULT_FORMATS = ("mid", "csv")
+CSV_OUTPUT_COLUMNS = ("onset", "offset", "midi", "hz", "confidence")
+ONSET_PEAK_FRAMES = 1  # the onset probability's peak is looked for this many frames either side
+
+
+def note_confidence(notes: NoteList, probs: np.ndarray) -> np.ndarray:
+    """(n,) confidence in 0..1 of each note, from the (T, 3) voiced/onset/offset probabilities.
+
+    The mean voiced probability over the note's frames times the highest onset
+    probability within ``ONSET_PEAK_FRAMES`` frames of its onset frame: near 1 for a
+    clearly voiced note with a sharp onset, low for a weakly voiced note or a doubtful onset.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if not len(notes) or not len(probs):
+        return np.zeros(len(notes))
+    starts = np.clip(time_to_frame(notes.onsets), 0, len(probs) - 1)
+    stops = np.clip(time_to_frame(notes.offsets), starts + 1, len(probs))
+    out = [probs[a:e, 0].mean() * probs[max(a - ONSET_PEAK_FRAMES, 0):a + ONSET_PEAK_FRAMES + 1, 1].max()
+           for a, e in zip(starts, stops)]
+    return np.clip(np.asarray(out), 0.0, 1.0)
 
 
 def render_notes(notes: NoteList, duration_s: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -87,22 +122,43 @@ def write_wav(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -> 
         sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
 
 
-def write_outputs(name: str, result: Transcription, info: ModelInfo, out_dir: Path, synth: bool = False,
-                  plot: bool = False) -> list[Path]:
-    """Write ``<name>.mid``, ``<name>.csv`` and, on request, ``.synth.wav`` / ``.png``; returns the paths."""
-    paths = [out_dir / f"{name}.mid", out_dir / f"{name}.csv"]
-    write_notes(result.notes, paths[0])
-    write_notes(result.notes, paths[1], columns=("onset", "offset", "midi", "hz"))
+def output_paths(name: str, out_dir: Path, formats=DEFAULT_FORMATS, synth: bool = False,
+                 plot: bool = False) -> dict[str, Path]:
+    """``{output kind: path}`` of one song: the ``formats`` (keys of ``FORMATS``), then ``synth`` / ``plot``."""
+    paths = {fmt: out_dir / f"{name}{FORMATS[fmt]}" for fmt in formats}
     if synth:
-        paths.append(out_dir / f"{name}.synth.wav")
-        write_wav(render_notes(result.notes, result.duration_s), paths[-1])
+        paths["synth"] = out_dir / f"{name}.synth.wav"
     if plot:
-        d = info.decode
-        paths.append(out_dir / f"{name}.png")
-        plot_transcription(paths[-1], result.notes, result.pitch, result.probs,
-                           thresholds=(d.voiced_threshold, d.onset_threshold, d.offset_threshold),
-                           title=f"{name} ({info.path.name})")
+        paths["plot"] = out_dir / f"{name}.png"
     return paths
+
+
+def write_outputs(name: str, result: Transcription, info: ModelInfo, out_dir: Path, formats=DEFAULT_FORMATS,
+                  tempo: float = MIDI_TEMPO, synth: bool = False, plot: bool = False) -> list[Path]:
+    """Write the outputs of :func:`output_paths` (all, or none when one fails); returns their paths.
+
+    Each is first written to a temporary sibling; they replace their targets only once
+    every one is written.
+    """
+    paths = output_paths(name, out_dir, formats, synth, plot)
+    notes = result.notes
+    with ExitStack() as stack:
+        tmp = {kind: stack.enter_context(atomic_path(path)) for kind, path in paths.items()}
+        for kind, path in tmp.items():
+            if kind == "mid":
+                write_notes(notes, path, fmt="midi", tempo=tempo)
+            elif kind == "csv":
+                write_notes(notes, path, columns=CSV_OUTPUT_COLUMNS, confidence=note_confidence(notes, result.probs))
+            elif kind in ("txt", "json"):
+                write_notes(notes, path, fmt=kind, song=name)
+            elif kind == "synth":
+                write_wav(render_notes(notes, result.duration_s), path)
+            else:
+                d = info.decode
+                plot_transcription(path, notes, result.pitch, result.probs,
+                                   thresholds=(d.voiced_threshold, d.onset_threshold, d.offset_threshold),
+                                   title=f"{name} ({info.path.name})")
+    return list(paths.values())
 
 
 def summary_line(name: str, result: Transcription) -> str:
@@ -126,6 +182,14 @@ def transcribe_file(path: Path | None, model, info: ModelInfo, device, feat: Pat
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gru_attn.transcribe", description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", help="audio file (.wav/.flac/.ogg) or folder of audio files")
+    parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
+                        help=f"comma-separated output formats out of {', '.join(FORMATS)} (default: %(default)s)")
+    parser.add_argument("--tempo", type=float, default=MIDI_TEMPO,
+                        help="tempo in bpm written into the MIDI file; note times stay in seconds (default: 120)")
+    parser.add_argument("--glob", help="for a folder: the files to transcribe, a pattern relative to it "
+                        "(e.g. '*.wav' or '**/*.flac'; default: its .wav/.flac/.ogg files)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: keep them "
+                        "and skip the song)")
     parser.add_argument("--ckpt", required=True, help="checkpoint written by `python -m gru_attn.train`")
     parser.add_argument("--out", default=".", help="output folder (default: the current folder)")
     parser.add_argument("--name", help="output file name (without extension) for a single input "
@@ -140,6 +204,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``"mid,csv"`` -> ``("mid", "csv")`` (order kept, repeats dropped); InputError for an unknown one."""
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise InputError(f"--formats {text!r}: expected a comma-separated list out of {', '.join(FORMATS)}")
+    return tuple(dict.fromkeys(formats))
+
+
+def list_inputs(path: Path, pattern: str | None = None) -> list[Path]:
+    """The files to transcribe: ``[path]`` for a file, else the folder's audio files or, with ``pattern``,
+    the files matching it (sorted). InputError when none match or two share a name (their outputs would)."""
+    if pattern is None:
+        return find_audio_files(path)
+    if not path.is_dir():
+        raise InputError(f"{path}: --glob goes with a folder")
+    try:
+        files = sorted(p for p in path.glob(pattern) if p.is_file())
+    except (ValueError, NotImplementedError) as exc:
+        raise InputError(f"--glob {pattern!r}: {exc}") from None
+    if not files:
+        raise InputError(f"{path}: no files match --glob {pattern!r}")
+    seen: dict[str, Path] = {}
+    for p in files:
+        if p.stem in seen:
+            raise InputError(f"{p}: same name as {seen[p.stem]} (outputs are named by file stem)")
+        seen[p.stem] = p
+    return files
+
+
 def _jobs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
     """(output name, audio path or None) of every song to transcribe; InputError for bad combinations."""
     if args.input is None:
@@ -150,7 +244,13 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
     else:
         if (args.feat or args.pitch or args.name) and Path(args.input).is_dir():
             raise InputError(f"{args.input}: --feat, --pitch and --name go with a single audio file, not a folder")
-        jobs = [(p.stem, p) for p in find_audio_files(args.input)]
+        jobs = [(p.stem, p) for p in list_inputs(Path(args.input), args.glob)]
+    if args.glob is not None and args.input is None:
+        raise InputError("--glob goes with a folder")
+    args.formats = parse_formats(args.formats)
+    low, high = MIDI_TEMPO_RANGE
+    if not low <= args.tempo <= high:
+        raise InputError(f"--tempo {args.tempo:g}: expected {low:g} to {high:g} bpm")
     if args.name is not None and (not args.name or Path(args.name).name != args.name):
         raise InputError(f"--name {args.name!r}: expected a plain file name without folders")
     if args.chunk_frames is not None and args.chunk_frames < 1:
@@ -172,9 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for name, path in tqdm(jobs, desc="transcribe", unit="file", disable=len(jobs) == 1 or not sys.stderr.isatty()):
         try:
+            outputs = output_paths(name, out_dir, args.formats, args.synth, args.plot).values()
+            existing = [p for p in outputs if p.exists()]
+            if existing and not args.overwrite:
+                raise InputError(f"{', '.join(map(str, existing))}: {'exists' if len(existing) == 1 else 'exist'} "
+                                 "(use --overwrite)")
             result = transcribe_file(path, model, info, device, Path(args.feat) if args.feat else None,
                                      Path(args.pitch) if args.pitch else None, args.chunk_frames)
-            write_outputs(name, result, info, out_dir, synth=args.synth, plot=args.plot)
+            write_outputs(name, result, info, out_dir, args.formats, args.tempo, synth=args.synth, plot=args.plot)
         except InputError as exc:
             failed += 1
             tqdm.write(f"error: {exc}", file=sys.stderr)
