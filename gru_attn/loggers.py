@@ -25,6 +25,7 @@ import io
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import hydra
@@ -114,6 +115,7 @@ class TensorBoardLogger(NoLogger):
         if int(log_every_n_steps) < 1:
             raise InputError(f"logger.log_every_n_steps={log_every_n_steps}: expected a positive number of steps")
         self.every = int(log_every_n_steps)
+        self.epoch = 0  # of the last log_epoch: the figure's step
         self.writer = SummaryWriter(log_dir=str(save_dir))
 
     def log_step(self, step: int, metrics: dict) -> None:
@@ -125,14 +127,14 @@ class TensorBoardLogger(NoLogger):
         for k, v in _finite({**metrics, "lr": lr}).items():
             if k != "epoch":
                 self.writer.add_scalar(k, v, epoch)
-        self._epoch = epoch
+        self.epoch = epoch
         self.writer.flush()
 
     def log_figure(self, name: str, path: str | os.PathLike) -> None:
         import matplotlib.image
 
         image = matplotlib.image.imread(str(path))  # (H, W, 3|4) float in [0, 1]
-        self.writer.add_image(name, image[..., :3], getattr(self, "_epoch", 0), dataformats="HWC")
+        self.writer.add_image(name, image[..., :3], self.epoch, dataformats="HWC")
 
     def log_hparams(self, params: dict, final_metrics: dict) -> None:
         from torch.utils.tensorboard.summary import hparams
@@ -160,7 +162,9 @@ class MLflowLogger(NoLogger):
     ``experiment_name``); ``tracking_uri`` (e.g. ``sqlite:///abs/path/mlflow.db``) overrides
     both. The run is named after the run directory's name; epoch metrics and ``lr`` go in
     with step = epoch, steps every ``log_every_n_steps``, params and final metrics at the
-    end, the last figure as an artifact; status FINISHED, KILLED (pruned) or FAILED.
+    end, the last figure as an artifact; status FINISHED, KILLED (pruned) or FAILED. A
+    resumed training run starts a new MLflow run. Sets ``MLFLOW_ALLOW_FILE_STORE=true`` in
+    this process (MLflow 3 refuses its file store without it).
     """
 
     STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
@@ -198,8 +202,6 @@ class MLflowLogger(NoLogger):
 
     def _log(self, metrics: dict, step: int) -> None:
         from mlflow.entities import Metric
-
-        import time
 
         now = int(time.time() * 1000)
         batch = [Metric(k, v, now, step) for k, v in _finite(metrics).items() if k != "epoch"]
