@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from gru_attn.errors import InputError
 from gru_attn.files import write_text
 
-HPARAM_SKIP = ("paths", "hydra")  # config groups left out of the logged hyperparameters
+HPARAM_SKIP = ("paths", "hydra", "logger")  # config groups left out of the logged hyperparameters
 
 
 def _require(package: str, logger: str) -> None:

@@ -93,10 +93,10 @@ def test_bad_logger_target_is_input_error():
 def test_flat_params_skips_paths_and_flattens():
     cfg = compose(["experiment=fast_test"])
     data = OmegaConf.to_container(cfg, resolve=False)  # paths.output_dir needs a Hydra run to resolve
-    params = flat_params({k: v for k, v in data.items() if k not in ("paths", "logger")} | {"paths": {"x": 1}})
+    params = flat_params({k: v for k, v in data.items() if k != "paths"} | {"paths": {"x": 1}})
     assert params["optimizer/lr"] == cfg.optimizer.lr and params["seed"] == 0
     assert params["model/_target_"] == cfg.model._target_
-    assert not any(k.startswith("paths/") or k.endswith("_partial_") for k in params)
+    assert not any(k.startswith(("paths/", "logger/")) or k.endswith("_partial_") for k in params)
     assert flat_params({"a": {"b": [1, 2], "c": None}}) == {"a/b": "[1, 2]", "a/c": "None"}
 
 
