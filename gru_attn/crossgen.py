@@ -46,8 +46,12 @@ silenced by its channel's CC11 = 0 and never blurs the next note). The delay bet
 the scheduled start and the energy rise, and between the scheduled end and the energy
 fall, are measured per program on isolated rendered notes (:func:`calibrate`: the
 times the 10 ms RMS crosses 15 dB below the sustain level) and added to the labels.
-Legato pairs are sung on one channel and joined by a pitch-bend glide; both labels
-meet at the glide's midpoint.
+Connected (legato) notes are sung on one channel, so one sample sounds throughout:
+either a melisma, a pitch-bend glide whose midpoint is the shared boundary, or a
+voiced consonant (m, n, l), a 12-24 dB expression dip ending at the next note's
+vowel (the shared boundary) with the pitch move inside it; repeated same-pitch notes
+are always joined by such a dip or separated by a gap. Detached notes are separated
+by a silent 40-150 ms gap (an unvoiced consonant or a breath).
 
 With ``--ckpt``, every condition is transcribed and scored with
 :func:`gru_attn.evaluate.evaluate` (mir_eval COnPOff / COnP / COn F1, macro mean over
@@ -121,7 +125,10 @@ def find_fluidsynth(soundfont: Path) -> tuple[str, str]:
 @dataclasses.dataclass
 class Note:
     """One sung note: scheduled start/end (s), MIDI pitch, velocity, expression (0-1) at
-    start and end, channel, and the legato link (``glide`` s into the next note, 0 = none)."""
+    start and end, channel, the legato link to the next note (``glide`` s, 0 = detached;
+    with ``dip_db`` > 0 a voiced consonant of ``glide`` s ending at the next note's start,
+    else a melisma glide centred on the boundary), vibrato (rate Hz, depth cents, phase),
+    intonation offset (cents) and scoop (cents below the pitch at a detached start)."""
 
     start: float
     end: float
@@ -131,6 +138,9 @@ class Note:
     channel: int = 0
     glide: float = 0.0
     vibrato: tuple[float, float, float] = (5.5, 40.0, 0.0)  # rate Hz, depth cents, phase
+    dip_db: float = 0.0
+    detune: float = 0.0
+    scoop: float = 0.0
 
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
@@ -141,8 +151,8 @@ def compose_melody(rng: np.random.Generator, seconds: float) -> tuple[list[Note]
     """A sung melody of ``seconds`` s: phrases of stepwise lines with leaps, rests between.
 
     Notes 0.15-1.5 s inside a singer's range (centre drawn in 54-70, within MIDI 48-76),
-    on the degrees of a drawn key; about one note boundary in five inside a phrase is a
-    legato glide, the rest are detached by 40-150 ms. Returns (notes with channels
+    on the degrees of a drawn key; inside a phrase about 40 % of the boundaries are
+    voiced-consonant links, 20 % melisma glides and the rest detached by 40-150 ms. Returns (notes with channels
     assigned, key info ``{"tonic", "mode", "beat", "low", "high"}``).
     """
     tonic = int(rng.integers(0, 12))
@@ -166,23 +176,30 @@ def compose_melody(rng: np.random.Generator, seconds: float) -> tuple[list[Note]
             expr0 = float(rng.uniform(0.55, 1.0))
             expr1 = float(np.clip(expr0 + rng.uniform(-0.35, 0.25), 0.35, 1.0))
             vib = (float(rng.uniform(5.0, 6.0)), float(rng.uniform(30.0, 60.0)), float(rng.uniform(0, 2 * np.pi)))
-            phrase.append(Note(t, t + dur, pitches[idx], int(rng.integers(60, 121)), (expr0, expr1), vibrato=vib))
+            detune = float(rng.uniform(-10.0, 10.0))
+            scoop = float(rng.uniform(40.0, 100.0)) if dur >= 0.35 and rng.random() < 0.3 else 0.0
+            phrase.append(Note(t, t + dur, pitches[idx], int(rng.integers(60, 121)), (expr0, expr1), vibrato=vib,
+                               detune=detune, scoop=scoop))
             step = int(rng.choice([-1, 1, 0, -2, 2, -3, 3, -4, 4, 5, -5],
-                                  p=[0.27, 0.27, 0.08, 0.1, 0.1, 0.05, 0.05, 0.03, 0.03, 0.01, 0.01]))
+                                  p=[0.22, 0.22, 0.2, 0.09, 0.09, 0.05, 0.05, 0.03, 0.03, 0.01, 0.01]))
             new = idx + step
             if not 0 <= new < len(pitches):
                 new = idx - step
             idx = int(np.clip(new, 0, len(pitches) - 1))
             t += dur
             anchor = next(n.pitch for n in reversed(phrase) if n is phrase[0] or not _glided_in(phrase, n))
-            legato = (rng.random() < 0.2 and abs(pitches[idx] - phrase[-1].pitch) in range(1, 6)
-                      and abs(pitches[idx] - anchor) <= 9)
-            if legato and dur >= 0.25:
+            interval = abs(pitches[idx] - phrase[-1].pitch)
+            link = rng.random()
+            reachable = abs(pitches[idx] - anchor) <= 9 and interval <= 5 and dur >= 0.25
+            if reachable and link < 0.4:  # voiced consonant
+                phrase[-1].glide = float(rng.uniform(0.05, 0.1))
+                phrase[-1].dip_db = float(rng.uniform(12.0, 24.0))
+            elif reachable and link < 0.6 and interval > 0:  # melisma
                 phrase[-1].glide = float(rng.uniform(0.04, 0.1))
             else:
                 t += float(rng.uniform(0.04, 0.15))
         if phrase:
-            phrase[-1].glide = 0.0
+            phrase[-1].glide, phrase[-1].dip_db = 0.0, 0.0
             notes += phrase
         t += float(rng.uniform(0.4, 1.5))
         if t > seconds - 0.6:
@@ -217,7 +234,7 @@ def _assign_channels(notes: list[Note]) -> None:
 
 def _labels(notes: list[Note], delays: dict) -> NoteList:
     """Reference notes: scheduled times moved by the measured ``delays`` (``on``, ``off`` s);
-    a glide boundary is labelled at the glide's midpoint for both notes."""
+    connected notes share their scheduled boundary (glide midpoint or consonant end)."""
     rows = []
     for k, n in enumerate(notes):
         glided_in = k > 0 and notes[k - 1].glide > 0
@@ -278,18 +295,30 @@ def _group_events(group: list[Note], inst, pretty_midi) -> None:
             inside |= times >= n.end
         u = np.clip((times - n.start) / max(n.end - n.start, 1e-3), 0, 1)
         level = n.expr[0] + (n.expr[1] - n.expr[0]) * u
+        scoop = np.zeros(len(times))
+        if k == 0 and n.scoop:  # a scoop up into a detached note over its first 60-100 ms
+            scoop = -n.scoop / 100.0 * np.clip(1 - (times - n.start) / (0.06 + n.scoop / 3000), 0, 1)
         rate, depth, phase = n.vibrato
         onset_delay = 0.15 + 0.1 * (k % 2)
         ramp = np.clip((times - n.start - onset_delay) / 0.2, 0, 1)
         vib = depth / 100.0 * ramp * np.sin(2 * np.pi * rate * (times - n.start) + phase)
-        bend[inside] = (n.pitch - anchor) + vib[inside]
+        bend[inside] = (n.pitch - anchor + n.detune / 100.0 + vib + scoop)[inside]
         expr[inside] = level[inside]
-    for k, n in enumerate(group[:-1]):  # glide: a raised-cosine move centred on the boundary
+    for k, n in enumerate(group[:-1]):  # the link to the next note
         nxt = group[k + 1]
         g = n.glide
-        inside = (times >= n.end - g / 2) & (times < n.end + g / 2)
-        w = 0.5 - 0.5 * np.cos(np.pi * (times[inside] - (n.end - g / 2)) / g)
-        bend[inside] = (n.pitch - anchor) * (1 - w) + (nxt.pitch - anchor) * w
+        a = n.pitch - anchor + n.detune / 100.0
+        b = nxt.pitch - anchor + nxt.detune / 100.0
+        if n.dip_db:  # voiced consonant: expression dip over [end - g, end + g / 4], pitch move in its 2nd half
+            inside = (times >= n.end - g) & (times < n.end + g / 4)
+            hann = np.sin(np.pi * (times[inside] - (n.end - g)) / (1.25 * g)) ** 2
+            expr[inside] *= 10 ** (-n.dip_db * hann / 40)  # CC11 acts on amplitude about squared
+            lo, hi = n.end - g / 2, n.end
+        else:  # melisma: a raised-cosine glide centred on the boundary
+            lo, hi = n.end - g / 2, n.end + g / 2
+        inside = (times >= lo) & (times < hi)
+        w = 0.5 - 0.5 * np.cos(np.pi * (times[inside] - lo) / (hi - lo))
+        bend[inside] = a * (1 - w) + b * w
     fade = np.clip((times - start) / RAMP_IN, 0, 1) * np.clip((end - times) / RAMP_OUT, 0, 1)
     cc = np.rint(127 * expr * fade).astype(int)
     values = [_bend_value(b) for b in bend]
@@ -464,12 +493,12 @@ def song_rng(seed: int, condition: str, index: int) -> np.random.Generator:
 
 def render_song(condition: str, index: int, *, seed: int, seconds: float, soundfont: Path, workdir: Path,
                 calibration: dict) -> dict:
-    """Compose and render one song; returns ``{"audio", "notes", "meta", "stems"}``.
+    """Compose and render one song; returns ``{"audio", "notes", "meta", "stems", "score"}``.
 
     ``audio``: (seconds * 16000,) float64 mix at its final level (peak 0.3-0.9);
     ``notes``: the reference :class:`NoteList`; ``stems``: ``voice`` and (accompaniment)
     ``accompaniment`` scaled as mixed, or (reverb) ``wet`` voice and ``noise``, before
-    the final gain ``meta["gain"]``. ``calibration`` maps program -> delays of :func:`calibrate`.
+    the final gain ``meta["gain"]``; ``score``: the composed :class:`Note` list. ``calibration`` maps program -> delays of :func:`calibrate`.
     """
     rng = song_rng(seed, condition, index)
     program = int(rng.choice(list(VOICE_PROGRAMS)))
@@ -479,7 +508,8 @@ def render_song(condition: str, index: int, *, seed: int, seconds: float, soundf
     voice = render_midi(mid, soundfont, seconds)
     voice /= max(rms(voice), 1e-9)
     meta = {"condition": condition, "index": index, "program": program, "voice": VOICE_PROGRAMS[program],
-            "key": key, "notes": len(notes), "legato_glides": sum(1 for n in notes if n.glide)}
+            "key": key, "notes": len(notes), "melisma_glides": sum(1 for n in notes if n.glide and not n.dip_db),
+            "voiced_consonants": sum(1 for n in notes if n.dip_db)}
     stems = {"voice": voice}
     mix = voice
     if condition == "accompaniment":
@@ -504,7 +534,8 @@ def render_song(condition: str, index: int, *, seed: int, seconds: float, soundf
         mix = wet + noise
     gain = float(rng.uniform(0.3, 0.9)) / max(float(np.max(np.abs(mix))), 1e-9)
     meta["gain"] = gain
-    return {"audio": mix * gain, "notes": _labels(notes, calibration[program]), "meta": meta, "stems": stems}
+    return {"audio": mix * gain, "notes": _labels(notes, calibration[program]), "meta": meta, "stems": stems,
+            "score": notes}
 
 
 def song_name(condition: str, index: int) -> str:

@@ -117,6 +117,18 @@ def test_onsets_and_offsets_sit_at_the_energy_rise_and_fall(rendered):
     assert min(rises) > 20 and min(falls) > 10, (np.round(rises), np.round(falls))
 
 
+def test_voiced_consonants_dip_the_voice_before_the_shared_boundary(rendered):
+    dips = []
+    for song in rendered.values():
+        env = crossgen._envelope_db(song["stems"]["voice"])
+        labels = song["notes"]
+        for k, n in enumerate(song["score"][:-1]):
+            if n.dip_db:
+                assert labels.offsets[k] == labels.onsets[k + 1] == n.end  # one shared boundary
+                dips.append(env[int((n.end + 0.08) / 0.01)] - env[int((n.end - 0.4 * n.glide) / 0.01)])
+    assert len(dips) >= 2 and min(dips) > 6, np.round(dips)
+
+
 def test_glides_label_the_pitch_move(tools, tmp_path):
     notes = [crossgen.Note(1.0, 1.6, 60, 100, (1.0, 1.0), glide=0.06, vibrato=(5.5, 0.0, 0.0)),
              crossgen.Note(1.6, 2.4, 64, 100, (1.0, 1.0), vibrato=(5.5, 0.0, 0.0))]
