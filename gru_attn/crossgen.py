@@ -82,6 +82,7 @@ from gru_attn.errors import InputError
 from gru_attn.files import atomic_path, write_json, write_text
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.notes import NoteList, write_notes
+from gru_attn.pitch import METHODS
 
 CONDITIONS = ("clean", "accompaniment", "reverb")
 VOICE_PROGRAMS = {52: "Choir Aahs", 53: "Voice Oohs", 54: "Synth Voice"}  # GM programs, 0-based
@@ -498,7 +499,8 @@ def render_song(condition: str, index: int, *, seed: int, seconds: float, soundf
     ``audio``: (seconds * 16000,) float64 mix at its final level (peak 0.3-0.9);
     ``notes``: the reference :class:`NoteList`; ``stems``: ``voice`` and (accompaniment)
     ``accompaniment`` scaled as mixed, or (reverb) ``wet`` voice and ``noise``, before
-    the final gain ``meta["gain"]``; ``score``: the composed :class:`Note` list. ``calibration`` maps program -> delays of :func:`calibrate`.
+    the final gain ``meta["gain"]``; ``score``: the composed :class:`Note` list.
+    ``calibration`` maps program -> delays of :func:`calibrate`.
     """
     rng = song_rng(seed, condition, index)
     program = int(rng.choice(list(VOICE_PROGRAMS)))
@@ -649,7 +651,6 @@ def evaluate_set(ckpt: str, out: Path, *, songs: int, conditions=CONDITIONS, pit
     from gru_attn.inference import load_model
     from gru_attn.metrics import aggregate_note_metrics
     from gru_attn.notes import read_notes
-    from gru_attn.pitch import METHODS
 
     if pitch_method is not None and pitch_method not in METHODS:
         raise InputError(f"--pitch-method {pitch_method}: expected one of {', '.join(METHODS)}")
@@ -703,7 +704,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the set (default: 0)")
     parser.add_argument("--conditions", default=",".join(CONDITIONS),
                         help=f"comma-separated subset of {','.join(CONDITIONS)} (default: all)")
-    parser.add_argument("--soundfont", default=str(DEFAULT_SOUNDFONT), help=f"GM soundfont (default: {DEFAULT_SOUNDFONT})")
+    parser.add_argument("--soundfont", default=str(DEFAULT_SOUNDFONT),
+                        help=f"GM soundfont (default: {DEFAULT_SOUNDFONT})")
     parser.add_argument("--ckpt", help="evaluate this checkpoint on the set")
     parser.add_argument("--pitch-method", default=None, help="override the checkpoint's pitch tracker "
                         "(praat, world, harvest)")
@@ -719,6 +721,8 @@ def main(argv: list[str] | None = None) -> int:
     conditions = tuple(c.strip() for c in args.conditions.split(",") if c.strip())
     progress = sys.stderr.isatty()
     try:
+        if args.pitch_method is not None and args.pitch_method not in METHODS:
+            raise InputError(f"--pitch-method {args.pitch_method}: expected one of {', '.join(METHODS)}")
         manifest = generate(out, songs=args.songs, seconds=args.seconds, seed=args.seed,
                             soundfont=Path(args.soundfont), conditions=conditions, progress=progress)
         print(f"cross-generator set in {out}: {args.songs} song(s) x {len(conditions)} condition(s) of "

@@ -176,7 +176,8 @@ def test_missing_fluidsynth_is_one_line(run_cli, tmp_path):
 def test_bad_options_are_one_line(run_cli, tools, tmp_path):
     for args, expected in ((["--songs", "0"], "--songs 0"), (["--seconds", "2"], "--seconds 2.0"),
                            (["--conditions", "studio"], "--conditions studio"),
-                           (["--soundfont", str(tmp_path / "none.sf2")], "soundfont not found")):
+                           (["--soundfont", str(tmp_path / "none.sf2")], "soundfont not found"),
+                           (["--ckpt", "x.pt", "--pitch-method", "yin"], "--pitch-method yin")):
         proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(tmp_path / "set"), *args])
         assert proc.returncode == 2, args
         lines = proc.stderr.strip().splitlines()
