@@ -57,7 +57,8 @@ With ``--ckpt``, every condition is transcribed and scored with
 :func:`gru_attn.evaluate.evaluate` (mir_eval COnPOff / COnP / COn F1, macro mean over
 songs) beside a baseline: the Praat contour segmented by
 :func:`gru_attn.frames.pitch_to_notes`. The table (markdown) and all numbers (JSON)
-go to ``--report`` (default ``<out>/report``) as ``<checkpoint stem>.md/.json``.
+go to ``--report`` (default ``<out>/report``) as ``<run>_<stem>.md/.json`` for
+``<run>/checkpoints/<stem>.pt`` (else ``<stem>.md/.json``).
 Exit status 0, or 2 for a missing tool, a bad option or checkpoint.
 """
 
@@ -580,7 +581,7 @@ def generate(out: Path, *, songs: int = 8, seconds: float = 30.0, seed: int = 0,
             old = json.loads(manifest_path.read_text())
         except (OSError, ValueError):
             old = {}
-    reuse = old.get("settings") == settings
+    reuse = old.get("settings") == settings and isinstance(old.get("calibration"), dict)
     if reuse:
         calibration = {int(k): v for k, v in old["calibration"].items()}
         digest = old.get("soundfont_sha256")
