@@ -46,7 +46,7 @@ from gru_attn.errors import InputError
 from gru_attn.files import atomic_path, write_json
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.notes import write_notes
-from gru_attn.singer import MIDI_HIGH, MIDI_LOW, SINGER_VERSION, SPLITS, Song, render_song, song_name
+from gru_attn.singer import MIDI_HIGH, MIDI_LOW, SINGER_VERSION, SPLITS, Song, _song_length, render_song, song_name
 
 __all__ = ["DEFAULT_ACCOMPANIMENT_DB", "DEFAULT_ACCOMPANIMENT_SHARE", "DEFAULT_REVERB", "MIDI_HIGH", "MIDI_LOW",
            "SPLITS", "SYNTH_VERSION", "Song", "corpus_name", "ensure_corpus", "generate_corpus", "main",
