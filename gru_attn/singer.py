@@ -431,7 +431,9 @@ def _articulate(rng: np.random.Generator, score: _Score, singer: _Singer) -> _Ar
     level = _phrase_levels(rng, score, silence, singer.dynamics_db)
     lead_len = np.select([np.isin(kind, (_FRICATIVE, _ASPIRATE)), kind == _PLOSIVE, voiced],
                          [u(0.05, 0.12), u(0.02, 0.04), u(0.04, 0.1)], 0.0)
-    lead = np.where(~score.connected, np.clip(np.minimum(lead_len, silence - 0.02), 0.0, None), 0.0)
+    # after a rest: the consonant fits in the rest (a detached note's rest is at least 16 ms)
+    lead = np.where(~score.connected & (kind != _NONE),
+                    np.minimum(lead_len, np.maximum(silence - 0.02, silence / 2)), 0.0)
     breath = np.where(~score.connected & (silence >= 0.45) & (rng.random(n) < 0.5),
                       np.minimum(u(0.2, 0.45), silence - 0.25), 0.0)
     dip_depth = np.select([kind == _LIQUID, kind == _VFRICATIVE], [u(0.5, 0.85), u(0.2, 0.5)], u(0.15, 0.45))
