@@ -77,7 +77,6 @@ from gru_attn.decode import DecodeParams, decode_notes
 from gru_attn.errors import InputError
 from gru_attn.frames import SDT6_NAMES, notes_to_targets, pitch_to_notes, sdt6_to_targets
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, read_notes
-from gru_attn.synth import DEFAULT_REVERB, ensure_corpus
 
 log = logging.getLogger(__name__)
 
@@ -388,13 +387,13 @@ def load_corpus(feat_dir, pitch_dir, notes_dir=None, sdt_dir=None, split_file=No
             for split in splits}
 
 
-def load_synthetic_corpus(root_dir, minutes_train: float = 15.0, minutes_val: float = 2.0, minutes_test: float = 2.0,
-                          seed: int = 0, accompaniment_db: float | None = None, reverb=DEFAULT_REVERB,
-                          song_seconds=(20, 40), splits=("train", "val"), progress: bool = True
+def load_synthetic_corpus(root_dir, splits=("train", "val"), progress: bool = True, **params
                           ) -> dict[str, list[Song]]:
-    """The embedded synthetic corpus (:func:`gru_attn.synth.ensure_corpus` under ``root_dir``, generated
-    on first use) loaded with its notes and its own split file -> {split: [Song, ...]}."""
-    root = ensure_corpus(root_dir, minutes_train, minutes_val, minutes_test, seed, accompaniment_db, reverb,
-                         song_seconds, progress)
+    """The embedded synthetic corpus (:func:`gru_attn.synth.ensure_corpus` under ``root_dir`` with the
+    generator ``params``, generated on first use) loaded with its notes and its own split file
+    -> {split: [Song, ...]}."""
+    from gru_attn.synth import ensure_corpus  # here, so that loading other corpora never imports the singer
+
+    root = ensure_corpus(root_dir, **params, progress=progress)
     return load_corpus(root / "feat", root / "pitch", notes_dir=root / "notes", split_file=root / "splits.json",
                        splits=splits, progress=progress)

@@ -1,61 +1,24 @@
-"""The embedded synthetic singing corpus: the project's default training data.
+"""The embedded synthetic singing corpus: cache, splits and CLI around :mod:`gru_attn.singer`.
 
-A seeded, deterministic singing synthesiser that writes labelled songs in the corpus
-layout ``corpus.py`` reads::
+Writes the songs of ``singer.render_song`` in the corpus layout ``corpus.py`` reads::
 
     <out>/wav/<song>.wav           16 kHz mono PCM_16
     <out>/notes/<song>.csv         onset,offset,midi (``notes.write_notes``)
     <out>/feat/<song>_feat.npy     (1566, T) float32 CFP features of the WAV as written
     <out>/pitch/<song>_pitch.npy   (T,) float64 true f0 in Hz at the frame centres, 0 = unvoiced
     <out>/splits.json              {"train": [...], "val": [...], "test": [...]}, by song
-    <out>/corpus.json              parameters, seed, version, songs, seconds; written last,
-                                   so its presence marks a complete corpus
+    <out>/corpus.json              parameters, seed, version, songs (with each song's drawn
+                                   conditions), seconds; written last, so its presence marks
+                                   a complete corpus
 
-What a song holds
------------------
-*Score*: a key (major, natural/harmonic minor, dorian or pentatonic), a tempo of
-60-160 BPM, phrases of 3-12 notes separated by rests of 0.2-1.5 s (and the odd rest
-inside a phrase), mostly stepwise motion with leaps and repeated same-pitch notes,
-legato (connected) and detached notes of 0.1-2 s, in a singer's range of about an
-octave and a half inside MIDI 45-80 (low and high voices).
-
-*Voice*: additive synthesis of the harmonics up to 7.6 kHz. Each harmonic's amplitude
-comes from a glottal spectral tilt (with a variable first-harmonic level), the vocal
-tract's five formant resonances (vowel targets per syllable, gliding between syllables,
-occasional diphthongs, F1 raised to follow high notes as sopranos do) and a taper below
-Nyquist. The f0 contour has per-note intonation errors (within 10 cents), slow drift,
-scoops into detached notes, portamento and overshoot on legato transitions, falls at
-phrase ends, and a vibrato with a per-singer rate (4.5-7 Hz) and depth (20-80 cents
-peak) that develops after the start of long notes. Jitter (f0 noise), shimmer
-(amplitude noise), amplitude vibrato, phrase dynamics, pulsed aspiration noise,
-consonants at syllable onsets (unvoiced fricative and aspirate noise, plosive closures
-and bursts, voiced nasal dips), and breaths in some rests complete the voice.
-
-*Mix*: optional chord accompaniment (piano, pad or plucked arpeggios in the song's key)
-at ``accompaniment_db`` dB vocal-to-accompaniment RMS ratio; optional room reverb
-(``reverb`` amount r in [0, 1]: an exponentially decaying, darkened noise tail with
-early reflections, RT60 = 0.2 + 1.8 r s, reverberant-to-direct energy ratio 2 r; or a
-range ``[lo, hi]`` from which every song draws its own amount, for a corpus of many rooms); a
-faint noise floor; peak level -6 to -1 dBFS; 16-bit.
-
-Labels
-------
-Notes are exact: onset/offset in seconds and the nominal integer MIDI pitch. A note
-after silence starts where its voicing starts (a leading consonant lies before it) and
-ends where its release ends. Two connected notes (legato, including repeated same-pitch
-notes, which always change syllable) share one boundary: the centre of the pitch glide
-and of the consonant between them. The true f0 file holds the smooth f0 contour at each
-frame centre (the cycle-to-cycle jitter, which averages out within a frame, is left
-out); a frame is voiced where the voicing envelope is at least 10 % of full, so
-consonant gaps inside connected notes are unvoiced. Over the middle 80 % of every note
-the contour stays within 100 cents of the labelled pitch (80 cents of vibrato, 10 of
-intonation, 4 of drift and what is left of a scoop or overshoot) and its median within
-50 cents (``tests/test_synth.py`` checks both).
-
-Determinism: song ``i`` of split ``s`` draws from ``numpy`` generators seeded by
-``(seed, s, i)`` (separate streams for its length, the voice, the accompaniment and
-the room), so a song does not depend on the other songs or on the split sizes, and
-adding accompaniment or reverb leaves the voice unchanged. Same arguments, same bytes.
+Conditions (defaults in brackets): ``accompaniment_share`` [0.65] of the songs of every
+split get accompaniment (spread evenly over each split, so the small validation and test
+splits hold their share), at a vocal-to-accompaniment RMS ratio drawn per song from
+``accompaniment_db`` [[0, 15] dB; a number fixes it; None: no accompaniment]; every
+song draws a room from ``reverb`` [[0, 0.5]]; ``recording_chain`` [true] adds a
+microphone EQ and background noise at 20-50 dB SNR to every song. Song ``i`` of split
+``s`` depends only on ``(seed, s, i)`` and these parameters: same arguments, same bytes.
+``ensure_corpus`` caches one corpus per parameter set under ``<root>/synth_<hash>``.
 """
 
 from __future__ import annotations
@@ -71,653 +34,43 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy import signal
 from tqdm.auto import tqdm
 
 from gru_attn.audio import load_audio
 from gru_attn.cfp import cfp_features
 from gru_attn.errors import InputError
 from gru_attn.files import atomic_path, write_json
-from gru_attn.frames import HOP, SAMPLE_RATE, num_frames
-from gru_attn.notes import NoteList, midi_to_hz, write_notes
-
-SYNTH_VERSION = 1  # bump whenever the generated bytes change
-SPLITS = ("train", "val", "test")
-DEFAULT_REVERB = (0.0, 0.5)  # corpus default: every song draws its room's reverb amount from this range
-MIDI_LOW, MIDI_HIGH = 45, 80  # labelled pitch range
-MIN_NOTE, MAX_NOTE = 0.1, 2.0  # note duration range, s
-CTRL_HOP = 40  # samples per control step: all contours are built on a 2.5 ms grid
-CTRL_RATE = SAMPLE_RATE / CTRL_HOP  # 400 Hz; frame k's centre is control step 8 (k + 1)
-MAX_PARTIAL_HZ = 7600.0  # harmonics fade out between TAPER_HZ and this
-TAPER_HZ = 6000.0
-VOICED_SHAPE = 0.1  # voicing-envelope level from which a frame counts as voiced
-SYNTH_CHUNK = 8000  # samples rendered at once (a multiple of CTRL_HOP)
-
-# Major-key scale degrees (semitones) per mode, and how often each mode is drawn.
-_SCALES = ((0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10), (0, 2, 3, 5, 7, 8, 11), (0, 2, 3, 5, 7, 9, 10),
-           (0, 2, 4, 7, 9))
-_SCALE_P = (0.45, 0.25, 0.1, 0.1, 0.1)
-# Note slots in beats and their weights; slots outside [0.12, 2] s at the tempo are dropped.
-_BEATS = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0])
-_BEAT_W = np.array([0.4, 3.0, 0.4, 3.0, 1.0, 1.5, 0.6, 0.3])
-# Melodic steps in scale degrees (0 = repeated note) and their weights.
-_STEPS = np.array([0, 1, 2, 3, 4, 5, 7])
-_STEP_W = np.array([0.17, 0.45, 0.2, 0.08, 0.05, 0.03, 0.02])
-# Vowel formants F1-F3 (Hz) of an adult low voice: a, e, E, i, o, O, u, schwa, ae.
-_VOWELS = np.array([[730, 1090, 2440], [400, 2000, 2550], [530, 1840, 2480], [270, 2290, 3010],
-                    [500, 850, 2450], [570, 840, 2410], [300, 870, 2240], [500, 1500, 2500],
-                    [660, 1720, 2410]], dtype=np.float64)
-# Syllable onsets: none (vowel / melisma), voiced (m, n, l), fricative, plosive, aspirate (h).
-_NONE, _VOICED, _FRICATIVE, _PLOSIVE, _ASPIRATE = range(5)
-_ONSET_P = np.array([0.2, 0.3, 0.25, 0.15, 0.1])
-# Noise classes: pass band (Hz) and level range (dB re. the note's voice level).
-_NOISES = {"s": ((3800, 7600), (-12, -4)), "sh": ((1800, 6000), (-12, -5)), "f": ((1000, 7600), (-22, -14)),
-           "h": ((400, 3500), (-20, -12)), "burst": ((300, 7600), (-8, 0)), "breath": ((500, 3000), (-36, -26))}
-
-
-@dataclass(frozen=True)
-class Song:
-    """One rendered song: ``pcm`` (N,) int16 at 16 kHz, its notes, and the true f0 (T,) Hz per frame."""
-
-    name: str
-    pcm: np.ndarray
-    notes: NoteList
-    f0: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Singer:
-    """Per-song voice: range (MIDI), formant scaling, vibrato, source and noise settings."""
-
-    low: int
-    high: int
-    formant_scale: float
-    upper_formants: tuple  # F4, F5 in Hz
-    bandwidths: np.ndarray  # (5,) formant bandwidths, Hz
-    vib_rate: float  # Hz
-    vib_depth: float  # cents, peak
-    amp_vib_db: float  # amplitude vibrato depth, dB
-    tilt: float  # harmonic h has amplitude h ** -tilt before the formants
-    h1_gain: float  # extra gain of the first harmonic
-    breath_db: float  # aspiration noise level re. the harmonics, dB
-    jitter: float  # relative f0 noise per control step
-    shimmer_db: float  # amplitude noise per control step, dB
-
-
-@dataclass(frozen=True)
-class _Score:
-    """The notes of a song, (n,) arrays, plus key and tempo; ``end`` is the song length in s."""
-
-    onset: np.ndarray  # s
-    offset: np.ndarray  # s
-    midi: np.ndarray  # int
-    connected: np.ndarray  # bool: starts where the previous note ends (legato)
-    tonic: int  # pitch class
-    scale: tuple
-    tempo: float  # BPM
-    end: float
-
-
-@dataclass(frozen=True)
-class _Articulation:
-    """Per-note performance parameters, all (n,) arrays (seconds, cents, dB) unless noted."""
-
-    onset_kind: np.ndarray  # one of _NONE ... _ASPIRATE
-    noise: list  # noise class name of the onset consonant (or "")
-    noise_db: np.ndarray
-    vowels: np.ndarray  # (n, 2, 3) formant targets of the note's first and second vowel, Hz
-    diphthong: np.ndarray  # fraction of the note after which the second vowel starts
-    tune: np.ndarray  # intonation error, cents
-    glide: np.ndarray  # portamento width centred on the onset (connected notes)
-    settle: np.ndarray  # scoop (after silence) or overshoot (after a glide) size, cents
-    settle_tau: np.ndarray
-    fall: np.ndarray  # pitch fall at a release, cents
-    fall_len: np.ndarray
-    vib_depth: np.ndarray  # cents, peak
-    vib_delay: np.ndarray
-    vib_ramp: np.ndarray
-    vib_rate: np.ndarray  # Hz
-    gap: np.ndarray  # unvoiced consonant gap centred on the onset (connected notes)
-    dip: np.ndarray  # voiced consonant dip width centred on the onset (connected notes)
-    dip_depth: np.ndarray  # voicing level at the bottom of the dip
-    lead: np.ndarray  # length of a consonant before the onset (after silence)
-    attack: np.ndarray
-    release: np.ndarray
-    level_db: np.ndarray
-    slope_db: np.ndarray  # level change across the note
-    breath: np.ndarray  # length of a breath ending 0.1 s before the onset (0 = none)
-    breath_db: np.ndarray
-
-
-# --------------------------------------------------------------------------- small helpers
-
-
-def _span(t0: float, t1: float, n_ctl: int) -> slice:
-    """Control steps k with t0 <= k / CTRL_RATE < t1, clipped to [0, n_ctl)."""
-    k0 = min(max(int(np.ceil(t0 * CTRL_RATE)), 0), n_ctl)
-    k1 = min(max(int(np.ceil(t1 * CTRL_RATE)), k0), n_ctl)
-    return slice(k0, k1)
-
-
-def _rise(u) -> np.ndarray:
-    """Raised-cosine step: 0 for u <= 0, 1 for u >= 1."""
-    return 0.5 - 0.5 * np.cos(np.pi * np.clip(u, 0.0, 1.0))
-
-
-def _upsample(x: np.ndarray, n: int) -> np.ndarray:
-    """Control-grid values (n_ctl,) -> (n,) samples by linear interpolation (step k = sample 40 k)."""
-    return np.interp(np.arange(n) / CTRL_HOP, np.arange(len(x)), x)
-
-
-def _smooth(x: np.ndarray, seconds: float) -> np.ndarray:
-    """Smooth (..., n_ctl) rows with a unit-sum Hann window of ``seconds``, edges held."""
-    width = max(3, int(seconds * CTRL_RATE) | 1)
-    kernel = np.hanning(width + 2)[1:-1]
-    kernel /= kernel.sum()
-    pad = [(0, 0)] * (x.ndim - 1) + [(width // 2, width // 2)]
-    padded = np.pad(x, pad, mode="edge")
-    return np.apply_along_axis(lambda row: np.convolve(row, kernel, mode="valid"), -1, padded)
-
-
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
-
-
-@lru_cache(maxsize=None)
-def _band(low: float, high: float) -> np.ndarray:
-    """Second-order Butterworth band-pass ``low``-``high`` Hz as SOS."""
-    return signal.butter(2, (low, high), btype="bandpass", fs=SAMPLE_RATE, output="sos")
-
-
-def _band_noise(rng: np.random.Generator, band: tuple, n: int) -> np.ndarray:
-    """(n,) white noise filtered to ``band`` (Hz), scaled to unit RMS."""
-    x = signal.sosfilt(_band(*band), rng.standard_normal(n))
-    return x / max(_rms(x), 1e-12)
-
-
-# --------------------------------------------------------------------------- singer and score
-
-
-def _draw_singer(rng: np.random.Generator) -> _Singer:
-    """A random voice: low (MIDI ~45-64) to high (~61-80), with its timbre and vibrato."""
-    centre, half = rng.uniform(52.0, 73.0), rng.uniform(7.0, 10.0)
-    highness = (centre - 52.0) / 21.0
-    scale = 1.0 + 0.18 * highness + rng.normal(0.0, 0.03)
-    if rng.random() < 0.3:  # trained voice: F4/F5 close together make a "singer's formant"
-        f4 = rng.uniform(2800.0, 3100.0)
-        upper = (f4, f4 + rng.uniform(300.0, 500.0))
-    else:
-        upper = (rng.uniform(3200.0, 3700.0) * np.sqrt(scale), rng.uniform(4100.0, 4700.0) * np.sqrt(scale))
-    return _Singer(
-        low=int(max(MIDI_LOW, round(centre - half))), high=int(min(MIDI_HIGH, round(centre + half))),
-        formant_scale=scale, upper_formants=upper,
-        bandwidths=np.array([rng.uniform(50, 100), rng.uniform(70, 130), rng.uniform(100, 180),
-                             rng.uniform(150, 250), rng.uniform(200, 300)]),
-        vib_rate=rng.uniform(4.5, 7.0), vib_depth=rng.uniform(20.0, 80.0), amp_vib_db=rng.uniform(0.3, 2.0),
-        tilt=rng.uniform(0.6, 1.3), h1_gain=rng.uniform(0.8, 2.0), breath_db=rng.uniform(-38.0, -20.0),
-        jitter=rng.uniform(0.002, 0.006), shimmer_db=rng.uniform(0.2, 0.8))
-
-
-def _next_degree(rng: np.random.Generator, degree: int, last_step: int, n_degrees: int) -> tuple[int, int]:
-    """Next scale degree of a melody in [0, n_degrees): mostly steps, some leaps and repeats.
-
-    The direction leans towards the middle of the range and turns back after a leap.
-    """
-    size = int(rng.choice(_STEPS, p=_STEP_W / _STEP_W.sum()))
-    centre = (n_degrees - 1) / 2
-    p_up = 0.5 - 0.35 * (degree - centre) / max(centre, 1.0)
-    if abs(last_step) >= 3:
-        p_up = 0.8 if last_step < 0 else 0.2
-    step = size if rng.random() < p_up else -size
-    if not 0 <= degree + step < n_degrees:
-        step = -step
-    new = int(np.clip(degree + step, 0, n_degrees - 1))
-    return new, new - degree
-
-
-def _compose(rng: np.random.Generator, singer: _Singer, seconds: float) -> _Score:
-    """A melody of about ``seconds``: phrases of notes in a key, with rests between phrases."""
-    tempo = rng.uniform(60.0, 160.0)
-    beat = 60.0 / tempo
-    scale = _SCALES[rng.choice(len(_SCALES), p=_SCALE_P)]
-    tonic = int(rng.integers(12))
-    pitches = np.array([m for m in range(singer.low, singer.high + 1) if (m - tonic) % 12 in scale])
-    slots = _BEATS * beat
-    usable = (slots >= MIN_NOTE + 0.02) & (slots <= MAX_NOTE)
-    slots, slot_p = slots[usable], _BEAT_W[usable] / _BEAT_W[usable].sum()
-    degree, step = int(np.argmin(np.abs(pitches - (singer.low + singer.high) / 2))), 0
-    onset, offset, midi, connected = [], [], [], []
-    t = rng.uniform(0.3, 1.0)
-    end_by = seconds - rng.uniform(0.3, 1.0)
-    while t < end_by:
-        n_notes, legato = int(rng.integers(3, 13)), rng.uniform(0.2, 0.95)
-        linked, count = False, len(onset)
-        for j in range(n_notes):
-            slot = rng.choice(slots, p=slot_p)
-            if j == n_notes - 1:  # phrase ends lean long
-                slot = max(slot, rng.choice(slots, p=slot_p))
-            slot = min(slot * rng.uniform(0.97, 1.03), MAX_NOTE)
-            if t + slot > end_by:
-                break
-            degree, step = _next_degree(rng, degree, step, len(pitches))
-            rest_after = j < n_notes - 1 and rng.random() < 0.06
-            hold = j < n_notes - 1 and not rest_after and rng.random() < legato
-            gap = 0.0 if hold else min(rng.uniform(0.05, 0.2), slot - MIN_NOTE)
-            onset.append(t)
-            offset.append(t + slot - gap)
-            midi.append(int(pitches[degree]))
-            connected.append(linked)
-            linked, t = hold, t + slot
-            if rest_after:
-                t = offset[-1] + rng.uniform(0.2, 0.6)
-        if len(onset) == count:  # no room left for another phrase
-            break
-        t = offset[-1] + rng.uniform(0.2, 1.5)
-    if not onset:
-        raise InputError(f"song length {seconds:.1f} s: too short for a phrase (expected at least 3 s)")
-    return _Score(np.array(onset), np.array(offset), np.array(midi), np.array(connected), tonic, scale, tempo,
-                  end=offset[-1] + rng.uniform(0.3, 1.0))
-
-
-def _articulate(rng: np.random.Generator, score: _Score, singer: _Singer) -> _Articulation:
-    """Draw every note's performance parameters, bounded so each note's labels stay true.
-
-    Events at a boundary (glide, consonant gap or dip) take at most 10 % of either
-    neighbouring note; scoops and overshoots decay within the first 10 % of the note.
-    """
-    n = len(score.onset)
-
-    def u(lo: float, hi: float) -> np.ndarray:
-        return rng.uniform(lo, hi, n)
-
-    dur = score.offset - score.onset
-    prev_midi = np.r_[-1, score.midi[:-1]]
-    next_connected = np.r_[score.connected[1:], False]
-    room = 0.2 * np.minimum(dur, np.r_[np.inf, dur[:-1]])
-    silence = score.onset - np.r_[0.0, score.offset[:-1]]  # before each note (0 when connected)
-    same = score.connected & (score.midi == prev_midi)
-    kind = rng.choice(5, size=n, p=_ONSET_P)
-    voiced_or_noisy = rng.choice(4, size=n, p=_ONSET_P[1:] / _ONSET_P[1:].sum()) + 1
-    kind = np.where(same & (kind == _NONE), voiced_or_noisy, kind)  # a repeated note is a new syllable
-    fricative = rng.choice(["s", "sh", "f"], size=n)
-    noise = [str(fricative[i]) if k == _FRICATIVE else {_PLOSIVE: "burst", _ASPIRATE: "h"}.get(k, "")
-             for i, k in enumerate(kind)]
-    noise_db = np.array([rng.uniform(*_NOISES[c][1]) if c else 0.0 for c in noise])
-
-    vowel = rng.integers(len(_VOWELS), size=(n, 2))
-    for i in range(1, n):  # a melisma (connected, no consonant) keeps the vowel
-        if score.connected[i] and kind[i] == _NONE:
-            vowel[i, 0] = vowel[i - 1, 1]
-    vowels = _VOWELS[vowel] * singer.formant_scale * rng.uniform(0.95, 1.05, (n, 2, 3))
-    diphthong = np.where(rng.random(n) < 0.2, u(0.5, 0.8), 1.0)
-
-    changes = score.connected & ~same
-    glide = np.where(changes, np.minimum(u(0.04, 0.16), room), 0.0)
-    settle_tau = np.minimum(u(0.015, 0.05), dur / 40)
-    scoop = np.where(rng.random(n) < 0.7, -u(30, 150), np.where(rng.random(n) < 0.33, u(20, 60), 0.0))
-    overshoot = np.sign(score.midi - prev_midi) * u(0, 35)
-    settle = np.where(score.connected, np.where(changes, overshoot, 0.0), scoop)
-    fall = np.where(~next_connected & (rng.random(n) < 0.3), u(20, 150), 0.0)
-
-    level = _phrase_levels(rng, score, silence)
-    lead = np.where(~score.connected & np.isin(kind, (_FRICATIVE, _ASPIRATE)),
-                    np.clip(np.minimum(u(0.05, 0.12), silence - 0.02), 0.0, None), 0.0)
-    breath = np.where(~score.connected & (silence >= 0.45) & (rng.random(n) < 0.5),
-                      np.minimum(u(0.2, 0.45), silence - 0.25), 0.0)
-    return _Articulation(
-        onset_kind=kind, noise=noise, noise_db=noise_db, vowels=vowels, diphthong=diphthong,
-        tune=np.clip(rng.normal(0.0, 4.0, n), -10.0, 10.0), glide=glide, settle=settle, settle_tau=settle_tau,
-        fall=fall, fall_len=np.minimum(u(0.03, 0.08), 0.1 * dur),
-        vib_depth=singer.vib_depth * u(0.8, 1.0), vib_delay=np.maximum(u(0.1, 0.35), glide / 2 + 3 * settle_tau),
-        vib_ramp=u(0.15, 0.4), vib_rate=singer.vib_rate * u(0.95, 1.05),
-        gap=np.where(score.connected & (kind >= _FRICATIVE), np.minimum(u(0.03, 0.08), room), 0.0),
-        dip=np.where(score.connected & (kind == _VOICED), np.minimum(u(0.05, 0.12), room), 0.0),
-        dip_depth=u(0.15, 0.45), lead=lead,
-        attack=np.where(score.connected, 0.0,
-                        np.minimum(np.where(kind == _VOICED, u(0.05, 0.1), u(0.01, 0.05)), 0.25 * dur)),
-        release=np.where(next_connected, 0.0, np.minimum(u(0.02, 0.08), 0.25 * dur)),
-        level_db=level, slope_db=np.where(dur > 0.5, u(-4, 3), 0.0), breath=breath,
-        breath_db=u(*_NOISES["breath"][1]))
-
-
-def _phrase_levels(rng: np.random.Generator, score: _Score, silence: np.ndarray) -> np.ndarray:
-    """(n,) note levels in dB: per-phrase base and arch, louder high notes, random accents."""
-    n = len(score.onset)
-    new_phrase = ~score.connected & (silence >= 0.2)
-    new_phrase[0] = True
-    phrase = np.cumsum(new_phrase) - 1
-    first = np.maximum.accumulate(np.where(new_phrase, np.arange(n), 0))
-    length = np.bincount(phrase)[phrase]
-    position = (np.arange(n) - first) / np.maximum(length - 1, 1)
-    base, arch = rng.uniform(-4, 2, phrase[-1] + 1), rng.uniform(-2, 4, phrase[-1] + 1)
-    return (base[phrase] + arch[phrase] * np.sin(np.pi * position) + 0.3 * (score.midi - score.midi.mean())
-            + rng.normal(0.0, 1.0, n))
-
-
-# --------------------------------------------------------------------------- control tracks
-
-
-def _pitch_track(score: _Score, art: _Articulation, drift: np.ndarray, n_ctl: int):
-    """Smooth f0 contour on the control grid.
-
-    Returns ``(midi, vib_env, vib_phase)``: (n_ctl,) fractional MIDI (held through
-    rests), the vibrato depth in cents and its phase in radians.
-    """
-    t = np.arange(n_ctl) / CTRL_RATE
-    target = score.midi + art.tune / 100
-    current = np.clip(np.searchsorted(score.onset, t, side="right") - 1, 0, len(target) - 1)
-    midi = target[current]
-    cents = drift.copy()
-    vib_env = np.zeros(n_ctl)
-    rate = np.full(n_ctl, float(np.median(art.vib_rate)))
-    for i, (on, off) in enumerate(zip(score.onset, score.offset)):
-        dur, g = off - on, art.glide[i]
-        if g > 0:
-            sl = _span(on - g / 2, on + g / 2, n_ctl)
-            midi[sl] = target[i - 1] + (target[i] - target[i - 1]) * _rise((t[sl] - on + g / 2) / g)
-        tau = art.settle_tau[i]
-        if art.settle[i] != 0:
-            start = on + g / 2
-            sl = _span(start, min(start + 8 * tau, off), n_ctl)
-            x = (t[sl] - start) / tau
-            shape = x * np.exp(1.0 - x) if score.connected[i] else np.exp(-x)
-            cents[sl] += art.settle[i] * shape
-        if art.fall[i] > 0:
-            sl = _span(off - art.fall_len[i], off, n_ctl)
-            cents[sl] -= art.fall[i] * ((t[sl] - off + art.fall_len[i]) / art.fall_len[i]) ** 2
-        sl = _span(on, off, n_ctl)
-        grow = _rise((t[sl] - on - art.vib_delay[i]) / art.vib_ramp[i])
-        fade = np.clip((off - t[sl]) / min(0.08, 0.1 * dur), 0.0, 1.0)
-        vib_env[sl] = art.vib_depth[i] * grow * fade
-        rate[sl] = art.vib_rate[i]
-    vib_phase = 2 * np.pi * np.cumsum(rate) / CTRL_RATE
-    return midi + (cents + vib_env * np.sin(vib_phase)) / 100, vib_env, vib_phase
-
-
-def _voicing_track(score: _Score, art: _Articulation, n_ctl: int):
-    """Voicing envelope in [0, 1] and nasal weight in [0, 1], both (n_ctl,).
-
-    The envelope is 0 outside notes and inside consonant gaps, ramps over attacks and
-    releases, and dips for voiced consonants; the nasal weight marks those dips and
-    nasal attacks (where higher harmonics are damped).
-    """
-    t = np.arange(n_ctl) / CTRL_RATE
-    shape, nasal = np.zeros(n_ctl), np.zeros(n_ctl)
-    for i, (on, off) in enumerate(zip(score.onset, score.offset)):
-        sl = _span(on, off, n_ctl)
-        x = t[sl] - on
-        env = np.ones(len(x))
-        if art.attack[i] > 0:
-            env *= _rise(x / art.attack[i])
-            if art.onset_kind[i] == _VOICED:
-                nasal[sl] = 1.0 - env
-        if art.release[i] > 0:
-            env *= _rise((off - t[sl]) / art.release[i])
-        shape[sl] = env
-        if art.gap[i] > 0:  # unvoiced consonant: silent voicing with 5 ms edges
-            half = art.gap[i] / 2
-            gs = _span(on - half, on + half, n_ctl)
-            edge = np.minimum(t[gs] - on + half, on + half - t[gs])
-            shape[gs] *= 1.0 - _rise(edge / 0.005)
-        if art.dip[i] > 0:  # voiced consonant: a Hann-shaped dip
-            half = art.dip[i] / 2
-            ds = _span(on - half, on + half, n_ctl)
-            weight = np.sin(np.pi * (t[ds] - on + half) / art.dip[i]) ** 2
-            shape[ds] *= 1.0 - (1.0 - art.dip_depth[i]) * weight
-            nasal[ds] = np.maximum(nasal[ds], weight)
-    return shape, nasal
-
-
-def _level_track(rng: np.random.Generator, score: _Score, art: _Articulation, singer: _Singer,
-                 vib_env: np.ndarray, vib_phase: np.ndarray) -> np.ndarray:
-    """(n_ctl,) voice level in dB: note levels and slopes, shimmer and amplitude vibrato."""
-    n_ctl = len(vib_env)
-    t = np.arange(n_ctl) / CTRL_RATE
-    current = np.clip(np.searchsorted(score.onset, t, side="right") - 1, 0, len(score.onset) - 1)
-    dur = (score.offset - score.onset)[current]
-    progress = np.clip((t - score.onset[current]) / dur, 0.0, 1.0)
-    level = art.level_db[current] + art.slope_db[current] * progress
-    level += rng.normal(0.0, singer.shimmer_db, n_ctl)
-    return level + singer.amp_vib_db * (vib_env / 80.0) * np.sin(vib_phase + 0.5)
-
-
-def _formant_track(rng: np.random.Generator, score: _Score, art: _Articulation, singer: _Singer,
-                   f0_hz: np.ndarray) -> np.ndarray:
-    """(5, n_ctl) formant frequencies in Hz: vowel targets per note, smoothed across syllables."""
-    n_ctl = len(f0_hz)
-    t = np.arange(n_ctl) / CTRL_RATE
-    current = np.clip(np.searchsorted(score.onset, t, side="right") - 1, 0, len(score.onset) - 1)
-    dur = (score.offset - score.onset)[current]
-    second = (t - score.onset[current]) >= art.diphthong[current] * dur
-    low = art.vowels[current, second.astype(int)].T  # (3, n_ctl)
-    low = _smooth(low, rng.uniform(0.04, 0.1))
-    f4, f5 = singer.upper_formants
-    low[0] = np.maximum(low[0], 1.1 * f0_hz)  # high notes: F1 follows f0
-    low[1] = np.maximum(low[1], low[0] + 150.0)
-    low[2] = np.clip(low[2], low[1] + 200.0, f4 - 200.0)
-    return np.vstack([low, np.array([[f4], [f5]]) * np.ones(n_ctl)])
-
-
-def _harmonic_gains(f0_hz: np.ndarray, formants: np.ndarray, singer: _Singer, nasal: np.ndarray) -> np.ndarray:
-    """(H, n_ctl) float32 amplitude of harmonics 1..H per control step (before the level).
-
-    Source tilt ``h ** -tilt`` (steeper in nasal stretches) times the magnitude of the
-    five formant resonances at ``h * f0``, faded to 0 between 6.0 and 7.6 kHz.
-    """
-    n_harm = int(MAX_PARTIAL_HZ // max(f0_hz.min(), 1.0))
-    h = np.arange(1, n_harm + 1, dtype=np.float64)[:, None]
-    f = h * f0_hz[None, :]
-    gain = h ** -(singer.tilt + 1.0 * nasal[None, :])
-    gain[0] *= singer.h1_gain
-    for k in range(5):
-        fk, half_bw = formants[k][None, :], singer.bandwidths[k] / 2
-        gain *= (fk ** 2 + half_bw ** 2) / np.sqrt(((f - fk) ** 2 + half_bw ** 2) * ((f + fk) ** 2 + half_bw ** 2))
-    gain *= 1.0 - _rise((f - TAPER_HZ) / (MAX_PARTIAL_HZ - TAPER_HZ))
-    return gain.astype(np.float32)
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def _render_harmonics(amps: np.ndarray, cycles: np.ndarray, phases: np.ndarray) -> np.ndarray:
-    """Sum of harmonics: (n,) float32 from ``amps`` (H, n_ctl) on the control grid, the
-    running fundamental phase ``cycles`` (n,) in cycles and per-harmonic phases (H,) rad.
-
-    Amplitudes are interpolated linearly between control steps; silent chunks are skipped.
-    """
-    n = len(cycles)
-    theta = (2 * np.pi * (cycles - np.floor(cycles))).astype(np.float32)
-    h = np.arange(1, len(amps) + 1, dtype=np.float32)[:, None]
-    ramp = (np.arange(CTRL_HOP, dtype=np.float32) / CTRL_HOP)[None, None, :]
-    out = np.zeros(n, dtype=np.float32)
-    for start in range(0, n, SYNTH_CHUNK):
-        stop = min(n, start + SYNTH_CHUNK)
-        k0, k1 = start // CTRL_HOP, -(-stop // CTRL_HOP)
-        a = amps[:, k0:k1 + 1]
-        audible = np.flatnonzero(a.max(axis=1) > 0)
-        if not len(audible):
-            continue
-        a = a[: audible[-1] + 1]
-        a_s = (a[:, :-1, None] + (a[:, 1:] - a[:, :-1])[:, :, None] * ramp).reshape(len(a), -1)[:, : stop - start]
-        waves = np.sin(h[: len(a)] * theta[None, start:stop] + phases[: len(a), None])
-        out[start:stop] = np.einsum("hn,hn->n", a_s, waves)
-    return out
-
-
-def _noise_envelopes(score: _Score, art: _Articulation, level_db: np.ndarray) -> dict:
-    """{noise class: (n_ctl,) amplitude envelope} of consonants and breaths, relative to the voice."""
-    n_ctl = len(level_db)
-    t = np.arange(n_ctl) / CTRL_RATE
-    envs = {}
-
-    def add(kind: str, t0: float, t1: float, db: float, decay: bool = False):
-        sl = _span(t0, t1, n_ctl)
-        if sl.stop > sl.start:
-            x = (t[sl] - t0) / (t1 - t0)
-            shape = np.exp(-x * (t1 - t0) / 0.007) if decay else np.sin(np.pi * x)
-            env = envs.setdefault(kind, np.zeros(n_ctl))
-            env[sl] += 10 ** ((level_db[sl] + db) / 20) * shape
-
-    for i, on in enumerate(score.onset):
-        kind, db = art.noise[i], art.noise_db[i]
-        if kind == "burst":  # release of the closure just before the voicing
-            add(kind, on + art.gap[i] / 2 - 0.012, on + art.gap[i] / 2 + 0.018, db, decay=True)
-        elif kind and art.gap[i] > 0:
-            add(kind, on - art.gap[i] / 2 - 0.005, on + art.gap[i] / 2 + 0.005, db)
-        elif kind and art.lead[i] > 0:
-            add(kind, on - art.lead[i], on + 0.01, db)
-        if art.breath[i] > 0:
-            add("breath", on - 0.1 - art.breath[i], on - 0.1, art.breath_db[i])
-    return envs
-
-
-def _voice(rng: np.random.Generator, score: _Score, singer: _Singer, n: int):
-    """Render the dry voice: ((n,) float64 audio, (n_ctl,) f0 in Hz, (n_ctl,) voicing envelope)."""
-    n_ctl = n // CTRL_HOP + 2
-    art = _articulate(rng, score, singer)
-    t = np.arange(n_ctl) / CTRL_RATE
-    drift = sum(a * np.sin(2 * np.pi * f * t + p) for a, f, p in
-                zip(rng.uniform(0, 4 / 3, 3), rng.uniform(0.05, 0.8, 3), rng.uniform(0, 2 * np.pi, 3)))
-    midi, vib_env, vib_phase = _pitch_track(score, art, drift, n_ctl)
-    f0_hz = midi_to_hz(midi)
-    shape, nasal = _voicing_track(score, art, n_ctl)
-    level_db = _level_track(rng, score, art, singer, vib_env, vib_phase)
-    amp = shape * 10 ** (level_db / 20)
-    gains = _harmonic_gains(f0_hz, _formant_track(rng, score, art, singer, f0_hz), singer, nasal)
-    f0_jittered = f0_hz * (1.0 + rng.normal(0.0, singer.jitter, n_ctl))
-    cycles = np.cumsum(_upsample(f0_jittered, n) / SAMPLE_RATE)
-    phases = rng.uniform(0, 2 * np.pi, len(gains)).astype(np.float32)
-    harmonic = _render_harmonics(gains * amp[None, :].astype(np.float32), cycles, phases).astype(np.float64)
-    amp_s = _upsample(amp, n)
-    ref = _rms(harmonic) / max(_rms(amp_s), 1e-12)  # harmonic output per unit of amplitude
-    pulse = 0.4 + 0.6 * (0.5 + 0.5 * np.cos(2 * np.pi * cycles)) ** 2  # aspiration is pulsed at f0
-    voice = harmonic + ref * 10 ** (singer.breath_db / 20) * amp_s * pulse * _band_noise(rng, (1500, 6500), n)
-    for kind, env in sorted(_noise_envelopes(score, art, level_db).items()):
-        voice += ref * _upsample(env, n) * _band_noise(rng, _NOISES[kind][0], n)
-    return voice, f0_hz, shape
-
-
-def _accompaniment(rng: np.random.Generator, score: _Score, n: int) -> np.ndarray:
-    """(n,) chords in the song's key and tempo: piano, pad or plucked arpeggios, with a bass."""
-    beat = 60.0 / score.tempo
-    bar = beat * (3 if rng.random() < 0.25 else 4)
-    steps = score.scale if len(score.scale) == 7 else _SCALES[0]
-    style = str(rng.choice(["piano", "pad", "pluck"]))
-    out = np.zeros(n)
-    degree, t = 0, 0.0
-    while t < n / SAMPLE_RATE:
-        length = bar * rng.choice([1, 2], p=[0.7, 0.3])
-        pcs = [(score.tonic + steps[(degree + k) % 7]) % 12 for k in (0, 2, 4)]
-        bass = 36 + (pcs[0] - 36) % 12
-        chord = [52 + (pc - 52) % 12 for pc in pcs]
-        if style == "pluck":
-            events = [(t + k * beat / 2, beat, bass if k % 4 == 0 else chord[k % 3])
-                      for k in range(int(round(length / beat * 2)))]
-        else:
-            every = length if style == "pad" else 2 * beat
-            events = [(s, every, m) for s in np.arange(t, t + length - 1e-9, every) for m in [bass, *chord]]
-        for start, dur, m in events:
-            _add_tone(rng, out, start, dur, m, style)
-        degree = int(rng.choice([d for d in (0, 1, 3, 4, 5) if d != degree]))
-        t += length
-    return out
-
-
-def _add_tone(rng: np.random.Generator, out: np.ndarray, start: float, dur: float, midi: int, style: str):
-    """Add one accompaniment note (additive; struck styles decay, the pad swells) into ``out``."""
-    s0 = int(start * SAMPLE_RATE)
-    length = min(int((dur + 0.05) * SAMPLE_RATE), len(out) - s0)
-    if length <= 0:
-        return
-    f = float(midi_to_hz(midi))
-    h = np.arange(1, max(2, min(16, int(MAX_PARTIAL_HZ // f))) + 1, dtype=np.float32)[:, None]
-    t = (np.arange(length, dtype=np.float32) / SAMPLE_RATE)[None, :]  # float32: envelopes only
-    tail = _rise((length / SAMPLE_RATE - t) / 0.05)  # 50 ms fade at the end
-    if style == "pad":
-        fh, env = f * h, h ** -1.5 * _rise(t / 0.15) * tail
-    else:
-        tau = (1.2 if style == "piano" else 0.4) / h ** 0.7
-        fh, env = f * h * np.sqrt(1 + 2e-4 * h ** 2), h ** -1.2 * np.exp(-t / tau) * tail
-    cycles = np.outer(fh, np.arange(length) / SAMPLE_RATE)  # float64 phase, reduced before float32 sin
-    phases = rng.uniform(0, 2 * np.pi, (len(h), 1)).astype(np.float32)
-    angle = (2 * np.pi * (cycles - np.floor(cycles))).astype(np.float32) + phases
-    out[s0:s0 + length] += np.einsum("hn,hn->n", env, np.sin(angle))
-
-
-def _reverb(rng: np.random.Generator, x: np.ndarray, amount: float) -> np.ndarray:
-    """Room reverb of ``amount`` in (0, 1]: RT60 0.2 + 1.8 * amount s, reverberant/direct energy 2 * amount."""
-    rt60 = 0.2 + 1.8 * amount
-    length = int(min(1.2 * rt60, 3.0) * SAMPLE_RATE)
-    t = np.arange(length) / SAMPLE_RATE
-    tail = rng.standard_normal(length) * np.exp(-6.91 * t / rt60)
-    pole = np.exp(-2 * np.pi * rng.uniform(3000.0, 6000.0) / SAMPLE_RATE)  # darker than the direct sound
-    tail = signal.lfilter([1.0 - pole], [1.0, -pole], tail)
-    tail[: int(rng.uniform(0.005, 0.02) * SAMPLE_RATE)] = 0.0  # pre-delay
-    taps = (rng.uniform(0.003, 0.03, 6) * SAMPLE_RATE).astype(int)
-    tail[taps] += rng.uniform(0.1, 0.4, 6) * rng.choice([-1.0, 1.0], 6)  # early reflections
-    tail *= np.sqrt(2 * amount / np.sum(tail ** 2))
-    tail[0] += 1.0  # the direct sound
-    return signal.fftconvolve(x, tail)[: len(x)]
-
-
-def _song_streams(seed: int, split: str, index: int) -> list[np.random.Generator]:
-    """Independent generators (length, voice, accompaniment, room) of one song."""
-    children = np.random.SeedSequence([seed, SPLITS.index(split), index]).spawn(4)
-    return [np.random.default_rng(c) for c in children]
-
-
-def song_name(split: str, index: int) -> str:
-    """File stem of song ``index`` of ``split``, e.g. ``train_0007``."""
-    return f"{split}_{index:04d}"
-
-
-def _song_length(seed: int, split: str, index: int, song_seconds=(20, 40)) -> float:
-    """Target length in s of song ``index`` of ``split`` (drawn from ``song_seconds``)."""
-    return float(_song_streams(seed, split, index)[0].uniform(*song_seconds))
-
-
-def render_song(seed: int, split: str, index: int, song_seconds=(20, 40), accompaniment_db: float | None = None,
-                reverb=0.0) -> Song:
-    """Synthesize song ``index`` of ``split`` -> :class:`Song` (int16 audio, notes, true f0 per frame).
-
-    ``accompaniment_db``: vocal-to-accompaniment RMS ratio in dB (None = a cappella);
-    ``reverb``: room reverb amount in [0, 1] (0 = dry), or ``(lo, hi)``: an amount drawn
-    uniformly for this song. The voice does not depend on either.
-    """
-    if split not in SPLITS:
-        raise InputError(f"synthetic song split {split!r}: expected one of {', '.join(SPLITS)}")
-    seconds = _song_length(seed, split, index, song_seconds)
-    _, voice_rng, band_rng, room_rng = _song_streams(seed, split, index)
-    singer = _draw_singer(voice_rng)
-    score = _compose(voice_rng, singer, seconds)
-    n = int(round(score.end * SAMPLE_RATE))
-    mix, f0_hz, shape = _voice(voice_rng, score, singer, n)
-    if accompaniment_db is not None:
-        band = _accompaniment(band_rng, score, n)
-        mix = mix + band * (_rms(mix) / max(_rms(band), 1e-12)) * 10 ** (-accompaniment_db / 20)
-    if not np.isscalar(reverb):
-        reverb = room_rng.uniform(*reverb)
-    if reverb > 0:
-        mix = _reverb(room_rng, mix, reverb)
-    mix *= 10 ** (room_rng.uniform(-6.0, -1.0) / 20) / np.abs(mix).max()
-    mix += 10 ** (room_rng.uniform(-72.0, -55.0) / 20) * room_rng.standard_normal(n)  # noise floor
-    pcm = np.clip(np.rint(mix * 32767.0), -32768, 32767).astype(np.int16)
-    centres = (HOP // CTRL_HOP) * (np.arange(num_frames(n)) + 1)
-    f0 = np.where(shape[centres] >= VOICED_SHAPE, f0_hz[centres], 0.0)
-    notes = NoteList(score.onset, score.offset, score.midi.astype(np.float64))
-    return Song(song_name(split, index), pcm, notes, f0)
-
-
-# --------------------------------------------------------------------------- corpus
-
-
-def _params(minutes_train, minutes_val, minutes_test, seed, accompaniment_db, reverb, song_seconds) -> dict:
+from gru_attn.frames import SAMPLE_RATE
+from gru_attn.notes import write_notes
+from gru_attn.singer import MIDI_HIGH, MIDI_LOW, SINGER_VERSION, SPLITS, Song, _song_length, render_song, song_name
+
+__all__ = ["DEFAULT_ACCOMPANIMENT_DB", "DEFAULT_ACCOMPANIMENT_SHARE", "DEFAULT_REVERB", "MIDI_HIGH", "MIDI_LOW",
+           "SPLITS", "SYNTH_VERSION", "Song", "corpus_name", "ensure_corpus", "generate_corpus", "main",
+           "render_song", "song_name"]
+
+SYNTH_VERSION = SINGER_VERSION  # bump (in singer.py) whenever the generated bytes change
+DEFAULT_REVERB = (0.0, 0.5)  # every song draws its room's reverb amount from this range
+DEFAULT_ACCOMPANIMENT_DB = (0.0, 15.0)  # vocal-to-accompaniment RMS ratio range, dB
+DEFAULT_ACCOMPANIMENT_SHARE = 0.65  # share of the songs with accompaniment
+
+
+def _range(name: str, value, lo: float, hi: float, what: str):
+    """A number in [lo, hi] or a range [a, b] inside it -> float or [a, b]; InputError otherwise."""
+    values = [value] if np.isscalar(value) else list(value)
+    if not (len(values) in (1, 2) and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                                          and np.isfinite(v) and lo <= v <= hi for v in values)
+            and values[0] <= values[-1]):
+        raise InputError(f"synthetic corpus: {name}={value!r}; expected {what} in [{lo:g}, {hi:g}] "
+                         "or a range [lo, hi]")
+    return float(values[0]) if len(values) == 1 else [float(v) for v in values]
+
+
+def _params(minutes_train, minutes_val, minutes_test, seed, accompaniment_db, reverb, song_seconds,
+            accompaniment_share, recording_chain) -> dict:
     """Validated generator parameters as a JSON-ready dict; InputError on bad values."""
     for name, value in (("minutes_train", minutes_train), ("minutes_val", minutes_val),
                         ("minutes_test", minutes_test)):
@@ -727,21 +80,24 @@ def _params(minutes_train, minutes_val, minutes_test, seed, accompaniment_db, re
         raise InputError(f"synthetic corpus: minutes_train={minutes_train}; expected > 0")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"synthetic corpus: seed={seed!r}; expected an integer >= 0")
-    if accompaniment_db is not None and not (np.isfinite(accompaniment_db) and -30 <= accompaniment_db <= 40):
-        raise InputError(f"synthetic corpus: accompaniment_db={accompaniment_db}; expected null or -30..40 dB")
-    amounts = [reverb] if np.isscalar(reverb) else list(reverb)
-    if not (len(amounts) in (1, 2) and all(isinstance(a, (int, float, np.number)) and np.isfinite(a) and 0 <= a <= 1
-                                           for a in amounts) and amounts[0] <= amounts[-1]):
-        raise InputError(f"synthetic corpus: reverb={reverb!r}; expected an amount in [0, 1] or a range [lo, hi]")
-    reverb = float(amounts[0]) if len(amounts) == 1 else [float(a) for a in amounts]
+    if accompaniment_db is not None:
+        accompaniment_db = _range("accompaniment_db", accompaniment_db, -30.0, 40.0, "null or a ratio in dB")
+    reverb = _range("reverb", reverb, 0.0, 1.0, "an amount")
+    if not (isinstance(accompaniment_share, (int, float, np.number)) and not isinstance(accompaniment_share, bool)
+            and 0 <= accompaniment_share <= 1):
+        raise InputError(f"synthetic corpus: accompaniment_share={accompaniment_share!r}; expected a share in [0, 1]")
+    if not isinstance(recording_chain, (bool, np.bool_)):
+        raise InputError(f"synthetic corpus: recording_chain={recording_chain!r}; expected true or false")
+    if accompaniment_db is None or accompaniment_share == 0:  # one spelling of "no accompaniment"
+        accompaniment_db, accompaniment_share = None, 0.0
     lo, hi = (float(s) for s in song_seconds)
     if not 3 <= lo <= hi <= 600:
         raise InputError(f"synthetic corpus: song_seconds={list(song_seconds)}; "
                          "expected [lo, hi] with 3 <= lo <= hi <= 600")
     return {"minutes_train": float(minutes_train), "minutes_val": float(minutes_val),
-            "minutes_test": float(minutes_test), "seed": int(seed),
-            "accompaniment_db": None if accompaniment_db is None else float(accompaniment_db),
-            "reverb": reverb, "song_seconds": [lo, hi]}
+            "minutes_test": float(minutes_test), "seed": int(seed), "accompaniment_db": accompaniment_db,
+            "accompaniment_share": float(accompaniment_share), "reverb": reverb,
+            "recording_chain": bool(recording_chain), "song_seconds": [lo, hi]}
 
 
 def _plan(params: dict) -> list[tuple[str, int]]:
@@ -768,17 +124,21 @@ def _write_song(song: Song, out: Path) -> None:
 
 
 def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2.0, minutes_test: float = 2.0,
-                    seed: int = 0, accompaniment_db: float | None = None, reverb=DEFAULT_REVERB,
-                    song_seconds=(20, 40), progress: bool = True) -> Path:
+                    seed: int = 0, accompaniment_db=DEFAULT_ACCOMPANIMENT_DB, reverb=DEFAULT_REVERB,
+                    song_seconds=(20, 40), accompaniment_share: float = DEFAULT_ACCOMPANIMENT_SHARE,
+                    recording_chain: bool = True, progress: bool = True) -> Path:
     """Write a synthetic corpus (layout in the module docstring) into ``out_dir``; return its path.
 
     ``minutes_*``: audio per split (each split gets whole songs until reached; a split
     of 0 minutes is empty); ``song_seconds``: (lo, hi) target song length in s;
-    ``accompaniment_db``: vocal-to-accompaniment ratio in dB or None; ``reverb``: room
-    reverb amount in [0, 1], or a range [lo, hi] each song draws from. ``out_dir`` must be
-    new or empty.
+    ``accompaniment_db``: vocal-to-accompaniment ratio in dB, a range [lo, hi] each
+    accompanied song draws from, or None (no accompaniment); ``accompaniment_share``:
+    share of the songs accompanied; ``reverb``: room reverb amount in [0, 1], or a range
+    [lo, hi] each song draws from; ``recording_chain``: microphone EQ and background
+    noise. ``out_dir`` must be new or empty.
     """
-    params = _params(minutes_train, minutes_val, minutes_test, seed, accompaniment_db, reverb, song_seconds)
+    params = _params(minutes_train, minutes_val, minutes_test, seed, accompaniment_db, reverb, song_seconds,
+                     accompaniment_share, recording_chain)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out}: exists and is not an empty folder; choose a new output folder")
@@ -786,11 +146,12 @@ def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2
         (out / folder).mkdir(parents=True, exist_ok=True)
     songs, splits = [], {split: [] for split in SPLITS}
     for split, index in tqdm(_plan(params), desc="synthetic corpus", unit="song", disable=None if progress else True):
-        song = render_song(seed, split, index, params["song_seconds"], accompaniment_db, params["reverb"])
+        song = render_song(seed, split, index, params["song_seconds"], params["accompaniment_db"], params["reverb"],
+                           params["accompaniment_share"], params["recording_chain"])
         _write_song(song, out)
         splits[split].append(song.name)
         songs.append({"name": song.name, "split": split, "seconds": round(len(song.pcm) / SAMPLE_RATE, 4),
-                      "notes": len(song.notes)})
+                      "notes": len(song.notes), "conditions": song.info})
     write_json(out / "splits.json", splits)
     seconds = {split: round(sum(s["seconds"] for s in songs if s["split"] == split), 4) for split in SPLITS}
     write_json(out / "corpus.json", {"generator": "gru_attn.synth", "version": SYNTH_VERSION, **params,
@@ -832,8 +193,9 @@ def _lock(path: Path):
 
 
 def ensure_corpus(root_dir, minutes_train: float = 15.0, minutes_val: float = 2.0, minutes_test: float = 2.0,
-                  seed: int = 0, accompaniment_db: float | None = None, reverb=DEFAULT_REVERB,
-                  song_seconds=(20, 40), progress: bool = True) -> Path:
+                  seed: int = 0, accompaniment_db=DEFAULT_ACCOMPANIMENT_DB, reverb=DEFAULT_REVERB,
+                  song_seconds=(20, 40), accompaniment_share: float = DEFAULT_ACCOMPANIMENT_SHARE,
+                  recording_chain: bool = True, progress: bool = True) -> Path:
     """``<root_dir>/<corpus_name(...)>`` for these ``generate_corpus`` arguments, generated on
     first use only; returns that path.
 
@@ -845,7 +207,8 @@ def ensure_corpus(root_dir, minutes_train: float = 15.0, minutes_val: float = 2.
     (some network filesystems) the rename still decides: the loser discards its copy.
     """
     params = dict(minutes_train=minutes_train, minutes_val=minutes_val, minutes_test=minutes_test, seed=seed,
-                  accompaniment_db=accompaniment_db, reverb=reverb, song_seconds=song_seconds)
+                  accompaniment_db=accompaniment_db, reverb=reverb, song_seconds=song_seconds,
+                  accompaniment_share=accompaniment_share, recording_chain=recording_chain)
     root = Path(root_dir)
     final = root / corpus_name(**params)
     if (final / "corpus.json").is_file():
@@ -881,8 +244,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-minutes", type=float, default=2.0)
     parser.add_argument("--test-minutes", type=float, default=2.0)
-    parser.add_argument("--accompaniment-db", type=float, default=None,
-                        help="add chords this many dB below the voice (default: none)")
+    parser.add_argument("--accompaniment-db", type=float, nargs="+", default=list(DEFAULT_ACCOMPANIMENT_DB),
+                        metavar="DB", help="vocal-to-accompaniment RMS ratio in dB, or LO HI: each accompanied song "
+                        f"draws its own (default {DEFAULT_ACCOMPANIMENT_DB[0]:g} {DEFAULT_ACCOMPANIMENT_DB[1]:g})")
+    parser.add_argument("--accompaniment-share", type=float, default=DEFAULT_ACCOMPANIMENT_SHARE, metavar="SHARE",
+                        help=f"share of the songs with accompaniment, 0 for none (default {DEFAULT_ACCOMPANIMENT_SHARE})")
+    parser.add_argument("--no-recording-chain", dest="recording_chain", action="store_false",
+                        help="no microphone EQ and background noise")
     parser.add_argument("--reverb", type=float, nargs="+", default=list(DEFAULT_REVERB), metavar="AMOUNT",
                         help="room reverb amount in [0, 1], or LO HI: each song draws its own room "
                              f"(default {DEFAULT_REVERB[0]} {DEFAULT_REVERB[1]}; 0 for a dry corpus)")
@@ -891,7 +259,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     try:
         out = generate_corpus(args.out, args.minutes, args.val_minutes, args.test_minutes, args.seed,
-                              args.accompaniment_db, args.reverb, tuple(args.song_seconds))
+                              args.accompaniment_db, args.reverb, tuple(args.song_seconds),
+                              args.accompaniment_share, args.recording_chain)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

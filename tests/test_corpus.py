@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -386,3 +388,13 @@ def test_load_synthetic_corpus(cache_dir):
         assert song.feats.shape == (9, 174, len(song.pitch)) and song.feats.dtype == np.float32
         np.testing.assert_array_equal(
             song.targets, notes_to_targets(song.notes.onsets, song.notes.offsets, song.n_frames))
+
+
+def test_corpus_module_does_not_load_the_singer():
+    """Loading feature corpora (``evaluate``, ``load_corpus``) never imports the synthesiser."""
+    code = ("import sys, gru_attn.corpus, gru_attn.evaluate; "
+            "print(sorted(m for m in sys.modules if m in ('gru_attn.synth', 'gru_attn.singer')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
