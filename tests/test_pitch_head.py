@@ -255,3 +255,17 @@ def test_checkpoint_without_head_cannot_use_model_pitch(tmp_path):
     with pytest.raises(InputError, match="pitch_method=model needs a model with a pitch head"):
         load_model(head_checkpoint(tmp_path, pitch_head=False, method="model"))
     assert with_pitch_method(model, info, "world").pitch_method == "world"
+
+
+def test_cli_pitch_method_model_on_a_checkpoint_without_head(run_cli, tmp_path):
+    import soundfile
+
+    path = head_checkpoint(tmp_path, pitch_head=False, method="praat")
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    soundfile.write(tmp_path / "a.wav", 0.3 * np.sin(2 * np.pi * 220 * t), SAMPLE_RATE, subtype="PCM_16")
+    proc = run_cli(["-m", "gru_attn.transcribe", str(tmp_path / "a.wav"), "--ckpt", str(path), "--out",
+                    str(tmp_path / "out"), "--pitch-method", "model"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
+        "(use --pitch-method praat, world or harvest)"]
