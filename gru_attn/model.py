@@ -21,7 +21,9 @@ Layers, in order:
    frame (and copies of it shifted down by the 2nd-4th harmonic's distance, so a bin
    sees its harmonics) without pooling; the attended context vector adds a per-bin
    bias and gives the voicing logit. The model then outputs ``6 + 174 + 1 = 181``
-   logits per frame (:func:`split_logits`).
+   logits per frame (:func:`split_logits`). Cost: 49,184 parameters on
+   ``gru_attention`` (1,300,710 -> 1,349,894), 26,784 on ``simplified``; 0.77 M
+   multiply-adds per frame (``gru_attention`` 16.7 -> 17.5 M, ``simplified`` 2.7 -> 3.4 M).
 
 Frame sharing: neighbouring windows overlap in 18 of 19 frames, so
 :meth:`NoteSegmenter.forward` encodes each frame of a chunk once and gathers the

@@ -2,6 +2,9 @@
 
 The output is VOCANO's ``*_pitch.npy``: one float64 value per 20 ms frame, frame
 ``k`` centred at ``(k + 1) * 0.02`` s, ``T = floor((N - 1) / 320)`` (see ``frames.py``).
+Inference may instead take note pitches from the network itself (``pitch_method=model``,
+the default for newly trained models: see :mod:`gru_attn.model`'s pitch head and
+:func:`gru_attn.decode.model_pitch_contours`); this module holds the audio trackers.
 Three library-backed trackers, none needing torchaudio or downloaded weights:
 
 - ``"world"``: pyworld DIO + StoneMask refinement (BSD).
