@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gru_attn.decode import hz_to_bin
+from gru_attn.decode import PITCH_BINS_PER_OCTAVE, PITCH_F_LOW
 from gru_attn.errors import InputError
 from gru_attn.frames import PAIR_NAMES
 
@@ -38,8 +38,9 @@ def pitch_targets(pitch_hz: torch.Tensor, n_bins: int, sigma: float = 1.0) -> tu
     A frame is voiced when its fractional bin lies in ``[-0.5, n_bins - 0.5]`` (f0 of 0,
     or outside the CFP range, is unvoiced; its soft target is all zeros).
     """
-    bins = torch.from_numpy(hz_to_bin(pitch_hz.detach().cpu().numpy())).to(pitch_hz.device, torch.float32)
-    voiced = torch.isfinite(bins) & (bins >= -0.5) & (bins <= n_bins - 0.5)
+    hz = pitch_hz.detach().float()
+    bins = PITCH_BINS_PER_OCTAVE * torch.log2(hz.clamp(min=1e-3) / PITCH_F_LOW)  # as decode.hz_to_bin
+    voiced = (hz > 0) & torch.isfinite(hz) & (bins >= -0.5) & (bins <= n_bins - 0.5)
     centre = torch.where(voiced, bins, torch.zeros_like(bins))
     grid = torch.arange(n_bins, device=pitch_hz.device, dtype=torch.float32)
     soft = torch.exp(-0.5 * ((grid - centre[..., None]) / sigma) ** 2)
