@@ -11,9 +11,14 @@ and compares every tracker's contour with the true f0 on the frame grid:
 - s/min: CPU seconds of tracking per minute of audio (process time, so a busy shared
   machine does not inflate it; the trackers are single-threaded).
 
+With ``--ckpt`` (a checkpoint with a pitch head) the method ``model`` is added: the
+network's own frame pitch (CFP features, then the model; f0 where its voicing says
+voiced), see :func:`gru_attn.decode.model_pitch_contours`. Its s/min counts the CFP
+features and the model (which transcription computes anyway), not the trackers' work.
+
 Prints a table; asserts nothing. Run from the repository root::
 
-    python benchmarks/bench_pitch.py [--songs 6] [--seconds 30] [--methods world praat harvest]
+    python benchmarks/bench_pitch.py [--songs 6] [--seconds 30] [--methods world praat harvest] [--ckpt best.pt]
 """
 
 from __future__ import annotations
@@ -27,25 +32,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 from gru_attn.frames import SAMPLE_RATE  # noqa: E402
-from gru_attn.pitch import METHODS, track_pitch  # noqa: E402
+from gru_attn.pitch import METHODS, frame_pitch_scores, track_pitch  # noqa: E402
 from gru_attn.synth import render_song  # noqa: E402
 
 VARIANTS = {"clean": {}, "accomp +6 dB": {"accompaniment_db": 6.0}, "accomp 0 dB": {"accompaniment_db": 0.0},
             "reverb 0.5": {"reverb": 0.5}}
 
 
-def scores(estimate: np.ndarray, truth: np.ndarray) -> dict:
-    """Frame-level pitch scores of ``estimate`` against ``truth`` (both (T,) Hz, 0 = unvoiced)."""
-    voiced, guessed = truth > 0, estimate > 0
-    both = voiced & guessed
-    cents = np.zeros(len(truth))
-    cents[both] = 1200 * np.log2(estimate[both] / truth[both])
-    chroma = np.abs(cents - 1200 * np.round(cents / 1200))
-    n_voiced = max(int(voiced.sum()), 1)
-    return {"RPA": float(np.sum(both & (np.abs(cents) <= 50)) / n_voiced),
-            "RCA": float(np.sum(both & (chroma <= 50)) / n_voiced),
-            "recall": float(np.sum(both) / n_voiced),
-            "FA": float(np.sum(guessed & ~voiced) / max(int((~voiced).sum()), 1))}
+scores = frame_pitch_scores  # RPA / RCA / recall / FA of an estimate against the true f0 (both (T,) Hz)
+
+
+def model_pitch(model, audio: np.ndarray) -> np.ndarray:
+    """(T,) Hz: the pitch head's f0 on frames it calls voiced, 0 elsewhere."""
+    from gru_attn.decode import model_pitch_contours
+    from gru_attn.inference import features_for_audio
+    from gru_attn.model import predict_song
+
+    contour, _ = model_pitch_contours(predict_song(model, features_for_audio(audio)))
+    return contour
 
 
 def main() -> None:
@@ -54,7 +58,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each song")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--ckpt", help="checkpoint with a pitch head: adds the method 'model'")
     args = parser.parse_args()
+    model = None
+    if args.ckpt:
+        import torch
+
+        from gru_attn.errors import InputError
+        from gru_attn.inference import check_pitch_method, load_model
+
+        try:
+            model, _ = load_model(args.ckpt)
+            check_pitch_method(model, "model", args.ckpt)
+        except InputError as exc:
+            sys.exit(f"error: {exc}")
+        torch.set_num_threads(1)  # comparable with the single-threaded trackers
+    methods = list(args.methods) + (["model"] if model is not None else [])
     print(f"{args.songs} test songs of ~{args.seconds:g} s per variant (seed {args.seed})")
     print(f"| {'variant':<12} | {'method':<8} | {'RPA':>5} | {'RCA':>5} | {'recall':>6} | {'FA':>5} | {'s/min':>5} |")
     print(f"|{'-' * 14}|{'-' * 10}|{'-' * 7}|{'-' * 7}|{'-' * 8}|{'-' * 7}|{'-' * 7}|")
@@ -62,10 +81,12 @@ def main() -> None:
         songs = [render_song(args.seed, "test", i, (args.seconds, args.seconds), **options) for i in range(args.songs)]
         minutes = sum(len(s.pcm) for s in songs) / SAMPLE_RATE / 60
         truth = np.concatenate([s.f0 for s in songs])  # frames pooled over songs
-        for method in args.methods:
+        for method in methods:
             estimates, start = [], time.process_time()
             for song in songs:
-                estimates.append(track_pitch(song.pcm.astype(np.float32) / 32767.0, method))
+                audio = song.pcm.astype(np.float32) / 32767.0
+                estimate = model_pitch(model, audio) if method == "model" else track_pitch(audio, method)
+                estimates.append(np.pad(estimate[:len(song.f0)], (0, max(0, len(song.f0) - len(estimate)))))
             elapsed = time.process_time() - start
             row = scores(np.concatenate(estimates), truth)
             print(f"| {variant:<12} | {method:<8} | {row['RPA']:5.3f} | {row['RCA']:5.3f} | {row['recall']:6.3f} "

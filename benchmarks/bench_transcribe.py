@@ -1,13 +1,15 @@
 """End-to-end transcription speed on CPU: real-time factor per stage, frame-shared vs per-window model.
 
 Usage: ``python benchmarks/bench_transcribe.py [--ckpt CKPT | --model gru_attention] [--seconds 60]
-[--threads 2] [--repeats 3] [--window-frames 300]``
+[--threads 2] [--repeats 3] [--window-frames 300] [--pitch-methods praat model]``
 
 A ``--seconds`` song from the synthetic singer (``gru_attn.synth.render_song``, split
 "test", index 0) is transcribed ``--repeats`` times with
 :func:`gru_attn.inference.transcribe_audio` after one warm-up run on 5 s of it;
 the median (and minimum) seconds of every stage (CFP features, pitch tracking, model,
-decoding) and the real-time factor (processing seconds per second of audio) are printed.
+decoding) and the real-time factor (processing seconds per second of audio) are printed,
+once per ``--pitch-methods`` entry (default: praat and, for a model with a pitch head,
+model, whose "pitch" stage is free: its pitch comes out of the "model" stage).
 The measurements of a repeat are interleaved (end to end, frame-shared, per-window), so
 that load from other processes affects each alike; on a shared machine the minima are
 the better estimate of the unloaded speed.
@@ -43,9 +45,10 @@ sys.path.insert(0, str(REPO))
 
 from gru_attn.decode import DecodeParams  # noqa: E402
 from gru_attn.frames import SAMPLE_RATE  # noqa: E402
-from gru_attn.inference import STAGES, ModelInfo, features_for_audio, load_model, transcribe_audio  # noqa: E402
+from gru_attn.inference import (STAGES, ModelInfo, features_for_audio, load_model, transcribe_audio,  # noqa: E402
+                                with_pitch_method)
 from gru_attn.model import CPU_CHUNK_FRAMES, NoteSegmenter, num_parameters, predict_song  # noqa: E402
-from gru_attn.pitch import DEFAULT_METHOD  # noqa: E402
+from gru_attn.pitch import DEFAULT_METHOD, INFERENCE_METHODS  # noqa: E402
 from gru_attn.synth import render_song  # noqa: E402
 from gru_attn.windows import naive_windows  # noqa: E402
 
@@ -91,35 +94,44 @@ def main(argv=None) -> None:
     parser.add_argument("--window-frames", type=int, default=300, help="frames timed per-window (default 300)")
     parser.add_argument("--chunk-frames", type=int, default=None,
                         help="frame-shared chunk length (default: predict_song's, 256 on CPU)")
+    parser.add_argument("--pitch-methods", nargs="+", choices=INFERENCE_METHODS, default=None,
+                        help="pitch methods timed end to end (default: praat, and model when the model has a head)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     model, info = load_model(args.ckpt) if args.ckpt else random_model(args.model)
     audio = song_audio(args.seconds)
     duration = len(audio) / SAMPLE_RATE
-    print(f"model {info.path}: {num_parameters(model):,} parameters; pitch tracker {info.pitch_method}; "
+    methods = args.pitch_methods or (["praat", "model"] if getattr(model, "has_pitch_head", False) else ["praat"])
+    infos = {m: with_pitch_method(model, info, m) for m in methods}
+    head = num_parameters(model.pitch) if getattr(model, "pitch", None) is not None else 0
+    print(f"model {info.path}: {num_parameters(model):,} parameters ({head:,} in the pitch head); "
+          f"checkpoint pitch method {info.pitch_method}; "
           f"{duration:.1f} s song; torch threads {torch.get_num_threads()} of {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.1f} at start")
 
-    transcribe_audio(model, info, audio[: 5 * SAMPLE_RATE], chunk_frames=args.chunk_frames)  # warm-up
+    for m in methods:
+        transcribe_audio(model, infos[m], audio[: 5 * SAMPLE_RATE], chunk_frames=args.chunk_frames)  # warm-up
     feats = features_for_audio(audio)
     n = feats.shape[-1]
-    runs, shared, per_window = [], [], []
+    runs, shared, per_window = {m: [] for m in methods}, [], []
     for _ in range(args.repeats):  # interleaved, so that load from other processes hits every measure alike
-        runs.append(transcribe_audio(model, info, audio, chunk_frames=args.chunk_frames))
+        for m in methods:
+            runs[m].append(transcribe_audio(model, infos[m], audio, chunk_frames=args.chunk_frames))
         start = time.perf_counter()
         logits = predict_song(model, feats, chunk_frames=args.chunk_frames)
         shared.append(time.perf_counter() - start)
         seconds, idx, window_logits = per_window_seconds(model, feats, args.window_frames)
         per_window.append(seconds * n / len(idx))
 
-    print(f"\nend to end, {args.repeats} runs ({len(runs[0].notes)} notes found):")
-    print(f"{'stage':<10} {'median s':>9} {'RTF':>8} {'min s':>8} {'RTF':>8}")
-    rows = {stage: [r.timings[stage] for r in runs] for stage in STAGES}
-    rows["total"] = [r.seconds for r in runs]
-    for stage, values in rows.items():
-        med, low = statistics.median(values), min(values)
-        print(f"{stage:<10} {med:>9.3f} {med / duration:>8.4f} {low:>8.3f} {low / duration:>8.4f}")
+    for m in methods:
+        print(f"\nend to end, pitch method {m}, {args.repeats} runs ({len(runs[m][0].notes)} notes found):")
+        print(f"{'stage':<10} {'median s':>9} {'RTF':>8} {'min s':>8} {'RTF':>8}")
+        rows = {stage: [r.timings[stage] for r in runs[m]] for stage in STAGES}
+        rows["total"] = [r.seconds for r in runs[m]]
+        for stage, values in rows.items():
+            med, low = statistics.median(values), min(values)
+            print(f"{stage:<10} {med:>9.3f} {med / duration:>8.4f} {low:>8.3f} {low / duration:>8.4f}")
 
     diff = float(np.abs(window_logits - logits[idx]).max())
     print(f"\nmodel part, {n} frames, {args.repeats} runs: {'median s':>9} {'RTF':>8} {'min s':>8}")

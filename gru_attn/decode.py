@@ -21,9 +21,14 @@ VOCANO-style decoding on the frame grid of :mod:`gru_attn.frames`:
    than ``min_voiced_fraction`` of its frames are voiced (voiced curve >=
    threshold), when it has fewer than ``min_note_frames`` frames, or when the pitch
    contour has no voiced frame (f0 > 0) inside it - a note never gets a made-up
-   pitch.
+   pitch (unless a fallback contour is given, see 4).
 4. Pitch = median of the contour (as fractional MIDI) over the note's frames with
-   f0 > 0; rounded to the nearest semitone when ``round_pitch``.
+   f0 > 0 (if there are none, the median of the optional fallback contour there);
+   rounded to the nearest semitone when ``round_pitch``.
+
+With ``pitch_method=model`` the contour is the network's own pitch head
+(:func:`model_pitch_contours`): its f0 on frames the head calls voiced, and as
+fallback its f0 on every frame.
 
 A note covering frames ``[a, e)`` gets onset ``frame_to_time(a)`` and offset
 ``frame_to_time(e)``, the inverse of :func:`gru_attn.frames.notes_to_targets`, so
@@ -97,16 +102,22 @@ def probs_from_logits(logits):
     return expit(logits[..., 1::2] - logits[..., 0::2])
 
 
-def decode_notes(probs, pitch_hz, params: DecodeParams | None = None) -> NoteList:
+def decode_notes(probs, pitch_hz, params: DecodeParams | None = None, fallback_hz=None) -> NoteList:
     """(T, 3) positive-class probabilities (voiced, onset, offset) + (T,) f0 in Hz -> NoteList.
 
     See the module docstring for the rules; ``params`` defaults to ``DecodeParams()``.
+    ``fallback_hz`` (T,) Hz, optional: a note with no voiced frame in ``pitch_hz`` takes
+    the median of this contour instead of being dropped (the model pitch head's
+    estimate on frames it calls unvoiced).
     """
     params = params or DecodeParams()
     probs = np.asarray(probs, dtype=np.float64)
     midi = contour_to_midi(pitch_hz)
     if probs.ndim != 2 or probs.shape[1] != 3 or len(midi) != len(probs):
         raise ValueError(f"decode_notes: expected probs (T, 3) and pitch (T,), got {probs.shape} and {midi.shape}")
+    fallback = midi if fallback_hz is None else contour_to_midi(fallback_hz)
+    if len(fallback) != len(midi):
+        raise ValueError(f"decode_notes: fallback pitch has {len(fallback)} frames, expected {len(midi)}")
     n = len(probs)
     voiced = probs[:, 0] >= params.voiced_threshold
     onsets = _peaks(probs[:, 1], params.onset_threshold, params)
@@ -126,11 +137,12 @@ def decode_notes(probs, pitch_hz, params: DecodeParams | None = None) -> NoteLis
     keep = [(a, e) for a, e in bounds
             if e - a >= max(params.min_note_frames, 1)
             and voiced[a:e].mean() >= params.min_voiced_fraction
-            and not np.isnan(midi[a:e]).all()]
+            and not (np.isnan(midi[a:e]).all() and np.isnan(fallback[a:e]).all())]
     if not keep:
         return NoteList.empty()
     keep = np.asarray(keep, dtype=np.int64)
-    pitch = np.array([np.nanmedian(midi[a:e]) for a, e in keep])
+    pitch = np.array([np.nanmedian(midi[a:e] if not np.isnan(midi[a:e]).all() else fallback[a:e])
+                      for a, e in keep])
     if params.round_pitch:
         pitch = np.rint(pitch)
     return NoteList(frame_to_time(keep[:, 0]), frame_to_time(keep[:, 1]), pitch)
@@ -170,3 +182,55 @@ def _first_silence(silence: np.ndarray, voiced: np.ndarray, start: int, bound: i
     # a short dip counts only if it runs up to the bound (the note's region ends silent)
     last_voiced = start + int(np.flatnonzero(voiced[start:bound])[-1])
     return last_voiced + 1 if last_voiced + 1 < bound else bound
+
+
+# --------------------------------------------------------------------------- model pitch
+
+PITCH_F_LOW = 80.0  # Hz: pitch bin i is centred at PITCH_F_LOW * 2 ** (i / 48), as CFP row i (cfp.central_freqs)
+PITCH_BINS_PER_OCTAVE = 48  # 25 cents per bin
+PITCH_INTERP_RADIUS = 2  # bins each side of the argmax in the weighted average
+
+
+def bin_to_hz(bins) -> np.ndarray:
+    """Fractional pitch-bin indices -> Hz (``80 * 2 ** (bin / 48)``)."""
+    return PITCH_F_LOW * 2.0 ** (np.asarray(bins, dtype=np.float64) / PITCH_BINS_PER_OCTAVE)
+
+
+def hz_to_bin(hz) -> np.ndarray:
+    """Hz (> 0) -> fractional pitch-bin indices; NaN where ``hz <= 0``."""
+    hz = np.asarray(hz, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hz > 0, PITCH_BINS_PER_OCTAVE * np.log2(np.where(hz > 0, hz, 1.0) / PITCH_F_LOW), np.nan)
+
+
+def pitch_from_logits(bin_logits, voicing_logits, voicing_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Model pitch: (T, n_bins) bin logits + (T,) voicing logits -> (f0 Hz (T,), voiced (T,) bool).
+
+    The f0 of every frame (voiced or not) is the softmax-weighted mean bin index over
+    the argmax +- :data:`PITCH_INTERP_RADIUS` bins (finer than a bin), converted to Hz;
+    ``voiced`` is ``sigmoid(voicing) >= voicing_threshold``.
+    """
+    z = np.asarray(bin_logits, dtype=np.float64)
+    if z.ndim != 2 or z.shape[0] != np.shape(voicing_logits)[0]:
+        raise ValueError(f"pitch_from_logits: expected (T, bins) and (T,), got {z.shape} and {np.shape(voicing_logits)}")
+    n_bins = z.shape[1]
+    offsets = np.argmax(z, axis=1)[:, None] + np.arange(-PITCH_INTERP_RADIUS, PITCH_INTERP_RADIUS + 1)
+    idx = np.clip(offsets, 0, n_bins - 1)
+    local = np.take_along_axis(z, idx, axis=1)
+    w = np.exp(local - local.max(axis=1, keepdims=True)) * ((offsets >= 0) & (offsets < n_bins))
+    bins = (w * idx).sum(axis=1) / w.sum(axis=1)
+    voiced = expit(np.asarray(voicing_logits, dtype=np.float64)) >= voicing_threshold
+    return bin_to_hz(bins), voiced
+
+
+def model_pitch_contours(logits, voicing_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 181) model logits -> (contour, fallback), both (T,) Hz.
+
+    ``contour``: the head's f0 on frames it calls voiced, 0 elsewhere; ``fallback``: its
+    f0 on every frame, for notes with no head-voiced frame (see :func:`decode_notes`).
+    """
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or logits.shape[1] <= 7:
+        raise ValueError(f"model_pitch_contours: expected (T, 6 + bins + 1) logits, got {logits.shape}")
+    f0, voiced = pitch_from_logits(logits[:, 6:-1], logits[:, -1], voicing_threshold)
+    return np.where(voiced, f0, 0.0), f0

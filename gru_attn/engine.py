@@ -29,12 +29,14 @@ import torch
 from tqdm.auto import tqdm
 
 from gru_attn.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
+from gru_attn.audio import load_audio
+from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
-from gru_attn.files import write_json
+from gru_attn.files import save_npy, write_json
 from gru_attn.metrics import FrameMetricAccumulator, aggregate_note_metrics, note_metrics
 from gru_attn.model import num_parameters, predict_song
+from gru_attn.pitch import INFERENCE_METHODS, MODEL_METHOD, frame_pitch_scores, track_pitch
 from gru_attn.plots import plot_training_curves
 from gru_attn.windows import ChunkDataset
 
@@ -80,28 +82,116 @@ def worst_value(direction: str) -> float:
     return -math.inf if direction == "maximize" else math.inf
 
 
+class TrackerPitch:
+    """Validation pitch of an audio tracker: ``pitch(song)`` -> (T,) Hz for ``song.name``.
+
+    Reads ``<wav_dir>/<song>.wav``, tracks it with ``method`` once and caches the
+    contour as ``<cache_dir>/<song>_pitch.npy`` (atomic write); the contour is trimmed
+    or zero-padded to the song's frames. Without ``wav_dir`` (e.g. a VOCANO-layout
+    corpus, whose pitch files are a tracker's output of the audio) it returns the
+    song's own pitch contour.
+    """
+
+    def __init__(self, method: str, wav_dir=None, cache_dir=None):
+        self.method = method
+        self.wav_dir = Path(wav_dir) if wav_dir is not None else None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+
+    def __call__(self, song) -> np.ndarray:
+        if self.wav_dir is None:
+            return np.asarray(song.pitch, dtype=np.float64)
+        cached = self.cache_dir / f"{song.name}_pitch.npy" if self.cache_dir is not None else None
+        if cached is not None and cached.is_file():
+            pitch = np.load(cached, allow_pickle=False)
+        else:
+            pitch = track_pitch(load_audio(self.wav_dir / f"{song.name}.wav"), self.method)
+            if cached is not None:
+                save_npy(cached, pitch)
+        n = song.n_frames
+        return np.pad(pitch[:n], (0, max(0, n - len(pitch))))
+
+
+def validation_pitch(method: str | None, config: dict | None):
+    """What :func:`validate` decodes with for the checkpoint's ``method``: ``"model"`` (the
+    model's pitch head), a :class:`TrackerPitch`, or None (the corpus's true f0: no method).
+
+    The synthetic corpus' audio is ``<corpus>/wav`` and tracked contours are cached in
+    ``<corpus>/pitch_<method>/``; a VOCANO-layout corpus uses ``data.wav_dir`` when set
+    (cache ``<wav_dir>/../pitch_<method>``), else its own pitch files (logged).
+    """
+    if method is None:
+        return None
+    if method not in INFERENCE_METHODS:
+        raise InputError(f"data.pitch_method={method!r}: expected one of {', '.join(INFERENCE_METHODS)}")
+    if method == MODEL_METHOD:
+        return MODEL_METHOD
+    data = (config or {}).get("data") or {}
+    corpus = data.get("corpus") or {}
+    wav_dir = data.get("wav_dir")
+    if wav_dir is None and str(corpus.get("_target_", "")).endswith("load_synthetic_corpus"):
+        import inspect
+
+        from gru_attn.synth import ensure_corpus
+
+        names = inspect.signature(ensure_corpus).parameters
+        root = ensure_corpus(**{k: v for k, v in corpus.items() if k in names and k != "progress"}, progress=False)
+        wav_dir = root / "wav"
+    if wav_dir is None:
+        log.info("validation pitch: no audio for the %s tracker (set data.wav_dir); decoding with the corpus's "
+                 "pitch files", method)
+        return TrackerPitch(method)
+    wav_dir = Path(wav_dir)
+    return TrackerPitch(method, wav_dir, wav_dir.parent / f"pitch_{method}")
+
+
 @torch.no_grad()
-def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_frames: int | None = None) -> dict:
+def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_frames: int | None = None,
+             pitch=None) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
 
-    Returns ``val/loss`` (mean over frames), per-pair frame accuracy, onset/offset
-    frame F1, and the mean over songs of the note-level COn / COnP / COnPOff scores.
+    ``pitch`` is what inference will decode note pitches with (see :func:`validation_pitch`):
+    ``"model"`` (the model's pitch head), a callable ``song -> (T,) Hz`` (an audio
+    tracker), or None (the song's true f0). Returns ``val/loss`` (mean over frames),
+    per-pair frame accuracy, onset/offset frame F1, the mean over songs of the
+    note-level COn / COnP / COnPOff scores decoded with that pitch, the same decoded
+    with the true f0 as ``val/oracle_*``, and with a pitch head the frame pitch scores
+    ``val/pitch_RPA``, ``val/pitch_RCA``, ``val/pitch_recall``, ``val/pitch_FA`` of the
+    head against the true f0 (frames pooled over songs).
     """
+    if pitch == MODEL_METHOD and not getattr(model, "has_pitch_head", False):
+        raise InputError("pitch_method=model needs a model with a pitch head (model.pitch_head=true)")
     frames = FrameMetricAccumulator()
-    per_song, loss_sum, n_frames = [], 0.0, 0
+    per_song, oracle, loss_sum, n_frames = [], [], 0.0, 0
+    head_f0, truth_f0 = [], []
     for song in songs:
         logits = predict_song(model, song.feats, chunk_frames=chunk_frames, device=device)
         targets = torch.from_numpy(song.targets.astype(np.int64))[None]
         mask = torch.ones(targets.shape[:2], dtype=torch.bool)
-        loss, _ = loss_fn(torch.from_numpy(logits)[None], targets, mask)
+        true_f0 = np.asarray(song.pitch, dtype=np.float64)
+        loss, _ = loss_fn(torch.from_numpy(logits)[None], targets, mask,
+                          pitch=torch.from_numpy(true_f0.astype(np.float32))[None])
         loss_sum += float(loss) * len(song.targets)
         n_frames += len(song.targets)
-        probs = probs_from_logits(logits)
+        probs = probs_from_logits(logits[:, :6])
         frames.update(probs, song.targets)
-        per_song.append(note_metrics(song.notes, decode_notes(probs, song.pitch, decode_params)))
+        fallback = None
+        if logits.shape[-1] > 6:
+            contour, fallback = model_pitch_contours(logits)
+            head_f0.append(contour)
+            truth_f0.append(true_f0)
+        if pitch == MODEL_METHOD:
+            used = contour
+        else:
+            used, fallback = (pitch(song) if callable(pitch) else true_f0), None
+        per_song.append(note_metrics(song.notes, decode_notes(probs, used, decode_params, fallback_hz=fallback)))
+        oracle.append(note_metrics(song.notes, decode_notes(probs, true_f0, decode_params)))
     out = {"val/loss": loss_sum / max(n_frames, 1)}
     out.update({f"val/{k}": v for k, v in frames.compute().items()})
     out.update({f"val/{k}": v for k, v in aggregate_note_metrics(per_song).items()})
+    out.update({f"val/oracle_{k}": v for k, v in aggregate_note_metrics(oracle).items()})
+    if head_f0:
+        scores = frame_pitch_scores(np.concatenate(head_f0), np.concatenate(truth_f0))
+        out.update({f"val/pitch_{k}": v for k, v in scores.items()})
     return out
 
 
@@ -123,12 +213,16 @@ def fit(
     direction: str = "maximize",
     checkpoint_info: dict | None = None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    augment: dict | None = None,
     logger=None,
 ) -> dict:
     """Train ``model``; returns the summary also stored in ``metrics.json``.
 
     ``checkpoint_info`` (model config, feature layout, resolved config, pitch method)
-    is stored in every checkpoint so that inference needs nothing else.
+    is stored in every checkpoint so that inference needs nothing else; its
+    ``pitch_method`` also decides the pitch validation decodes with
+    (:func:`validation_pitch`). ``augment``: ``{"pitch_shift_bins": [lo, hi]}`` (see
+    :class:`gru_attn.windows.ChunkDataset`).
     ``on_epoch_end(epoch, metrics)`` may raise :class:`Pruned` to stop the run.
     ``logger`` (see :mod:`gru_attn.loggers`) gets every step's loss and every epoch's
     metrics and curves; the caller closes it.
@@ -147,8 +241,11 @@ def fit(
     use_amp = bool(settings.amp) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     context = int(getattr(model, "context", 9))
-    dataset = ChunkDataset([(s.feats, s.targets) for s in train_songs], chunk_frames=chunk_frames,
-                           context=context, seed=seed)
+    with_pitch = getattr(model, "has_pitch_head", False)
+    dataset = ChunkDataset([(s.feats, s.targets, s.pitch) if with_pitch else (s.feats, s.targets)
+                            for s in train_songs], chunk_frames=chunk_frames, context=context, seed=seed,
+                           pitch_shift_bins=(augment or {}).get("pitch_shift_bins"))
+    val_pitch = validation_pitch((checkpoint_info or {}).get("pitch_method"), (checkpoint_info or {}).get("config"))
     n_params = num_parameters(model)
     log.info("model: %s parameters; device %s; %d train / %d val songs; %d train frames",
              f"{n_params:,}", device, len(train_songs), len(val_songs), sum(len(s.targets) for s in train_songs))
@@ -206,11 +303,12 @@ def fit(
                 batches = batches[: int(settings.limit_train_batches)]
             sums, n_seen = {}, 0
             bar = tqdm(batches, desc=f"epoch {epoch + 1}/{settings.max_epochs}", leave=False, disable=None)
-            for i, (feats, targets, mask) in enumerate(bar):
-                feats, targets, mask = feats.to(device), targets.to(device), mask.to(device)
+            for i, batch in enumerate(bar):
+                feats, targets, mask = (t.to(device) for t in batch[:3])
+                pitch = batch[3].to(device) if len(batch) > 3 else None
                 with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                     logits = model(feats)
-                loss, parts = loss_fn(logits.float(), targets, mask)
+                loss, parts = loss_fn(logits.float(), targets, mask, pitch=pitch)
                 if not torch.isfinite(loss):
                     raise TrainingFailed(f"non-finite loss ({float(loss)}) at epoch {epoch + 1}")
                 optimizer.zero_grad(set_to_none=True)
@@ -230,7 +328,8 @@ def fit(
             metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
             metrics.update({f"train/{k}": v / max(n_seen, 1) for k, v in sums.items()})
             model.eval()
-            metrics.update(validate(model, val_songs, loss_fn, decode_params, device, settings.inference_chunk_frames))
+            metrics.update(validate(model, val_songs, loss_fn, decode_params, device, settings.inference_chunk_frames,
+                                    pitch=val_pitch))
             metrics["wall_time_s"] = round(wall(), 2)
             if optimized_metric not in metrics:
                 raise InputError(f"optimized_metric={optimized_metric!r} is not a validation metric; "

@@ -49,7 +49,8 @@ from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import write_json, write_text
 from gru_attn.frames import notes_to_targets
-from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio
+from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio, with_pitch_method
+from gru_attn.pitch import INFERENCE_METHODS, MODEL_METHOD
 from gru_attn.metrics import NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics, note_metrics
 from gru_attn.notes import NoteList, read_notes, write_notes
 from gru_attn.preprocess import find_audio_files
@@ -139,7 +140,8 @@ def evaluate(model, info: ModelInfo, songs, *, device="cpu", chunk_frames: int |
             raise InputError(f"song {name!r} appears twice in the labelled set")
         if isinstance(song, corpus.Song):
             ref, targets = song.notes, song.targets
-            result = transcribe_audio(model, info, feats=song.feats, pitch=song.pitch, source=name,
+            pitch = None if info.pitch_method == MODEL_METHOD else song.pitch  # model: the network's own pitch
+            result = transcribe_audio(model, info, feats=song.feats, pitch=pitch, source=name,
                                       device=device, chunk_frames=chunk_frames)
         else:
             path, audio, ref = song
@@ -222,6 +224,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--notes-dir", help="folder of reference notes <song>.<ext> (with --wav-dir or --feat-dir)")
     parser.add_argument("--out", default="eval", help="output folder for metrics.json / metrics.csv (default: eval)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    parser.add_argument("--pitch-method", choices=INFERENCE_METHODS, default=None,
+                        help="where note pitches come from (default: the checkpoint's); 'model' = the network's "
+                             "pitch head, otherwise a tracker on the audio (corpus/feature inputs use their pitch files)")
     parser.add_argument("--chunk-frames", type=int, default=None,
                         help="frames per inference chunk (default: 256 on CPU, 1024 on CUDA)")
     parser.add_argument("--save-notes", action="store_true", help="also write <out>/notes/<song>.csv")
@@ -259,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"--chunk-frames {args.chunk_frames}: expected a positive number of frames")
         device = resolve_device(args.device, option="--device")
         model, info = load_model(args.ckpt, device)
+        info = with_pitch_method(model, info, args.pitch_method)
         description, songs = labelled_set(args, info)
         results = evaluate(model, info, songs, device=device, chunk_frames=args.chunk_frames,
                            notes_out=out / "notes" if args.save_notes else None, progress=sys.stderr.isatty())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +21,12 @@ import numpy as np
 from gru_attn import cfp
 from gru_attn.checkpoint import load_checkpoint
 from gru_attn.corpus import MAX_TRIM_FRAMES, N_CHANNELS, load_features, load_pitch, normalize_blocks
-from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
+from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList
-from gru_attn.pitch import DEFAULT_METHOD, METHODS, track_pitch
+from gru_attn.pitch import DEFAULT_METHOD, INFERENCE_METHODS, MODEL_METHOD, track_pitch
 
 STAGES = ("features", "pitch", "model", "decode")  # the timed steps of one transcription
 
@@ -37,8 +37,9 @@ class ModelInfo:
 
     ``feature_layout``: ``n_channels``, ``n_bins``, ``context`` (frames each side),
     ``hop_seconds``, ``sample_rate``; ``decode``: the note-decoding thresholds;
-    ``pitch_method``: the tracker (one of :data:`gru_attn.pitch.METHODS`) used for new
-    audio; ``config``: the resolved training config (may be empty); ``epoch``: training
+    ``pitch_method``: where note pitches come from, one of
+    :data:`gru_attn.pitch.INFERENCE_METHODS` (an audio tracker, or ``"model"``: the
+    network's pitch head); ``config``: the resolved training config (may be empty); ``epoch``: training
     epochs completed (None if unknown).
     """
 
@@ -136,12 +137,28 @@ def load_model(path: str | os.PathLike, device="cpu") -> tuple[NoteSegmenter, Mo
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
     pitch_method = state.get("pitch_method") or DEFAULT_METHOD
-    if pitch_method not in METHODS:
-        raise InputError(f"{path}: pitch_method={pitch_method!r}; expected one of {', '.join(METHODS)}")
+    check_pitch_method(model, pitch_method, path)
     model.to(device).eval()
     info = ModelInfo(path=path, model_config=config, feature_layout=layout, decode=decode,
                      pitch_method=pitch_method, config=state.get("config") or {}, epoch=state.get("epoch"))
     return model, info
+
+
+def check_pitch_method(model, method: str, path) -> None:
+    """InputError naming ``path`` unless ``method`` is usable with ``model`` ("model" needs a pitch head)."""
+    if method not in INFERENCE_METHODS:
+        raise InputError(f"{path}: pitch_method={method!r}; expected one of {', '.join(INFERENCE_METHODS)}")
+    if method == MODEL_METHOD and not getattr(model, "has_pitch_head", False):
+        raise InputError(f"{path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
+                         "(use --pitch-method praat, world or harvest)")
+
+
+def with_pitch_method(model, info: ModelInfo, method: str | None) -> ModelInfo:
+    """``info`` with ``pitch_method`` replaced by ``method`` (None: unchanged), checked against ``model``."""
+    if method is None:
+        return info
+    check_pitch_method(model, method, info.path)
+    return replace(info, pitch_method=method)
 
 
 # --------------------------------------------------------------------------- features and pitch
@@ -196,12 +213,15 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
 
     ``feats``: (C, F, T) z-scored features (as :func:`features_for_audio` returns);
     ``pitch``: (T,) Hz. Whatever is not given is computed from ``audio`` (CFP on
-    ``device``, pitch with ``info.pitch_method``). Features must match the
+    ``device``, pitch with ``info.pitch_method``; ``"model"``: the pitch head's
+    frame f0 where it says voiced, each note's median of those, see
+    :func:`gru_attn.decode.model_pitch_contours`). Features must match the
     checkpoint's layout; features and pitch may differ by up to 2 frames (trimmed).
     The model runs frame-shared in chunks of ``chunk_frames`` frames; decoding uses
     ``info.decode``. ``source`` names the input in error messages.
     """
-    if audio is None and (feats is None or pitch is None):
+    from_model = pitch is None and info.pitch_method == MODEL_METHOD
+    if audio is None and (feats is None or (pitch is None and not from_model)):
         raise InputError(f"{source}: need audio, or both features and pitch")
     timings = dict.fromkeys(STAGES, 0.0)
     start = time.perf_counter()
@@ -210,17 +230,24 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
     check_layout(feats, info, source)
     timings["features"] = time.perf_counter() - start
     start = time.perf_counter()
-    if pitch is None:
+    if pitch is None and not from_model:
         pitch = track_pitch(audio, info.pitch_method)
     timings["pitch"] = time.perf_counter() - start
-    feats, pitch = _align(feats, np.asarray(pitch, dtype=np.float64), f"{source} (features)", f"{source} (pitch)")
+    if not from_model:
+        feats, pitch = _align(feats, np.asarray(pitch, dtype=np.float64), f"{source} (features)",
+                              f"{source} (pitch)")
 
     start = time.perf_counter()
     logits = predict_song(model, feats, chunk_frames=chunk_frames, device=device)
     timings["model"] = time.perf_counter() - start
     start = time.perf_counter()
-    probs = probs_from_logits(logits)
-    notes = decode_notes(probs, pitch, info.decode)
+    fallback = None
+    if from_model:
+        if logits.shape[-1] <= 6:
+            raise InputError(f"{source}: pitch_method=model needs a model with a pitch head")
+        pitch, fallback = model_pitch_contours(logits)
+    probs = probs_from_logits(logits[:, :6])
+    notes = decode_notes(probs, pitch, info.decode, fallback_hz=fallback)
     timings["decode"] = time.perf_counter() - start
     duration = len(audio) / SAMPLE_RATE if audio is not None else (feats.shape[-1] + 1) * HOP_SECONDS
     return Transcription(notes=notes, probs=probs.astype(np.float32), pitch=pitch, duration_s=float(duration),

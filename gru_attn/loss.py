@@ -14,6 +14,12 @@ Why class weights rather than the alternatives:
 - a positive-class weight ``w`` shifts the decision point in a known way
   (it acts like a prior ratio of ``w``), keeps the loss a proper per-frame mean, and
   is one easily swept number per pair.
+
+With the model's pitch head (181 logits per frame) and the true f0 per frame, the
+loss adds ``pitch_weight * (pitch_loss + pitch_voicing_loss)``: cross-entropy of the
+174 bin logits against a Gaussian over the bins (``pitch_sigma`` bins, centred on the
+fractional bin of the f0) on frames whose f0 lies inside the bins' range, and a
+binary cross-entropy of the voicing logit (target: f0 inside the range).
 """
 
 from __future__ import annotations
@@ -21,8 +27,25 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from gru_attn.decode import PITCH_BINS_PER_OCTAVE, PITCH_F_LOW
 from gru_attn.errors import InputError
 from gru_attn.frames import PAIR_NAMES
+
+
+def pitch_targets(pitch_hz: torch.Tensor, n_bins: int, sigma: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(...,) f0 in Hz -> (soft targets (..., n_bins) summing to 1 on voiced frames, voiced (...,) bool).
+
+    A frame is voiced when its fractional bin lies in ``[-0.5, n_bins - 0.5]`` (f0 of 0,
+    or outside the CFP range, is unvoiced; its soft target is all zeros).
+    """
+    hz = pitch_hz.detach().float()
+    bins = PITCH_BINS_PER_OCTAVE * torch.log2(hz.clamp(min=1e-3) / PITCH_F_LOW)  # as decode.hz_to_bin
+    voiced = (hz > 0) & torch.isfinite(hz) & (bins >= -0.5) & (bins <= n_bins - 0.5)
+    centre = torch.where(voiced, bins, torch.zeros_like(bins))
+    grid = torch.arange(n_bins, device=pitch_hz.device, dtype=torch.float32)
+    soft = torch.exp(-0.5 * ((grid - centre[..., None]) / sigma) ** 2)
+    soft = soft / soft.sum(-1, keepdim=True) * voiced[..., None]
+    return soft, voiced
 
 
 class Sdt6Loss(torch.nn.Module):
@@ -35,21 +58,32 @@ class Sdt6Loss(torch.nn.Module):
     nothing and batch size does not rescale it); the total is the sum of the pairs.
     """
 
-    def __init__(self, onset_weight: float = 5.0, offset_weight: float = 5.0, voiced_weight: float = 1.0):
+    def __init__(self, onset_weight: float = 5.0, offset_weight: float = 5.0, voiced_weight: float = 1.0,
+                 pitch_weight: float = 1.0, pitch_sigma: float = 1.0):
         super().__init__()
+        if not float(pitch_weight) >= 0:
+            raise InputError(f"loss.pitch_weight={pitch_weight!r} must be >= 0")
+        if not float(pitch_sigma) > 0:
+            raise InputError(f"loss.pitch_sigma={pitch_sigma!r} must be > 0 (bins)")
+        self.pitch_weight, self.pitch_sigma = float(pitch_weight), float(pitch_sigma)
         weights = {"voiced": voiced_weight, "onset": onset_weight, "offset": offset_weight}
         for name, value in weights.items():
             if not float(value) > 0:
                 raise InputError(f"loss.{name}_weight={value!r} must be > 0")
         self.register_buffer("pos_weight", torch.tensor([float(weights[n]) for n in PAIR_NAMES]), persistent=False)
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """logits (B, L, 6), targets (B, L, 3) int64 {0, 1}, mask (B, L) bool.
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+                pitch: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """logits (B, L, 6) or (B, L, 6 + n_bins + 1), targets (B, L, 3) int64 {0, 1}, mask (B, L) bool,
+        pitch (B, L) f0 in Hz (optional).
 
         Returns the total loss (scalar tensor, differentiable) and the detached
-        per-pair losses ``{"voiced_loss", "onset_loss", "offset_loss"}``.
+        per-pair losses ``{"voiced_loss", "onset_loss", "offset_loss"}``, plus
+        ``pitch_loss`` and ``pitch_voicing_loss`` when the logits have the pitch
+        outputs and ``pitch`` is given.
         """
+        pitch_logits = logits[..., 6:] if logits.shape[-1] > 7 else None
+        logits = logits[..., :6]
         if logits.shape[-1] != 6 or targets.shape != logits.shape[:-1] + (3,) or mask.shape != logits.shape[:-1]:
             raise ValueError(f"shapes do not match: logits {tuple(logits.shape)} (..., 6), "
                              f"targets {tuple(targets.shape)} (..., 3), mask {tuple(mask.shape)}")
@@ -60,4 +94,17 @@ class Sdt6Loss(torch.nn.Module):
         weighted = torch.where(y == 1, self.pos_weight.to(ce) * ce, ce)
         per_pair = torch.where(valid, weighted, 0.0).sum(0) / valid.sum().clamp(min=1)
         parts = {f"{name}_loss": per_pair[j].detach() for j, name in enumerate(PAIR_NAMES)}
-        return per_pair.sum(), parts
+        total = per_pair.sum()
+        if pitch_logits is not None and pitch is not None:
+            if pitch.shape != mask.shape:
+                raise ValueError(f"pitch has shape {tuple(pitch.shape)}, expected {tuple(mask.shape)}")
+            bin_logits, voicing = pitch_logits[..., :-1].float(), pitch_logits[..., -1].float()
+            soft, voiced = pitch_targets(pitch, bin_logits.shape[-1], self.pitch_sigma)
+            ce = -(soft * F.log_softmax(bin_logits, dim=-1)).sum(-1)
+            on = mask & voiced
+            pitch_loss = torch.where(on, ce, 0.0).sum() / on.sum().clamp(min=1)
+            bce = F.binary_cross_entropy_with_logits(voicing, voiced.float(), reduction="none")
+            voicing_loss = torch.where(mask, bce, 0.0).sum() / mask.sum().clamp(min=1)
+            parts.update(pitch_loss=pitch_loss.detach(), pitch_voicing_loss=voicing_loss.detach())
+            total = total + self.pitch_weight * (pitch_loss + voicing_loss)
+        return total, parts

@@ -14,7 +14,16 @@ Layers, in order:
 3. multi-head attention from the centre frame over the 19 GRU outputs, with a
    residual connection and LayerNorm (this is the centre row of full
    self-attention over the window, computed without the 18 rows that are discarded);
-4. a classifier (Linear -> ReLU -> Dropout -> Linear) to 6 logits.
+4. a classifier (Linear -> ReLU -> Dropout -> Linear) to 6 logits;
+5. optional (``pitch_head=True``) pitch head, :class:`PitchHead`: 174 logits over the
+   CFP log-frequency bins (bin ``i`` at ``80 * 2**(i / 48)`` Hz, 25 cents apart) and
+   one pitch-voicing logit. A small frequency-preserving conv branch reads the centre
+   frame (and copies of it shifted down by the 2nd-4th harmonic's distance, so a bin
+   sees its harmonics) without pooling; the attended context vector adds a per-bin
+   bias and gives the voicing logit. The model then outputs ``6 + 174 + 1 = 181``
+   logits per frame (:func:`split_logits`). Cost: 49,184 parameters on
+   ``gru_attention`` (1,300,710 -> 1,349,894), 26,784 on ``simplified``; 0.77 M
+   multiply-adds per frame (``gru_attention`` 16.7 -> 17.5 M, ``simplified`` 2.7 -> 3.4 M).
 
 Frame sharing: neighbouring windows overlap in 18 of 19 frames, so
 :meth:`NoteSegmenter.forward` encodes each frame of a chunk once and gathers the
@@ -35,6 +44,7 @@ from gru_attn.devices import single_thread_workers
 from gru_attn.errors import InputError
 
 N_LOGITS = 6
+HARMONIC_SHIFTS = (0, 48, 76, 96)  # bins from f0 to its 1st..4th harmonic (48 log2 h, rounded)
 CPU_CHUNK_FRAMES = 256  # frames per inference chunk on CPU (one chunk per core; 256 beat 512 and 1024)
 CUDA_CHUNK_FRAMES = 1024  # frames per inference chunk on CUDA (fewer, larger kernels)
 
@@ -92,6 +102,40 @@ class FrameEncoder(nn.Module):
         return self.proj(self.conv(frames).flatten(1))
 
 
+class PitchHead(nn.Module):
+    """Per-frame pitch logits over the frequency bins plus a voicing logit.
+
+    ``forward(frames, context)``: frames (N, C, F) (the classified frames' features),
+    context (N, H) (the attended centre vectors) -> (N, F + 1) logits: F bin logits,
+    then the voicing logit. The branch stacks each frame with copies shifted by
+    :data:`HARMONIC_SHIFTS` bins (zero-filled), then Conv1d(k=5) -> ReLU -> Conv1d(k=5)
+    -> ReLU -> Conv1d(k=1) over frequency, keeping all F bins.
+    """
+
+    def __init__(self, n_channels: int, n_bins: int, hidden_dim: int, channels: int = 16):
+        super().__init__()
+        c_in = n_channels * len(HARMONIC_SHIFTS)
+        self.branch = nn.Sequential(nn.Conv1d(c_in, channels, 5, padding=2), nn.ReLU(inplace=True),
+                                    nn.Conv1d(channels, channels, 5, padding=2), nn.ReLU(inplace=True),
+                                    nn.Conv1d(channels, 1, 1))
+        self.bias = nn.Linear(hidden_dim, n_bins)
+        self.voicing = nn.Linear(hidden_dim, 1)
+
+    def forward(self, frames: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        n_bins = frames.shape[-1]
+        stack = [frames] + [nn.functional.pad(frames[..., s:], (0, s)) for s in HARMONIC_SHIFTS[1:] if s < n_bins]
+        stack += [torch.zeros_like(frames)] * (len(HARMONIC_SHIFTS) - len(stack))
+        bins = self.branch(torch.cat(stack, dim=1))[:, 0] + self.bias(context)
+        return torch.cat([bins, self.voicing(context)], dim=-1)
+
+
+def split_logits(logits):
+    """(..., 6) or (..., 181) model outputs -> (sdt6 (..., 6), pitch bins (..., 174) or None, voicing (...,) or None)."""
+    if logits.shape[-1] == N_LOGITS:
+        return logits, None, None
+    return logits[..., :N_LOGITS], logits[..., N_LOGITS:-1], logits[..., -1]
+
+
 class NoteSegmenter(nn.Module):
     """Frame encoder -> GRU over the 19-frame window -> attention -> 6 logits.
 
@@ -103,6 +147,8 @@ class NoteSegmenter(nn.Module):
         conv_channels, kernel_size: the :class:`FrameEncoder` conv stack.
         dropout: between GRU layers, on attention weights, and in the classifier.
         context: frames each side of the classified frame (window ``2 * context + 1``).
+        pitch_head: add the :class:`PitchHead` (181 outputs per frame instead of 6);
+            False builds the model of checkpoints from before the head.
 
     Raises:
         InputError: a size that is not a positive integer, ``hidden_dim`` odd or
@@ -112,7 +158,7 @@ class NoteSegmenter(nn.Module):
 
     def __init__(self, n_channels: int = 9, n_bins: int = 174, hidden_dim: int = 256, num_layers: int = 2,
                  num_heads: int = 8, conv_channels: Sequence[int] = (32, 64, 64), kernel_size: int = 5,
-                 dropout: float = 0.1, context: int = 9):
+                 dropout: float = 0.1, context: int = 9, pitch_head: bool = False):
         super().__init__()
         hidden_dim = _check_positive("hidden_dim", hidden_dim)
         num_layers = _check_positive("num_layers", num_layers)
@@ -135,6 +181,16 @@ class NoteSegmenter(nn.Module):
         self.norm = nn.LayerNorm(hidden_dim)
         self.classifier = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
                                         nn.Dropout(float(dropout)), nn.Linear(hidden_dim, N_LOGITS))
+        self.pitch = PitchHead(n_channels, n_bins, hidden_dim) if pitch_head else None
+
+    @property
+    def has_pitch_head(self) -> bool:
+        return self.pitch is not None
+
+    @property
+    def n_outputs(self) -> int:
+        """Logits per frame: 6, or ``6 + n_bins + 1`` (181) with the pitch head."""
+        return N_LOGITS + self.n_bins + 1 if self.has_pitch_head else N_LOGITS
 
     @property
     def n_channels(self) -> int:
@@ -150,11 +206,12 @@ class NoteSegmenter(nn.Module):
         frames = feats.permute(0, 3, 1, 2).reshape(b * n, c, f)
         return self.encoder(frames).reshape(b, n, -1)
 
-    def classify_encoded(self, enc: torch.Tensor) -> torch.Tensor:
-        """(B, L, H) encodings -> (B, L - 2 * context, 6) logits of every full window.
+    def classify_encoded(self, enc: torch.Tensor, feats: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, H) encodings -> (B, L - 2 * context, n_outputs) logits of every full window.
 
         The windows are a strided view of ``enc`` (``unfold``); the GRU and the
-        attention then run over the ``B * (L - 2 * context)`` windows.
+        attention then run over the ``B * (L - 2 * context)`` windows. The pitch head
+        also needs the chunk's features ``feats`` (B, C, F, L).
         """
         b, n, h = enc.shape
         n_out = n - 2 * self.context
@@ -166,14 +223,21 @@ class NoteSegmenter(nn.Module):
         centre = seq[:, self.context:self.context + 1]  # (N, 1, H)
         attended, _ = self.attention(centre, seq, seq, need_weights=False)
         x = self.norm(centre + attended)[:, 0]
-        return self.classifier(x).reshape(b, n_out, N_LOGITS)
+        sdt = self.classifier(x)
+        if self.pitch is None:
+            return sdt.reshape(b, n_out, N_LOGITS)
+        if feats is None:
+            raise ValueError("the pitch head needs the chunk's features: classify_encoded(enc, feats)")
+        centre_frames = feats[..., self.context:self.context + n_out].permute(0, 3, 1, 2)
+        pitch = self.pitch(centre_frames.reshape(b * n_out, *feats.shape[1:3]), x)
+        return torch.cat([sdt, pitch], dim=-1).reshape(b, n_out, -1)
 
     def forward(self, chunk: torch.Tensor) -> torch.Tensor:
-        """(B, C, F, L + 2 * context) chunk -> (B, L, 6) logits of its L centre frames (frame-shared)."""
-        return self.classify_encoded(self.encode(chunk))
+        """(B, C, F, L + 2 * context) chunk -> (B, L, n_outputs) logits of its L centre frames (frame-shared)."""
+        return self.classify_encoded(self.encode(chunk), chunk)
 
     def forward_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """(N, C, F, 2 * context + 1) windows -> (N, 6) logits (reference path: every window encoded whole)."""
+        """(N, C, F, 2 * context + 1) windows -> (N, n_outputs) logits (reference path: every window encoded whole)."""
         if windows.shape[-1] != self.window:
             raise ValueError(f"windows must have {self.window} frames, got {windows.shape[-1]}")
         return self(windows)[:, 0]
@@ -195,7 +259,8 @@ def _check_song_features(model: NoteSegmenter, feats) -> torch.Tensor:
 
 
 def predict_song(model: NoteSegmenter, feats, chunk_frames: int | None = None, device="cpu") -> np.ndarray:
-    """Logits of every frame of one song: (C, F, T) features -> (T, 6) float32 numpy array.
+    """Logits of every frame of one song: (C, F, T) features -> (T, n_outputs) float32 numpy array
+    (6 sdt6 logits, then with the pitch head 174 pitch-bin logits and the voicing logit).
 
     Runs the frame-shared path in eval mode without gradients, ``chunk_frames`` frames
     at a time (None: :data:`CPU_CHUNK_FRAMES` on CPU, :data:`CUDA_CHUNK_FRAMES` on CUDA;
@@ -230,4 +295,5 @@ def predict_song(model: NoteSegmenter, feats, chunk_frames: int | None = None, d
             out = [run(start) for start in starts]
     finally:
         model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros((0, N_LOGITS), dtype=np.float32)
+    n_out = getattr(model, "n_outputs", N_LOGITS)
+    return torch.cat(out).numpy() if out else np.zeros((0, n_out), dtype=np.float32)

@@ -2,6 +2,9 @@
 
 The output is VOCANO's ``*_pitch.npy``: one float64 value per 20 ms frame, frame
 ``k`` centred at ``(k + 1) * 0.02`` s, ``T = floor((N - 1) / 320)`` (see ``frames.py``).
+Inference may instead take note pitches from the network itself (``pitch_method=model``,
+the default for newly trained models: see :mod:`gru_attn.model`'s pitch head and
+:func:`gru_attn.decode.model_pitch_contours`); this module holds the audio trackers.
 Three library-backed trackers, none needing torchaudio or downloaded weights:
 
 - ``"world"``: pyworld DIO + StoneMask refinement (BSD).
@@ -58,8 +61,10 @@ import numpy as np
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE, frame_times, num_frames
 
-METHODS = ("world", "harvest", "praat")
-DEFAULT_METHOD = "praat"
+METHODS = ("world", "harvest", "praat")  # the audio trackers of this module
+MODEL_METHOD = "model"  # the network's own pitch head (gru_attn.decode.model_pitch_contours); inference only
+INFERENCE_METHODS = METHODS + (MODEL_METHOD,)  # what a checkpoint's pitch_method may be
+DEFAULT_METHOD = "praat"  # for checkpoints that name no method
 F0_FLOOR = 65.0  # Hz, a little below MIDI 36
 F0_CEIL = 1100.0  # Hz, a little above MIDI 85
 ANALYSIS_STEP = 0.005  # s, the trackers' own frame step before sampling at the frame centres
@@ -72,6 +77,9 @@ def track_pitch(audio: np.ndarray, method: str = DEFAULT_METHOD, f0_floor: float
     Returns (T,) float64 Hz, ``T = floor((N - 1) / 320)``, 0 where unvoiced.
     ``method`` is one of ``METHODS``; ``f0_floor``/``f0_ceil`` bound the search in Hz.
     """
+    if method == MODEL_METHOD:
+        raise InputError("pitch method 'model' comes from the network's pitch head, not from audio; "
+                         f"track_pitch takes one of {', '.join(METHODS)}")
     if method not in METHODS:
         raise InputError(f"pitch method {method!r}: expected one of {', '.join(METHODS)}")
     if not 0 < f0_floor < f0_ceil < SAMPLE_RATE / 2:
@@ -144,3 +152,30 @@ def _praat(x: np.ndarray, f0_floor: float, f0_ceil: float):
 
 
 _TRACKERS = {"world": _world, "harvest": _harvest, "praat": _praat}
+
+
+def frame_pitch_scores(estimate: np.ndarray, truth: np.ndarray) -> dict:
+    """Frame-level pitch scores of ``estimate`` against ``truth`` (both (T,) Hz, 0 = unvoiced).
+
+    ``RPA``: share of truly voiced frames estimated voiced and within 50 cents; ``RCA``:
+    the same ignoring octave errors; ``recall``: share of truly voiced frames estimated
+    voiced; ``FA``: share of truly unvoiced frames estimated voiced (mir_eval.melody's
+    definitions). A score whose denominator is empty is NaN.
+    """
+    estimate, truth = np.asarray(estimate, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if estimate.shape != truth.shape:
+        raise ValueError(f"frame_pitch_scores: shapes differ: {estimate.shape} vs {truth.shape}")
+    voiced, guessed = truth > 0, estimate > 0
+    both = voiced & guessed
+    cents = np.zeros(len(truth))
+    cents[both] = 1200 * np.log2(estimate[both] / truth[both])
+    chroma = np.abs(cents - 1200 * np.round(cents / 1200))
+    n_voiced, n_unvoiced = int(voiced.sum()), int((~voiced).sum())
+
+    def share(count, total):
+        return float(count) / total if total else float("nan")
+
+    return {"RPA": share(np.sum(both & (np.abs(cents) <= 50)), n_voiced),
+            "RCA": share(np.sum(both & (chroma <= 50)), n_voiced),
+            "recall": share(np.sum(both), n_voiced),
+            "FA": share(np.sum(guessed & ~voiced), n_unvoiced)}

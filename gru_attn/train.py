@@ -113,6 +113,7 @@ def train(cfg: DictConfig) -> float:
             direction=direction,
             checkpoint_info=checkpoint_info,
             on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
+            augment=OmegaConf.to_container(cfg.data.augment, resolve=True) if cfg.data.get("augment") else None,
             logger=logger,
         )
     finally:

@@ -61,8 +61,10 @@ from gru_attn.inference import (
     load_model,
     pitch_from_file,
     transcribe_audio,
+    with_pitch_method,
 )
 from gru_attn.notes import MIDI_TEMPO, MIDI_TEMPO_RANGE, NoteList, write_notes
+from gru_attn.pitch import INFERENCE_METHODS
 from gru_attn.plots import plot_transcription
 from gru_attn.preprocess import find_audio_files
 
@@ -199,6 +201,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plot", action="store_true", help="also write <name>.png (piano roll + probabilities)")
     parser.add_argument("--feat", help="VOCANO-layout features <name>_feat.npy to use instead of computing them")
     parser.add_argument("--pitch", help="pitch contour <name>_pitch.npy (Hz) to use instead of tracking it")
+    parser.add_argument("--pitch-method", choices=INFERENCE_METHODS, default=None,
+                        help="where note pitches come from (default: the checkpoint's): model (the network's "
+                             "pitch head), praat, world or harvest")
     parser.add_argument("--chunk-frames", type=int, default=None,
                         help="frames per inference chunk (default: 256 on CPU, 1024 on CUDA)")
     return parser.parse_args(argv)
@@ -265,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = _jobs(args)
         device = resolve_device(args.device, option="--device")
         model, info = load_model(args.ckpt, device)
+        info = with_pitch_method(model, info, args.pitch_method)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -35,19 +35,22 @@ def randomise_norm_stats(model: torch.nn.Module, seed: int = 0) -> None:
             m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
 
 
+@pytest.mark.parametrize("pitch_head", [True, False])
 @pytest.mark.parametrize("name", ["gru_attention", "simplified"])
-def test_preset_shapes(name):
+def test_preset_shapes(name, pitch_head):
     torch.manual_seed(0)
-    model = NoteSegmenter(**preset(name)).eval()
-    k = model.context
-    assert k == 9 and model.window == 19
+    config = preset(name)
+    assert config["pitch_head"] is True  # the presets train the pitch head
+    model = NoteSegmenter(**dict(config, pitch_head=pitch_head)).eval()
+    k, n_out = model.context, 181 if pitch_head else 6
+    assert k == 9 and model.window == 19 and model.n_outputs == n_out
     chunk = torch.randn(2, 9, 174, 5 + 2 * k)
     with torch.no_grad():
         enc = model.encode(chunk)
         assert enc.shape == (2, 5 + 2 * k, model.encoder.hidden_dim)
-        assert model.classify_encoded(enc).shape == (2, 5, 6)
-        assert model(chunk).shape == (2, 5, 6)
-        assert model.forward_windows(torch.randn(3, 9, 174, 19)).shape == (3, 6)
+        assert model.classify_encoded(enc, chunk).shape == (2, 5, n_out)
+        assert model(chunk).shape == (2, 5, n_out)
+        assert model.forward_windows(torch.randn(3, 9, 174, 19)).shape == (3, n_out)
 
 
 def test_presets_sizes():
@@ -84,7 +87,7 @@ def test_all_parameters_registered_and_checkpoint_round_trip():
         torch.testing.assert_close(fresh(x), model(x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("kwargs", [TINY, dict(TINY, num_layers=2, context=9)])
+@pytest.mark.parametrize("kwargs", [TINY, dict(TINY, num_layers=2, context=9), dict(TINY, pitch_head=True)])
 def test_frame_shared_equals_per_window(kwargs):
     torch.manual_seed(0)
     model = NoteSegmenter(**kwargs)
@@ -93,15 +96,17 @@ def test_frame_shared_equals_per_window(kwargs):
     k, length = model.context, 30
     chunk = torch.randn(2, 3, 24, length + 2 * k)
     with torch.no_grad():
-        shared = model(chunk)  # (2, length, 6)
+        shared = model(chunk)  # (2, length, n_outputs)
         windows = chunk.unfold(3, 2 * k + 1, 1).permute(0, 3, 1, 2, 4).reshape(-1, 3, 24, 2 * k + 1)
-        per_window = model.forward_windows(windows).reshape(2, length, 6)
+        per_window = model.forward_windows(windows).reshape(2, length, model.n_outputs)
+    assert shared.shape[-1] == (6 + 24 + 1 if kwargs.get("pitch_head") else 6)
     torch.testing.assert_close(shared, per_window, rtol=1e-5, atol=1e-5)
 
 
 def test_frame_shared_equals_per_window_default_model():
     torch.manual_seed(0)
     model = NoteSegmenter(**preset("gru_attention"))
+    assert model.has_pitch_head
     randomise_norm_stats(model)
     model.eval()
     feats = np.random.default_rng(0).standard_normal((9, 174, 40)).astype(np.float32)

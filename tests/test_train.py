@@ -63,12 +63,14 @@ def test_fast_test_run_leaves_every_artifact(fast_run):
     assert summary["parameters"] > 0 and summary["device"] == "cpu"
     assert len(history) == 2 and [h["epoch"] for h in history] == [1, 2]
     for key in ("train/loss", "val/loss", "val/COnP_f1", "val/COnPOff_f1", "val/COn_f1", "val/voiced_acc",
-                "val/onset_f1", "val/offset_f1"):
+                "val/onset_f1", "val/offset_f1", "val/oracle_COnP_f1", "val/pitch_RPA", "val/pitch_FA",
+                "train/pitch_loss"):
         assert key in history[-1], key
     assert 0.0 <= history[-1]["val/COnP_f1"] <= 1.0
     ckpt = torch.load(out / "checkpoints/final.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["feature_layout"]["n_bins"] == 174
     assert ckpt["model_config"]["hidden_dim"] == 128 and "optimizer" in ckpt and "decode" in ckpt
+    assert ckpt["pitch_method"] == "model" and ckpt["model_config"]["pitch_head"] is True
 
 
 def test_default_model_trains_on_tiny_config(run_cli, tmp_path):
