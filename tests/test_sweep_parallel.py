@@ -126,4 +126,4 @@ def test_two_processes_share_one_postgresql_study(cache_dir, tmp_path, postgres_
     run_dirs = [t.user_attrs[st.RUN_DIR_ATTR] for t in counted]
     assert len(set(run_dirs)) == 4  # no trial ran twice
     assert statuses(sweep_dir) == {str(t.number): "completed" for t in counted}
-    assert len({t.system_attrs[st.OWNER_ATTR] for t in counted}) == 2  # both processes ran trials
+    assert len({t.user_attrs[st.OWNER_ATTR]["pid"] for t in counted}) == 2  # both processes ran trials

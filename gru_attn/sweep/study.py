@@ -13,7 +13,7 @@ Plain Python on Optuna's public API (no Hydra). Terms used here:
 - **counted trials**: those that use up the budget: COMPLETE, PRUNED, RUNNING and FAIL,
   except an *orphan* that was re-queued and a *surplus* trial (below).
 - **orphan**: a RUNNING trial whose sweep process is gone: on this host its pid
-  (user attribute ``gru_attn:owner`` = ``host:pid``) no longer exists; elsewhere its
+  (user attribute ``gru_attn:owner``) no longer exists; elsewhere its
   heartbeat is older than the grace period. Orphans are marked FAIL and re-queued as a
   WAITING trial with the same parameters by Optuna's retry callback.
 - **surplus**: a trial created after the budget was used up (two processes asked at the
@@ -43,7 +43,7 @@ from gru_attn.engine import Pruned
 
 log = logging.getLogger(__name__)
 
-OWNER_ATTR = "gru_attn:owner"          # user attribute: "host:pid" of the sweep process running the trial
+OWNER_ATTR = "gru_attn:owner"          # user attribute: {"host", "pid", "trial"} of the sweep process running it
 HEARTBEAT_ATTR = "gru_attn:heartbeat"  # user attribute (journal storage): time.time() of the last sign of life
 SURPLUS_ATTR = "gru_attn:surplus"      # user attribute: why a trial was created but never run
 RUN_DIR_ATTR = "run_dir"               # user attribute: the trial's run directory
@@ -165,7 +165,7 @@ class Trials:
 
     def claim(self, number: int) -> None:
         """Record this process as the owner of a trial it just asked for."""
-        self.set_attr(number, OWNER_ATTR, owner_tag())
+        self.set_attr(number, OWNER_ATTR, {"host": socket.gethostname(), "pid": os.getpid(), "trial": int(number)})
         self.beat(number)
 
     def beat(self, number: int) -> None:
@@ -200,7 +200,7 @@ class Trials:
                 mark_run_interrupted(trial, "was orphaned (no heartbeat from its sweep process)")
                 reaped.append(trial.number)
             elif is_orphan(trial, grace_period, now) and self.fail_and_requeue(
-                    trial.number, f"was orphaned (its sweep process {trial.user_attrs[OWNER_ATTR]} is gone)"):
+                    trial.number, "was orphaned (its sweep process {host}:{pid} is gone)".format(**trial.user_attrs[OWNER_ATTR])):
                 reaped.append(trial.number)
         return reaped
 
@@ -208,11 +208,6 @@ class Trials:
         """Record why a just-asked trial will not run, and mark it FAIL."""
         self.set_attr(number, SURPLUS_ATTR, reason)
         self.finish(number, TrialState.FAIL)
-
-
-def owner_tag() -> str:
-    """``host:pid`` of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -227,12 +222,15 @@ def _pid_alive(pid: int) -> bool:
 
 def is_orphan(trial: FrozenTrial, grace_period: float, now: float | None = None) -> bool:
     """Whether a RUNNING ``trial``'s owner is gone: a dead pid on this host, or elsewhere a
-    ``gru_attn:heartbeat`` older than ``grace_period`` seconds (storages without Optuna heartbeats)."""
-    if trial.state != TrialState.RUNNING or OWNER_ATTR not in trial.user_attrs:
+    ``gru_attn:heartbeat`` older than ``grace_period`` seconds (storages without Optuna heartbeats).
+
+    A trial not claimed yet (a retry still carries the attributes of the trial it re-runs) is no orphan.
+    """
+    owner = trial.user_attrs.get(OWNER_ATTR)
+    if trial.state != TrialState.RUNNING or not isinstance(owner, dict) or owner.get("trial") != trial.number:
         return False
-    host, _, pid = str(trial.user_attrs[OWNER_ATTR]).rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        return not _pid_alive(int(pid))
+    if owner.get("host") == socket.gethostname():
+        return not _pid_alive(int(owner["pid"]))
     beat = trial.user_attrs.get(HEARTBEAT_ATTR)
     return beat is not None and (now if now is not None else time.time()) - float(beat) > grace_period
 

@@ -2,7 +2,7 @@
 
 - The search space is ``hydra.sweeper.params`` plus the command line's sweeps, in Hydra's
   override syntax: ``choice(a, b)`` and ``range(a, b[, step])`` are categorical,
-  ``interval(lo, hi)`` is a float (int when both ends are ints), ``tag(log, interval(...))``
+  ``interval(lo, hi)`` is a float, ``tag(int, interval(...))`` an int, ``tag(log, ...)``
   log-scaled. Plain overrides are fixed for every trial.
 - It works towards the study's **total** trial count: a re-run, or a second process on
   the same study, runs only what is missing (see :mod:`gru_attn.sweep.study`).
@@ -93,8 +93,8 @@ def search_space(overrides: Sequence[str]) -> tuple[dict[str, BaseDistribution],
             distributions[key] = CategoricalDistribution(list(override.sweep_iterator()))
         elif isinstance(sweep, IntervalSweep):
             log_scale = "log" in sweep.tags
-            if isinstance(sweep.start, int) and isinstance(sweep.end, int):
-                distributions[key] = IntDistribution(sweep.start, sweep.end, log=log_scale)
+            if "int" in sweep.tags:
+                distributions[key] = IntDistribution(int(sweep.start), int(sweep.end), log=log_scale)
             else:
                 distributions[key] = FloatDistribution(float(sweep.start), float(sweep.end), log=log_scale)
         else:
