@@ -49,7 +49,7 @@ def run_sweep(cache_dir: Path, sweep_dir: Path, *overrides: str, env: dict | Non
 def study_trials(sweep_dir: Path) -> list:
     """The trials of the sweep's study (from its study.json)."""
     info = json.loads((sweep_dir / "study.json").read_text())
-    return optuna.load_study(study_name=info["study_name"], storage=info["storage"]).get_trials()
+    return optuna.load_study(study_name=info["study_name"], storage=st.open_storage(info["storage"])).get_trials()
 
 
 def statuses(sweep_dir: Path) -> dict[str, str]:

@@ -275,3 +275,35 @@ def test_trial_reporter_prunes_a_hopeless_trial_but_never_at_the_last_epoch(tmp_
     last = study.ask()
     st.TrialReporter.connect(url, "s", last.number, metric="val/loss", last_epoch=1,
                              pruner=pruner)(1, {"val/loss": 9.0})  # no raise
+
+
+# -- Hydra plugin registration ------------------------------------------------------------------
+
+
+PLUGIN_CHECK = """
+import sys
+from hydra.core.config_store import ConfigStore
+import gru_attn.train
+def listed(group):
+    try:
+        return ConfigStore.instance().list(group)
+    except OSError:  # nothing stored in that group
+        return []
+assert not [m for m in sys.modules if m.startswith("hydra_plugins")], "importing gru_attn.train registered plugins"
+assert "gru_optuna.yaml" not in listed("hydra/sweeper")
+from hydra.core.plugins import Plugins
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+sweepers = {c.__name__ for c in Plugins.instance().discover(Sweeper)}
+launchers = {c.__name__ for c in Plugins.instance().discover(Launcher)}
+assert "GruOptunaSweeper" in sweepers and "GpuJoblibLauncher" in launchers, (sweepers, launchers)
+assert "gru_optuna.yaml" in listed("hydra/sweeper") and "median.yaml" in listed("hydra/sweeper/pruner")
+print("ok")
+"""
+
+
+def test_plugins_are_found_through_the_installed_package_not_an_import_side_effect(tmp_path):
+    # run outside the repository: only the installed package (hydra_plugins/ + entry points) can provide them
+    proc = subprocess.run([sys.executable, "-c", PLUGIN_CHECK], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
