@@ -444,17 +444,20 @@ def plot_curves(sweeps: list[Sweep], path: Path) -> bool:
 
 def param_importances(study) -> dict[str, float]:
     """Optuna's parameter importances (PED-ANOVA, which needs no scikit-learn) of the completed trials;
-    ``{}`` when they cannot be estimated (fewer than two completed trials, nothing varies)."""
+    ``{}`` when they cannot be estimated (too few completed trials, nothing varies)."""
     import optuna
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.importance.get_param_importances(
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            shares = optuna.importance.get_param_importances(
                 study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     except (ValueError, RuntimeError, ZeroDivisionError) as exc:
         log.info("study %s: no parameter importances (%s)", study.study_name, exc)
         return {}
+    if any("too small to compute importances" in str(w.message) for w in caught):
+        return {}  # Optuna would report equal shares
+    return shares
 
 
 def plot_study(sweep: Sweep, history_path: Path, importance_path: Path) -> list[Path]:
