@@ -16,10 +16,9 @@ writes to ``--out`` (default: the first sweep directory):
 - ``heatmap.png``: objective over hidden_dim x num_layers (one panel per sweep);
 - ``pareto.png``: objective vs parameter count and vs wall time, Pareto front marked;
 - ``curves.png``: the validation curves of every run (objective and loss per epoch);
-- ``optuna_history.png`` and ``optuna_importance.png`` for sweeps with a study: value of
-  each trial with the best so far, and per parameter the share of the variance of the
-  objective that its values explain (bias-corrected correlation ratio epsilon^2, see
-  :func:`explained_variance`; Optuna 2.10's own importances need scikit-learn).
+- ``optuna_history.png`` and ``optuna_importance.png`` for sweeps with a study: Optuna's
+  optimisation-history plot (value of each completed trial, best so far) and its
+  parameter-importance plot (PED-ANOVA over the completed trials, see :func:`param_importances`).
 
 Failed, pruned, interrupted and unfinished runs are listed too; nothing in a broken run
 directory stops the comparison.
@@ -34,6 +33,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -75,6 +75,7 @@ class StudyInfo:
     name: str
     direction: str
     trials: list  # optuna FrozenTrial objects
+    study: object = None  # the optuna.Study itself (for Optuna's importance and plots)
 
 
 @dataclass
@@ -121,9 +122,11 @@ def load_study(sweep_dir: Path) -> StudyInfo | None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.load_study(study_name=info["study_name"], storage=info["storage"])
+        from gru_attn.sweep.study import open_storage
+
+        study = optuna.load_study(study_name=info["study_name"], storage=open_storage(info["storage"]))
         return StudyInfo(name=study.study_name, direction=study.direction.name.lower(),
-                         trials=study.get_trials(deepcopy=False))
+                         trials=study.get_trials(deepcopy=False), study=study)
     except Exception as exc:  # a study we cannot open must not stop the comparison
         log.warning("%s: cannot open the study (%s: %s); comparing the run directories only",
                     record, type(exc).__name__, exc)
@@ -439,81 +442,47 @@ def plot_curves(sweeps: list[Sweep], path: Path) -> bool:
     return True
 
 
-def explained_variance(params: list[dict], values: Sequence[float], n_bins: int = 4) -> dict[str, float]:
-    """Per parameter, the share of the variance of ``values`` explained by grouping the trials by
-    the parameter's value (numeric parameters with more than ``n_bins`` values: quantile bins).
+def param_importances(study) -> dict[str, float]:
+    """Optuna's parameter importances (PED-ANOVA, which needs no scikit-learn) of the completed trials;
+    ``{}`` when they cannot be estimated (too few completed trials, nothing varies)."""
+    import optuna
 
-    The share is epsilon^2 = (SS_between - (k - 1) MS_within) / (SS_total + MS_within), the
-    correlation ratio eta^2 corrected for the number of groups k (eta^2 alone reaches 1 when
-    every trial is its own group), clipped at 0. Parameters that cannot be estimated (one
-    group, or no trial sharing a group) are left out.
-    """
-    values = np.asarray(values, dtype=float)
-    total = float(((values - values.mean()) ** 2).sum())
-    out = {}
-    for name in sorted({k for p in params for k in p}):
-        xs = [p.get(name) for p in params]
-        if len(set(map(str, xs))) > n_bins and all(_is_number(x) for x in xs):
-            groups = list(np.argsort(np.argsort(xs)) * n_bins // len(xs))
-        else:
-            groups = [str(x) for x in xs]
-        members = [values[[i for i, g in enumerate(groups) if g == key]] for key in set(groups)]
-        k, n = len(members), len(values)
-        if k < 2 or n - k < 1 or total <= 0:
-            continue
-        within = sum(float(((m - m.mean()) ** 2).sum()) for m in members)
-        ms_within = within / (n - k)
-        out[name] = max(0.0, (total - within - (k - 1) * ms_within) / (total + ms_within))
-    return out
-
-
-def _trial_value(trial):
-    """The trial's value, or else its last reported epoch (a pruned trial told without one)."""
-    if trial.value is not None or not trial.intermediate_values:
-        return trial.value
-    return trial.intermediate_values[max(trial.intermediate_values)]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            shares = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+    except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+        log.info("study %s: no parameter importances (%s)", study.study_name, exc)
+        return {}
+    if any("too small to compute importances" in str(w.message) for w in caught):
+        return {}  # Optuna would report equal shares
+    return shares
 
 
 def plot_study(sweep: Sweep, history_path: Path, importance_path: Path) -> list[Path]:
-    """Optimisation history and parameter importance of the sweep's study; the files written."""
+    """Optuna's optimisation history and parameter-importance plots of the sweep's study; the files written."""
+    import optuna
     from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as optuna_plots
 
-    study = sweep.study
-    complete = [t for t in study.trials if t.state == TrialState.COMPLETE and _is_number(t.value)]
-    pruned = [(t.number, _trial_value(t)) for t in study.trials if t.state == TrialState.PRUNED]
-    pruned = [(n, v) for n, v in pruned if _is_number(v)]
-    if not complete and not pruned:
+    study = sweep.study.study
+    complete = [t for t in sweep.study.trials if t.state == TrialState.COMPLETE and _is_number(t.value)]
+    if not complete:
         return []
-    maximize = study.direction == "maximize"
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.scatter([t.number for t in complete], [t.value for t in complete], s=18, label="complete")
-    ax.scatter([n for n, _ in pruned], [v for _, v in pruned], s=18, marker="x", color="grey",
-               label="pruned (last reported)")
-    if complete:
-        best = (np.maximum if maximize else np.minimum).accumulate([t.value for t in complete])
-        ax.step([t.number for t in complete], best, where="post", color="crimson", label="best so far")
-    if _wide_positive([t.value for t in complete] + [v for _, v in pruned]):
-        ax.set_yscale("log")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("objective")
-    ax.set_title(f"study {study.name}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, history_path)
-    written = [history_path]
-    ratios = explained_variance([t.params for t in complete], [t.value for t in complete])
-    if ratios:
-        names = sorted(ratios, key=ratios.get)
-        fig, ax = plt.subplots(figsize=(5.5, 0.5 + 0.45 * len(names)))
-        bars = ax.barh(names, [ratios[n] for n in names])
-        ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=2)
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("share of the objective's variance explained (epsilon^2)")
-        ax.set_title(f"parameter importance, {len(complete)} complete trials", fontsize=9)
-        fig.tight_layout()
-        save_figure(fig, importance_path)
-        written.append(importance_path)
+    written = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = optuna_plots.plot_optimization_history(study)
+        ax.set_title(f"study {study.study_name}", fontsize=9)
+        save_figure(ax.figure, history_path)
+        written.append(history_path)
+        if param_importances(study):
+            ax = optuna_plots.plot_param_importances(
+                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+            ax.set_title(f"parameter importance (PED-ANOVA), {len(complete)} complete trials", fontsize=9)
+            save_figure(ax.figure, importance_path)
+            written.append(importance_path)
     return written
 
 

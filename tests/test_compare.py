@@ -11,7 +11,7 @@ import optuna
 import pytest
 import yaml
 
-from gru_attn.compare import compare, explained_variance, main, pareto_front
+from gru_attn.compare import compare, main, param_importances, pareto_front
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -130,9 +130,15 @@ def test_pareto_front():
     assert pareto_front(costs, values, maximize=False) == [1]
 
 
-def test_explained_variance():
-    params = [{"a": a, "b": b} for a in (1, 2, 3) for b in ("x", "y")] * 2
-    values = [10.0 * p["a"] + (0.01 if p["b"] == "x" else 0.0) for p in params]
-    shares = explained_variance(params, values)
-    assert shares["a"] > 0.99 and shares["b"] < 0.01
-    assert explained_variance([{"a": 1}, {"a": 1}], [0.0, 1.0]) == {}  # one group: no estimate
+def test_param_importances_are_optunas_and_find_the_parameter_that_matters():
+    study = optuna.create_study(direction="maximize")
+    dist = {"a": optuna.distributions.CategoricalDistribution([1, 2, 3]),
+            "b": optuna.distributions.CategoricalDistribution(["x", "y"])}
+    for a in (1, 2, 3):
+        for b in ("x", "y", "x", "y"):
+            study.add_trial(optuna.trial.create_trial(params={"a": a, "b": b}, distributions=dist,
+                                                      value=10.0 * a + (0.01 if b == "x" else 0.0)))
+    shares = param_importances(study)
+    assert set(shares) == {"a", "b"} and shares["a"] > shares["b"]
+    assert abs(sum(shares.values()) - 1) < 1e-6
+    assert param_importances(optuna.create_study()) == {}  # no trial: no estimate, no error

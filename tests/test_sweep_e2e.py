@@ -49,7 +49,7 @@ def run_sweep(cache_dir: Path, sweep_dir: Path, *overrides: str, env: dict | Non
 def study_trials(sweep_dir: Path) -> list:
     """The trials of the sweep's study (from its study.json)."""
     info = json.loads((sweep_dir / "study.json").read_text())
-    return optuna.load_study(study_name=info["study_name"], storage=info["storage"]).get_trials()
+    return optuna.load_study(study_name=info["study_name"], storage=st.open_storage(info["storage"])).get_trials()
 
 
 def statuses(sweep_dir: Path) -> dict[str, str]:
@@ -103,8 +103,8 @@ def test_optuna_sweep_killed_then_resumed_to_its_total(cache_dir, tmp_path):
     proc = subprocess.Popen(train_command(sweep_dir, *overrides), cwd=REPO, env=sweep_env(cache_dir),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_for(lambda: statuses(sweep_dir).get("0") == "completed" and (sweep_dir / "1" / ".hydra").is_dir(),
-                 timeout=300, what="trial 0 to finish and trial 1 to start")
+        wait_for(lambda: statuses(sweep_dir).get("0") == "completed" and statuses(sweep_dir).get("1") == "running",
+                 timeout=300, what="trial 0 to finish and trial 1 to train its first epoch")
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
@@ -118,10 +118,12 @@ def test_optuna_sweep_killed_then_resumed_to_its_total(cache_dir, tmp_path):
     counted = st.counted_trials(trials)
     assert len(counted) == 3 and all(t.state.name == "COMPLETE" for t in counted)  # the total, not 3 more
     assert trials[1].state.name == "FAIL"  # the orphan ...
-    retries = [t for t in trials if t.system_attrs.get(st.RETRY_OF_ATTR) == 1]
+    retries = [t for t in trials if st.RETRY.retried_trial_number(t) == 1]
     assert len(retries) == 1 and retries[0].params == trials[1].params  # ... re-run with its parameters
     assert (metrics_0.read_bytes(), metrics_0.stat().st_mtime_ns) == finished  # never overwritten
     assert set(statuses(sweep_dir)) == {str(t.number) for t in trials if t.number != 1} | {"1"}
+    killed = json.loads((sweep_dir / "1" / "metrics.json").read_text())["summary"]
+    assert killed["status"] == "interrupted" and "re-queued" in killed["reason"]  # no longer "running"
     rows = {r["run"]: r for r in compare([sweep_dir], quiet=True)}
     assert rows["1"]["status"] == "interrupted"
     assert sum(r["status"] == "completed" for r in rows.values()) == 3

@@ -105,11 +105,11 @@ def postgres_url() -> str:
     return url
 
 
-def test_two_processes_share_one_postgresql_study(cache_dir, tmp_path, postgres_url):
-    sweep_dir = tmp_path / "shared"
+def two_processes_share_one_study(cache_dir, sweep_dir: Path, storage: str) -> None:
+    """Two sweep processes (different seeds) on one study run its 4 trials in total, none twice."""
     study_name = f"test-{uuid.uuid4().hex[:12]}"
     processes = [
-        subprocess.Popen(train_command(sweep_dir, "hparams_search=optuna", f"hydra.sweeper.storage={postgres_url}",
+        subprocess.Popen(train_command(sweep_dir, "hparams_search=optuna", f"hydra.sweeper.storage={storage}",
                                        f"hydra.sweeper.study_name={study_name}", "hydra.sweeper.n_trials=4",
                                        "model.hidden_dim=choice(16,32)", "model.num_layers=1",
                                        "optimizer.lr=0.003", "trainer.max_epochs=1", f"seed={seed}"),
@@ -122,8 +122,19 @@ def test_two_processes_share_one_postgresql_study(cache_dir, tmp_path, postgres_
     trials = study_trials(sweep_dir)
     counted = st.counted_trials(trials)
     assert len(counted) == 4 and all(t.state.name == "COMPLETE" for t in counted)  # N in total, none lost
-    assert all(st.SURPLUS_ATTR in t.system_attrs for t in trials if t not in counted)  # extras never ran
+    assert all(st.SURPLUS_ATTR in t.user_attrs for t in trials if t not in counted)  # extras never ran
     run_dirs = [t.user_attrs[st.RUN_DIR_ATTR] for t in counted]
     assert len(set(run_dirs)) == 4  # no trial ran twice
     assert statuses(sweep_dir) == {str(t.number): "completed" for t in counted}
-    assert len({t.system_attrs[st.OWNER_ATTR] for t in counted}) == 2  # both processes ran trials
+    assert len({t.user_attrs[st.OWNER_ATTR]["pid"] for t in counted}) == 2  # both processes ran trials
+
+
+def test_two_processes_share_one_postgresql_study(cache_dir, tmp_path, postgres_url):
+    two_processes_share_one_study(cache_dir, tmp_path / "shared", postgres_url)
+
+
+def test_two_processes_share_one_journal_file(cache_dir, tmp_path):
+    # Optuna's JournalStorage with its file backend: no server, one file the processes append to
+    journal = tmp_path / "study" / "optuna.log"
+    two_processes_share_one_study(cache_dir, tmp_path / "journal", f"journal:///{journal}")
+    assert journal.stat().st_size > 0 and not (tmp_path / "journal" / "optuna.db").exists()

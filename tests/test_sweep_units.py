@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -15,7 +16,7 @@ from optuna.trial import TrialState
 
 from gru_attn.engine import Pruned
 from gru_attn.sweep import devices, study as st, workers
-from gru_attn.sweep.sweeper import launcher_parallelism
+from gru_attn.sweep.sweeper import launcher_parallelism, search_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -102,15 +103,19 @@ def test_workers_arguments():
 
 def test_absolute_storage_url(tmp_path):
     assert st.absolute_storage_url("sqlite:///x/optuna.db", tmp_path) == f"sqlite:///{tmp_path}/x/optuna.db"
+    assert st.absolute_storage_url("journal:///x/optuna.log", tmp_path) == f"journal:///{tmp_path}/x/optuna.log"
     assert st.absolute_storage_url("sqlite:////abs/o.db", tmp_path) == "sqlite:////abs/o.db"
     url = "postgresql+psycopg2://u:p@h:5432/db"
     assert st.absolute_storage_url(url, tmp_path) == url
+    assert "p@" not in st.masked_url(url) and "***" in st.masked_url(url)
 
 
-@pytest.fixture
-def sqlite_study(tmp_path):
-    storage = st.open_storage(f"sqlite:///{tmp_path}/optuna.db")
-    return st.open_study(storage, "s", ["maximize"])
+@pytest.fixture(params=["sqlite", "journal"])
+def study_and_trials(tmp_path, request):
+    url = f"sqlite:///{tmp_path}/optuna.db" if request.param == "sqlite" else f"journal:///{tmp_path}/optuna.log"
+    storage = st.open_storage(url, heartbeat_interval=60)
+    study = st.open_study(storage, "s", ["maximize"])
+    return study, st.Trials(study, storage)
 
 
 def _dead_pid() -> int:
@@ -119,89 +124,126 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_orphan_of_dead_local_process_is_failed_and_requeued(sqlite_study):
-    study = sqlite_study
-    alive = study.ask({"x": optuna.distributions.CategoricalDistribution([1, 2])})
-    st.claim(study, alive._trial_id)
-    orphan = study.ask({"x": optuna.distributions.CategoricalDistribution([1, 2])})
-    study._storage.set_trial_system_attr(orphan._trial_id, st.OWNER_ATTR, f"{socket.gethostname()}:{_dead_pid()}")
-    assert st.reap_orphans(study, grace_period=60) == [orphan.number]
-    trials = study.get_trials(deepcopy=False)
-    assert [t.state for t in trials] == [TrialState.RUNNING, TrialState.FAIL, TrialState.WAITING]
-    retry = trials[2]
-    assert retry.params == orphan.params and retry.system_attrs[st.RETRY_OF_ATTR] == orphan.number
+DIST = {"x": optuna.distributions.CategoricalDistribution([1, 2])}
+
+
+def test_orphan_of_dead_local_process_is_failed_requeued_and_its_run_marked(study_and_trials, tmp_path):
+    study, trials = study_and_trials
+    alive = study.ask(DIST)
+    trials.claim(alive.number)
+    orphan = study.ask(DIST)
+    run_dir = tmp_path / "run1"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text(json.dumps({"summary": {"status": "running"}, "history": []}))
+    trials.set_attr(orphan.number, st.RUN_DIR_ATTR, str(run_dir))
+    trials.set_attr(orphan.number, st.OWNER_ATTR, {"host": socket.gethostname(), "pid": _dead_pid(),
+                                                   "trial": orphan.number})
+    assert trials.reap_orphans(grace_period=60) == [orphan.number]
+    all_trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in all_trials] == [TrialState.RUNNING, TrialState.FAIL, TrialState.WAITING]
+    retry = all_trials[2]
+    assert retry.params == orphan.params
+    assert st.RETRY.retried_trial_number(retry) == orphan.number  # Optuna's retry bookkeeping
     # the orphan no longer counts; the retry (when popped) and the live trial do
-    assert [t.number for t in st.counted_trials(trials)] == [alive.number]
-    popped = study.ask()
+    assert [t.number for t in st.counted_trials(all_trials)] == [alive.number]
+    summary = json.loads((run_dir / "metrics.json").read_text())["summary"]
+    assert summary["status"] == "interrupted" and "re-queued" in summary["reason"]  # the file tells the truth
+    popped = study.ask(DIST)
     assert popped.number == retry.number and popped.params == orphan.params
-    assert st.reap_orphans(study, grace_period=60) == []  # nothing else is orphaned
+    assert trials.reap_orphans(grace_period=60) == []  # nothing else is orphaned
 
 
-def test_orphan_on_another_host_needs_a_stale_heartbeat(sqlite_study):
-    study = sqlite_study
+def test_stale_optuna_heartbeat_fails_and_requeues_a_trial_of_another_host(tmp_path):
+    storage = st.open_storage(f"sqlite:///{tmp_path}/hb.db", heartbeat_interval=1, grace_period=1)
+    study = st.open_study(storage, "s", ["maximize"])
+    trials = st.Trials(study, storage)
+    trial = study.ask(DIST)
+    trials.set_attr(trial.number, st.OWNER_ATTR, {"host": "some-other-host", "pid": 1, "trial": trial.number})
+    trials.beat(trial.number)
+    assert trials.reap_orphans(grace_period=1) == []
+    time.sleep(2.2)
+    assert trials.reap_orphans(grace_period=1) == [trial.number]
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+
+
+def test_orphan_on_another_host_without_optuna_heartbeat_needs_a_stale_mark(tmp_path):
+    storage = st.open_storage(f"journal:///{tmp_path}/j.log")
+    study = st.open_study(storage, "s", ["maximize"])
+    trials = st.Trials(study, storage)
     trial = study.ask()
-    study._storage.set_trial_system_attr(trial._trial_id, st.OWNER_ATTR, "some-other-host:1")
-    study._storage.set_trial_system_attr(trial._trial_id, st.HEARTBEAT_ATTR, time.time())
-    assert st.reap_orphans(study, grace_period=60) == []
-    study._storage.set_trial_system_attr(trial._trial_id, st.HEARTBEAT_ATTR, time.time() - 120)
-    assert st.reap_orphans(study, grace_period=60) == [trial.number]
+    trials.set_attr(trial.number, st.OWNER_ATTR, {"host": "some-other-host", "pid": 1, "trial": trial.number})
+    trials.set_attr(trial.number, st.HEARTBEAT_ATTR, time.time())
+    assert trials.reap_orphans(grace_period=60) == []
+    trials.set_attr(trial.number, st.HEARTBEAT_ATTR, time.time() - 120)
+    assert trials.reap_orphans(grace_period=60) == [trial.number]
 
 
-def test_heartbeat_keeps_a_trial_alive(sqlite_study):
-    study = sqlite_study
+def test_heartbeat_keeps_a_trial_alive(tmp_path):
+    storage = st.open_storage(f"journal:///{tmp_path}/j.log")
+    study = st.open_study(storage, "s", ["maximize"])
+    trials = st.Trials(study, storage)
     trial = study.ask()
-    st.claim(study, trial._trial_id)
-    first = study._storage.get_trial(trial._trial_id).system_attrs[st.HEARTBEAT_ATTR]
-    with st.Heartbeat(study, interval=0.05) as heartbeat:
-        heartbeat.track([trial._trial_id])
+    trials.claim(trial.number)
+    first = trials.get(trial.number).user_attrs[st.HEARTBEAT_ATTR]
+    with st.Heartbeat(trials, interval=0.05) as heartbeat:
+        heartbeat.track([trial.number])
         time.sleep(0.3)
-    assert study._storage.get_trial(trial._trial_id).system_attrs[st.HEARTBEAT_ATTR] > first
+    assert trials.get(trial.number).user_attrs[st.HEARTBEAT_ATTR] > first
 
 
-def test_surplus_beyond_the_budget_and_duplicate_grid_points():
-    study = optuna.create_study()
+def test_surplus_beyond_the_budget_and_duplicate_grid_points(study_and_trials):
+    study, trials = study_and_trials
     dist = {"x": optuna.distributions.CategoricalDistribution([1, 2, 3])}
+    study.enqueue_trial({"x": 1})
+    study.enqueue_trial({"x": 1})  # two processes queued the same grid point
     first = study.ask(dist)
     study.tell(first, 1.0)
     second = study.ask(dist)
-    trials = study.get_trials(deepcopy=False)
-    assert st.surplus_reason(trials, trials[1], budget=2, is_grid=False) is None
-    assert "budget" in st.surplus_reason(trials, trials[1], budget=1, is_grid=False)
-    duplicate = trials[1].params == trials[0].params
-    assert (st.surplus_reason(trials, trials[1], budget=5, is_grid=True) is not None) == duplicate
-    st.mark_surplus(study, second._trial_id, "test")
+    all_trials = study.get_trials(deepcopy=False)
+    assert st.surplus_reason(all_trials, all_trials[1], budget=2, is_grid=False) is None
+    assert "budget" in st.surplus_reason(all_trials, all_trials[1], budget=1, is_grid=False)
+    assert "grid point already taken by trial 0" == st.surplus_reason(all_trials, all_trials[1], 5, True)
+    trials.mark_surplus(second.number, "test")
     assert [t.number for t in st.counted_trials(study.get_trials(deepcopy=False))] == [first.number]
 
 
-def test_grid_sampler_written_order_failing_last_point_and_requeue():
-    sampler = st.ResumableGridSampler({"h": [128, 16, 64]})
-    study = optuna.create_study(sampler=sampler)
-    dist = optuna.distributions.CategoricalDistribution([128, 16, 64])
+def test_grid_queue_keeps_written_order_survives_a_failing_last_point_and_requeues(study_and_trials):
+    study, trials = study_and_trials
+    space = {"h": [128, 16, 64], "l": [2, 1]}
+    assert st.queue_grid(study, space) == 6
+    assert st.queue_grid(study, space) == 0  # already queued: nothing added
+    dist = {name: optuna.distributions.CategoricalDistribution(values) for name, values in space.items()}
     seen = []
-    for state in (TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL):  # the last point fails
-        trial = study.ask()
-        seen.append(trial.suggest_categorical("h", dist.choices))
-        study.tell(trial, 1.0 if state == TrialState.COMPLETE else None, state)  # no study.stop() error
-    assert seen == [128, 16, 64]
-    assert st.uncovered_grid_points({"h": [128, 16, 64]}, study.get_trials(deepcopy=False)) == []
-    # an orphaned point is uncovered again, and its retry runs exactly that point
-    orphan = study.ask()  # grid exhausted: a re-evaluation, as GridSampler does
-    orphan.suggest_categorical("h", dist.choices)
-    assert st.surplus_reason(study.get_trials(deepcopy=False), study.get_trials(deepcopy=False)[-1], 3, True)
+    for k in range(6):  # the last point fails
+        trial = study.ask(dist)
+        seen.append((trial.params["h"], trial.params["l"]))
+        study.tell(trial, 1.0 if k < 5 else None, TrialState.COMPLETE if k < 5 else TrialState.FAIL)
+    assert seen == [(128, 2), (128, 1), (16, 2), (16, 1), (64, 2), (64, 1)]
+    assert st.uncovered_grid_points(space, study.get_trials(deepcopy=False)) == []
+    assert st.queue_grid(study, space) == 0  # a failed point is taken (not re-run)
 
 
-def test_grid_requeued_trial_keeps_its_point():
+def test_grid_point_of_an_interrupted_trial_is_requeued_once(study_and_trials):
+    study, trials = study_and_trials
     space = {"h": [1, 2, 3]}
-    study = optuna.create_study(sampler=st.ResumableGridSampler(space))
-    dist = optuna.distributions.CategoricalDistribution([1, 2, 3])
-    a = study.ask()
-    a.suggest_categorical("h", dist.choices)
-    st.fail_and_requeue(study, study._storage.get_trial(a._trial_id), "was interrupted")
+    dist = {"h": optuna.distributions.CategoricalDistribution([1, 2, 3])}
+    st.queue_grid(study, space)
+    a = study.ask(dist)
+    assert trials.fail_and_requeue(a.number, "was interrupted")
+    assert not trials.fail_and_requeue(a.number, "was interrupted")  # finished already: no second retry
     assert st.uncovered_grid_points(space, study.get_trials(deepcopy=False)) == [{"h": 1}, {"h": 2}, {"h": 3}]
-    retry = study.ask()
-    assert retry.suggest_categorical("h", dist.choices) == 1
-    b = study.ask()
-    assert b.suggest_categorical("h", dist.choices) == 2
+    assert st.queue_grid(study, space) == 0  # its retry is queued already
+    assert [study.ask(dist).params["h"] for _ in range(3)] == [2, 3, 1]
+
+
+def test_search_space_from_hydra_overrides():
+    distributions, fixed = search_space(["a=choice(1,2)", "b=range(0,6,2)", "c=tag(log, interval(1e-4, 1e-2))",
+                                         "d=tag(int, interval(1, 8))", "e=7", "a=3"])
+    assert fixed == ["e=7", "a=3"] and "a" not in distributions
+    assert distributions["b"] == optuna.distributions.CategoricalDistribution([0, 2, 4])
+    assert distributions["c"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    assert distributions["d"] == optuna.distributions.IntDistribution(1, 8)
 
 
 def test_trial_outcome_from_run_status():
@@ -213,18 +255,55 @@ def test_trial_outcome_from_run_status():
     assert st.trial_outcome(None, "not a number") == (TrialState.FAIL, None)
 
 
-def test_trial_reporter_prunes_a_hopeless_trial_but_never_at_the_last_epoch():
-    study = optuna.create_study(direction="minimize",
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+def test_trial_reporter_prunes_a_hopeless_trial_but_never_at_the_last_epoch(tmp_path):
+    url = f"journal:///{tmp_path}/j.log"
+    study = st.open_study(st.open_storage(url), "s", ["minimize"])
     good = study.ask()
     for epoch, loss in enumerate([1.0, 0.8, 0.7], start=1):
         good.report(loss, epoch)
     study.tell(good, 0.7)
     bad = study.ask()
-    reporter = st.TrialReporter(study, bad.number, metric="val/loss", last_epoch=3)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    # the job's side: its own connection to the storage, the trial found by number
+    reporter = st.TrialReporter.connect(url, "s", bad.number, metric="val/loss", last_epoch=3, pruner=pruner)
     reporter(1, {"val/loss": math.nan})  # ignored
     with pytest.raises(Pruned, match="MedianPruner after epoch 1"):
         reporter(1, {"val/loss": 5.0})
-    assert study._storage.get_trial(bad._trial_id).intermediate_values == {1: 5.0}
+    study.tell(bad.number, None, TrialState.PRUNED)
+    pruned = study.get_trials()[bad.number]
+    assert pruned.intermediate_values == {1: 5.0} and pruned.value == 5.0  # the sweep sees the job's report
     last = study.ask()
-    st.TrialReporter(study, last.number, metric="val/loss", last_epoch=1)(1, {"val/loss": 9.0})  # no raise
+    st.TrialReporter.connect(url, "s", last.number, metric="val/loss", last_epoch=1,
+                             pruner=pruner)(1, {"val/loss": 9.0})  # no raise
+
+
+# -- Hydra plugin registration ------------------------------------------------------------------
+
+
+PLUGIN_CHECK = """
+import sys
+from hydra.core.config_store import ConfigStore
+import gru_attn.train
+def listed(group):
+    try:
+        return ConfigStore.instance().list(group)
+    except OSError:  # nothing stored in that group
+        return []
+assert not [m for m in sys.modules if m.startswith("hydra_plugins")], "importing gru_attn.train registered plugins"
+assert "gru_optuna.yaml" not in listed("hydra/sweeper")
+from hydra.core.plugins import Plugins
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+sweepers = {c.__name__ for c in Plugins.instance().discover(Sweeper)}
+launchers = {c.__name__ for c in Plugins.instance().discover(Launcher)}
+assert "GruOptunaSweeper" in sweepers and "GpuJoblibLauncher" in launchers, (sweepers, launchers)
+assert "gru_optuna.yaml" in listed("hydra/sweeper") and "median.yaml" in listed("hydra/sweeper/pruner")
+print("ok")
+"""
+
+
+def test_plugins_are_found_through_the_installed_package_not_an_import_side_effect(tmp_path):
+    # run outside the repository: only the installed package (hydra_plugins/ + entry points) can provide them
+    proc = subprocess.run([sys.executable, "-c", PLUGIN_CHECK], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""Sweeps: the hooks between a training run and the sweep around it, and Hydra's sweep plugins.
+"""Sweeps: the hooks between a training run and the sweep around it.
 
 What a training job calls (:mod:`gru_attn.train`):
 
@@ -6,56 +6,28 @@ What a training job calls (:mod:`gru_attn.train`):
 - :func:`epoch_callback` -- in an Optuna sweep, reports every epoch to the job's trial
   and raises :class:`gru_attn.engine.Pruned` when the study's pruner says so.
 
-Importing this package also makes known to Hydra (before it composes the config):
+Importing this package registers nothing with Hydra. The sweeper ``hydra/sweeper=gru_optuna``,
+its pruners, the launcher ``hydra/launcher=gpus`` and the resolver ``${gpu_count:}`` are
+registered by ``hydra_plugins.gru_attn_sweep``, a module of the installed ``hydra_plugins``
+namespace package that Hydra imports when it discovers plugins.
 
-- the sweeper ``hydra/sweeper=gru_optuna`` and pruners ``hydra/sweeper/pruner=...``
-  (:mod:`gru_attn.sweep.schema`, :mod:`gru_attn.sweep.sweeper`);
-- the launcher class behind ``hydra/launcher=gpus`` and the resolver ``${gpu_count:}``
-  (the number of visible GPUs, at least 1; see :mod:`gru_attn.sweep.devices`).
-
-Modules: ``devices`` (GPU per job), ``study`` (Optuna bookkeeping: budget, orphans,
-heartbeats, grid, pruning reporter), ``runs`` (reading run directories), ``sweeper``
+Modules: ``devices`` (GPU per job), ``study`` (Optuna bookkeeping: storages, budget,
+orphans, grid queue, pruning reporter), ``runs`` (reading run directories), ``sweeper``
 (the sweep loop), ``workers`` (one sweep process per GPU), ``schema`` (configs).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 from typing import Callable
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from gru_attn.sweep.devices import gpu_count, job_device
-from gru_attn.sweep.schema import register_configs
+from gru_attn.sweep.devices import job_device
 
 __all__ = ["epoch_callback", "job_device"]
 
 log = logging.getLogger(__name__)
-
-PLUGIN_ROOT = Path(__file__).resolve().parent / "_plugin_root"
-
-
-def _register_with_hydra() -> None:
-    """Register the configs, the ``gpu_count`` resolver and the plugin classes with Hydra.
-
-    Hydra instantiates sweepers and launchers only from modules named ``hydra_plugins.*``
-    that it finds on ``sys.path``; ours ships inside this package, in ``_plugin_root/``.
-    """
-    register_configs()
-    OmegaConf.register_new_resolver("gpu_count", lambda: max(gpu_count(), 1), replace=True)
-    if str(PLUGIN_ROOT) not in sys.path:
-        sys.path.append(str(PLUGIN_ROOT))
-    from hydra.core.plugins import Plugins
-
-    import hydra_plugins.gru_attn_sweep as plugin
-
-    for cls in (plugin.GruOptunaSweeper, plugin.GpuJoblibLauncher):
-        Plugins.instance().register(cls)
-
-
-_register_with_hydra()
 
 
 def epoch_callback(cfg: DictConfig) -> Callable[[int, dict], None] | None:
@@ -77,7 +49,8 @@ def epoch_callback(cfg: DictConfig) -> Callable[[int, dict], None] | None:
     if not sweeper.get("storage"):
         log.warning("optuna_trial=%s but the study has no storage: epochs are not reported, no pruning", number)
         return None
-    pruner = hydra.utils.instantiate(sweeper.pruner) if sweeper.get("pruner") is not None else None
+    pruner = (hydra.utils.instantiate(sweeper.pruner, _execution_whitelist_=["optuna.pruners.*"])
+              if sweeper.get("pruner") is not None else None)
     return TrialReporter.connect(absolute_storage_url(str(sweeper.storage), hydra_cfg.runtime.cwd),
                                  str(sweeper.study_name), int(number), metric=str(cfg.optimized_metric),
                                  last_epoch=int(cfg.trainer.max_epochs), pruner=pruner)

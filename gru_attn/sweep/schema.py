@@ -1,11 +1,13 @@
 """Structured configs of the sweeper (``hydra/sweeper=gru_optuna``) and its pruners.
 
-Registered in Hydra's ConfigStore when :mod:`gru_attn.sweep` is imported:
+Registered in Hydra's ConfigStore by the plugin module ``hydra_plugins.gru_attn_sweep``,
+which Hydra imports when it discovers its plugins (an installed namespace package):
 
-- ``hydra/sweeper/gru_optuna``: the Optuna sweeper of hydra-optuna-sweeper, plus
-  ``pruner``, ``heartbeat_interval``, ``grace_period`` and ``reseed``; ``n_jobs`` (trials per batch)
-  defaults to the launcher's parallelism, ``storage`` to an SQLite file in the sweep
-  dir, ``direction`` to the app's ``optimized_direction``;
+- ``hydra/sweeper/gru_optuna``: samplers, storage, study name, trial budget and search
+  space as in hydra-optuna-sweeper, plus ``pruner``, ``heartbeat_interval``,
+  ``grace_period`` and ``reseed``; ``n_jobs`` (trials per batch) defaults to the
+  launcher's parallelism, ``storage`` to an SQLite file in the sweep dir, ``direction``
+  to the app's ``optimized_direction``;
 - ``hydra/sweeper/pruner/{median,successive_halving,hyperband,none}``.
 
 The samplers (``hydra/sweeper/sampler/{tpe,random,grid,...}``) are the plugin's own.
@@ -14,10 +16,9 @@ The samplers (``hydra/sweeper/sampler/{tpe,random,grid,...}``) are the plugin's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 from omegaconf import MISSING
 
 
@@ -63,21 +64,31 @@ class NopPrunerConfig(PrunerConfig):
 
 
 @dataclass
-class GruOptunaSweeperConf(OptunaSweeperConf):
-    """hydra-optuna-sweeper's settings, plus what resumable, shared, pruned sweeps need."""
+class GruOptunaSweeperConf:
+    """The sweeper's settings (:class:`gru_attn.sweep.sweeper.GruOptunaSweeper`)."""
 
-    _target_: str = "hydra_plugins.gru_attn_sweep.GruOptunaSweeper"
+    _target_: str = "gru_attn.sweep.sweeper.GruOptunaSweeper"
     defaults: List[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "median"}])
-    # The study lives next to its runs, so re-running the same command resumes it.
-    storage: Optional[Any] = "sqlite:///${hydra.sweep.dir}/optuna.db"
+    # hydra-optuna-sweeper's samplers: hydra/sweeper/sampler={tpe,random,grid,cmaes,gp,qmc,...}
+    sampler: Any = MISSING
     direction: Any = "${optimized_direction}"
-    # Stops hopeless trials early (the training job reports every epoch to its trial).
-    pruner: Any = MISSING
+    # Where the study lives (next to its runs, so re-running the same command resumes it):
+    # sqlite:///<file>, journal:///<file> (Optuna's JournalStorage, file backend) or a
+    # PostgreSQL URL; null: in memory (no resume, no pruning, no sharing).
+    storage: Optional[str] = "sqlite:///${hydra.sweep.dir}/optuna.db"
+    study_name: Optional[str] = None
+    n_trials: int = 20
     # Trials asked per batch; null: the launcher's parallelism (GPU count for hydra/launcher=gpus).
     n_jobs: Optional[int] = None
-    # Seconds between "still alive" marks on this process's running trials ...
+    # Fraction of crashed jobs per batch tolerated before the sweep re-raises their error.
+    max_failure_rate: float = 0.0
+    # The search space in Hydra's override syntax, e.g. {model.hidden_dim: "choice(128, 256)"}.
+    params: Optional[Dict[str, str]] = None
+    # Stops hopeless trials early (the training job reports every epoch to its trial).
+    pruner: Any = MISSING
+    # Seconds between heartbeats of this process's running trials ...
     heartbeat_interval: float = 30.0
-    # ... and how stale a mark from another host may get before its trial counts as orphaned
+    # ... and how stale a heartbeat may get before its trial counts as orphaned
     # (null: 4 x heartbeat_interval). On the same host a dead pid is detected at once.
     grace_period: Optional[float] = None
     # Draw fresh sampler randomness instead of the configured seed (set by

@@ -1,22 +1,23 @@
 """Optuna study bookkeeping for sweeps that resume and that several processes share.
 
-Plain Python on top of Optuna's public trial API (no Hydra). Terms used here:
+Plain Python on Optuna's public API (no Hydra). Terms used here:
 
+- **storage**: where the study lives, given as a URL: ``sqlite:///file.db`` (one machine),
+  ``journal:///file.log`` (Optuna's ``JournalStorage`` with a file backend: no server, several
+  processes on one machine or a shared file system), or ``postgresql+psycopg2://...``
+  (several machines). RDB storages record Optuna heartbeats (``heartbeat_interval``,
+  ``grace_period``) and re-queue a stale trial with ``RetryHeartbeatStaleTrialCallback``.
 - **budget**: the total number of trials a sweep asks for (``n_trials``; for a grid, at
-  most the grid size). Every sweep process, whenever it starts, works towards the *same*
-  total, so re-running an interrupted sweep finishes it instead of adding ``n_trials``.
+  most the grid size). Every sweep process works towards the *same* total, so re-running
+  an interrupted sweep finishes it instead of adding ``n_trials``.
 - **counted trials**: those that use up the budget: COMPLETE, PRUNED, RUNNING and FAIL,
   except an *orphan* that was re-queued and a *surplus* trial (below).
-- **owner** and **heartbeat**: every running trial records the sweep process that runs
-  it (``host:pid``) and, every ``heartbeat_interval`` seconds, the time it was last seen
-  alive (system attributes, so they work on SQLite and PostgreSQL alike).
-- **orphan**: a RUNNING trial whose owner is gone: on this host its pid no longer
-  exists, elsewhere its heartbeat is older than the grace period. Orphans are marked FAIL
-  and their parameters re-queued as a WAITING trial (with the ``failed_trial`` attribute
-  of Optuna's ``RetryFailedTrialCallback``), which the next ``ask()`` of any process runs.
-- **surplus**: a trial that a process created after the budget was already used up (two
-  processes asked at the same moment), or, for a grid, a second copy of a grid point that
-  another process took at the same moment. It is marked FAIL with the reason and never run.
+- **orphan**: a RUNNING trial whose sweep process is gone: on this host its pid
+  (user attribute ``gru_attn:owner``) no longer exists; elsewhere its
+  heartbeat is older than the grace period. Orphans are marked FAIL and re-queued as a
+  WAITING trial with the same parameters by Optuna's retry callback.
+- **surplus**: a trial created after the budget was used up (two processes asked at the
+  same moment), or a second copy of a grid point. Marked FAIL with the reason, never run.
 """
 
 from __future__ import annotations
@@ -29,43 +30,39 @@ import socket
 import threading
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import optuna
-from optuna.samplers import GridSampler
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gru_attn.engine import Pruned
 
 log = logging.getLogger(__name__)
 
-OWNER_ATTR = "gru_attn:owner"          # "host:pid" of the sweep process running the trial
-HEARTBEAT_ATTR = "gru_attn:heartbeat"  # time.time() when that process last marked it alive
-SURPLUS_ATTR = "gru_attn:surplus"      # why a trial was created but never run
-RETRY_OF_ATTR = "failed_trial"         # number of the orphan a WAITING trial re-runs (Optuna's key)
+OWNER_ATTR = "gru_attn:owner"          # user attribute: {"host", "pid", "trial"} of the sweep process running it
+HEARTBEAT_ATTR = "gru_attn:heartbeat"  # user attribute (journal storage): time.time() of the last sign of life
+SURPLUS_ATTR = "gru_attn:surplus"      # user attribute: why a trial was created but never run
 RUN_DIR_ATTR = "run_dir"               # user attribute: the trial's run directory
-GRID_ATTRS = ("grid_id", "search_space")  # GridSampler's bookkeeping, kept by a re-queued trial
+RETRY = RetryHeartbeatStaleTrialCallback  # re-queues a failed orphan as WAITING (system attr "failed_trial")
 
 _RETRIES = 8  # attempts when concurrent processes create the same database / study
 
 
 def absolute_storage_url(url: str, base_dir: str | os.PathLike) -> str:
-    """``url`` with a relative SQLite path made absolute against ``base_dir``.
+    """``url`` with a relative ``sqlite:///`` or ``journal:///`` path made absolute against ``base_dir``.
 
-    ``sqlite:///multirun/x/optuna.db`` -> ``sqlite:////abs/base/multirun/x/optuna.db``, so
-    the sweep process and its jobs (whatever their working directory) open the same file.
+    So the sweep process and its jobs (whatever their working directory) open the same file.
     Other URLs are returned unchanged.
     """
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == prefix + ":memory:":
-        return url
-    path = Path(url[len(prefix):])
-    if not path.is_absolute():
-        path = Path(base_dir) / path
-    return prefix + str(path.resolve())
+    for prefix in ("sqlite:///", "journal:///"):
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            path = Path(url[len(prefix):])
+            return prefix + str((path if path.is_absolute() else Path(base_dir) / path).resolve())
+    return url
 
 
 def masked_url(url: str) -> str:
@@ -73,13 +70,15 @@ def masked_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return repr(make_url(url))
+        return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a database URL: nothing to hide
         return url
 
 
 def _retry_on_race(action, what: str):
     """Run ``action()``, retrying when another process creates the same tables / study."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
     for attempt in range(_RETRIES):
         try:
             return action()
@@ -90,11 +89,32 @@ def _retry_on_race(action, what: str):
             time.sleep(0.5 * (attempt + 1))
 
 
-def open_storage(url: str) -> RDBStorage:
-    """An RDB storage for ``url`` (SQLite waits up to 60 s for a lock; PostgreSQL pings connections).
+@contextmanager
+def quiet_optuna():
+    """Silence Optuna's notes that are moot here: "experimental" (heartbeat API, stable since
+    2.8/2.9) and "heartbeat is supposed to be used with Study.optimize" (we beat ourselves)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        yield
 
-    The SQLite file's folder is created if needed.
+
+def retry_callback() -> RetryHeartbeatStaleTrialCallback:
+    """Optuna's callback that re-queues a failed trial's parameters (unlimited retries)."""
+    with quiet_optuna():
+        return RetryHeartbeatStaleTrialCallback()
+
+
+def open_storage(url: str, heartbeat_interval: float | None = None, grace_period: float | None = None) -> BaseStorage:
+    """The storage at ``url`` (see the module docstring); parent folders of a file are created.
+
+    With ``heartbeat_interval`` (seconds) an RDB storage records heartbeats and fails a
+    trial silent for ``grace_period`` seconds (re-queued by :func:`retry_callback`).
     """
+    if url.startswith("journal:///"):
+        path = Path(url[len("journal:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if path != ":memory:":
@@ -102,10 +122,15 @@ def open_storage(url: str) -> RDBStorage:
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    return _retry_on_race(lambda: RDBStorage(url, engine_kwargs=engine_kwargs), f"open storage {url}")
+    heartbeat: dict[str, Any] = {}
+    if heartbeat_interval:
+        heartbeat = {"heartbeat_interval": max(1, round(heartbeat_interval)),
+                     "grace_period": max(1, round(grace_period or 4 * heartbeat_interval)),
+                     "heartbeat_stale_trial_callback": retry_callback()}
+    return _retry_on_race(lambda: RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat), f"open storage {url}")
 
 
-def open_study(storage: RDBStorage, study_name: str, directions: Sequence[str],
+def open_study(storage: BaseStorage | str, study_name: str, directions: Sequence[str],
                sampler: optuna.samplers.BaseSampler | None = None,
                pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
     """Create the study, or load it when it exists (also when another process creates it now)."""
@@ -115,9 +140,74 @@ def open_study(storage: RDBStorage, study_name: str, directions: Sequence[str],
         f"create or load study {study_name!r}")
 
 
-def owner_tag() -> str:
-    """``host:pid`` of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+class Trials:
+    """Trial ids and attributes of one study through its storage (ids are not part of ``FrozenTrial``'s API)."""
+
+    def __init__(self, study: optuna.Study, storage: BaseStorage):
+        self.study, self.storage = study, storage
+        self.study_id = storage.get_study_id_from_name(study.study_name)
+
+    def id(self, number: int) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, int(number))
+
+    def get(self, number: int) -> FrozenTrial:
+        return self.storage.get_trial(self.id(number))
+
+    def set_attr(self, number: int, key: str, value: Any) -> None:
+        self.storage.set_trial_user_attr(self.id(number), key, value)
+
+    def finish(self, number: int, state: TrialState) -> bool:
+        """Set a trial's state to FAIL/PRUNED without values; False if it had finished already."""
+        try:
+            return self.storage.set_trial_state_values(self.id(number), state)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+
+    def claim(self, number: int) -> None:
+        """Record this process as the owner of a trial it just asked for."""
+        self.set_attr(number, OWNER_ATTR, {"host": socket.gethostname(), "pid": os.getpid(), "trial": int(number)})
+        self.beat(number)
+
+    def beat(self, number: int) -> None:
+        """A sign of life for a running trial (Optuna's heartbeat where the storage has one)."""
+        if isinstance(self.storage, RDBStorage) and self.storage.get_heartbeat_interval():
+            self.storage.record_heartbeat(self.id(number))
+        else:
+            self.set_attr(number, HEARTBEAT_ATTR, time.time())
+
+    def fail_and_requeue(self, number: int, why: str) -> bool:
+        """Mark a running trial FAIL and queue its parameters again (unless someone finished it first)."""
+        if not self.finish(number, TrialState.FAIL):
+            return False
+        trial = self.get(number)
+        with quiet_optuna():
+            retry_callback()(self.study, trial)
+        mark_run_interrupted(trial, why)
+        log.warning("trial %d %s: marked failed; its parameters %s are queued again", number, why, trial.params)
+        return True
+
+    def reap_orphans(self, grace_period: float) -> list[int]:
+        """Fail and re-queue the study's orphaned trials (Optuna's stale heartbeats, dead local pids)."""
+        before = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        with quiet_optuna():
+            optuna.storages.fail_stale_trials(self.study)
+        now = time.time()
+        reaped = []
+        for trial in self.study.get_trials(deepcopy=False):
+            if trial.number not in before:
+                continue
+            if trial.state == TrialState.FAIL:  # failed just now by Optuna's heartbeat check
+                mark_run_interrupted(trial, "was orphaned (no heartbeat from its sweep process)")
+                reaped.append(trial.number)
+            elif is_orphan(trial, grace_period, now) and self.fail_and_requeue(
+                    trial.number, "was orphaned (its sweep process {host}:{pid} is gone)".format(**trial.user_attrs[OWNER_ATTR])):
+                reaped.append(trial.number)
+        return reaped
+
+    def mark_surplus(self, number: int, reason: str) -> None:
+        """Record why a just-asked trial will not run, and mark it FAIL."""
+        self.set_attr(number, SURPLUS_ATTR, reason)
+        self.finish(number, TrialState.FAIL)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -132,122 +222,43 @@ def _pid_alive(pid: int) -> bool:
 
 def is_orphan(trial: FrozenTrial, grace_period: float, now: float | None = None) -> bool:
     """Whether a RUNNING ``trial``'s owner is gone: a dead pid on this host, or elsewhere a
-    heartbeat older than ``grace_period`` seconds."""
-    if trial.state != TrialState.RUNNING or OWNER_ATTR not in trial.system_attrs:
+    ``gru_attn:heartbeat`` older than ``grace_period`` seconds (storages without Optuna heartbeats).
+
+    A trial not claimed yet (a retry still carries the attributes of the trial it re-runs) is no orphan.
+    """
+    owner = trial.user_attrs.get(OWNER_ATTR)
+    if trial.state != TrialState.RUNNING or not isinstance(owner, dict) or owner.get("trial") != trial.number:
         return False
-    host, _, pid = str(trial.system_attrs[OWNER_ATTR]).rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        return not _pid_alive(int(pid))
-    beat = trial.system_attrs.get(HEARTBEAT_ATTR)
+    if owner.get("host") == socket.gethostname():
+        return not _pid_alive(int(owner["pid"]))
+    beat = trial.user_attrs.get(HEARTBEAT_ATTR)
     return beat is not None and (now if now is not None else time.time()) - float(beat) > grace_period
 
 
-def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
-    """Numbers of the trials that a later trial re-runs."""
-    return {int(t.system_attrs[RETRY_OF_ATTR]) for t in trials if RETRY_OF_ATTR in t.system_attrs}
+def mark_run_interrupted(trial: FrozenTrial, why: str) -> None:
+    """Make the trial's run directory tell the truth: a ``metrics.json`` still saying ``running``
+    (its job was killed with its sweep process) becomes ``interrupted`` with the reason."""
+    from gru_attn.files import write_json
+    from gru_attn.sweep.runs import read_metrics
+
+    run_dir = trial.user_attrs.get(RUN_DIR_ATTR)
+    metrics = read_metrics(run_dir) if run_dir else None
+    if metrics is None or metrics["summary"].get("status") != "running":
+        return
+    metrics["summary"].update(status="interrupted", reason=f"trial {trial.number} {why}; the sweep re-queued it")
+    try:
+        write_json(Path(run_dir) / "metrics.json", metrics)
+    except OSError as exc:
+        log.warning("%s: cannot mark the run interrupted (%s)", run_dir, exc)
 
 
 def counted_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The trials that use up the budget (see the module docstring)."""
-    retried = retried_numbers(trials)
+    with quiet_optuna():
+        retried = {RETRY.retried_trial_number(t) for t in trials} - {None}
     return [t for t in trials
-            if t.state != TrialState.WAITING and SURPLUS_ATTR not in t.system_attrs
+            if t.state != TrialState.WAITING and SURPLUS_ATTR not in t.user_attrs
             and not (t.state == TrialState.FAIL and t.number in retried)]
-
-
-def finish_trial(study: optuna.Study, trial_id: int, state: TrialState) -> bool:
-    """Set a trial's state to FAIL/PRUNED without values; False if it had finished already."""
-    try:
-        return study._storage.set_trial_state(trial_id, state)
-    except RuntimeError:  # finished meanwhile (told by its owner, or reaped by another process)
-        return False
-
-
-def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Add a WAITING copy of ``trial``'s parameters (and grid point), marked as its retry."""
-    system_attrs = {k: trial.system_attrs[k] for k in GRID_ATTRS if k in trial.system_attrs}
-    system_attrs[RETRY_OF_ATTR] = int(trial.system_attrs.get(RETRY_OF_ATTR, trial.number))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 2.0
-        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=trial.params,
-                                                  distributions=trial.distributions, system_attrs=system_attrs))
-
-
-def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, why: str) -> None:
-    """Mark a running ``trial`` FAIL and queue its parameters again (unless someone finished it first)."""
-    if finish_trial(study, trial._trial_id, TrialState.FAIL):
-        requeue(study, trial)
-        log.warning("trial %d %s: marked failed; its parameters %s are queued again", trial.number, why, trial.params)
-
-
-def reap_orphans(study: optuna.Study, grace_period: float) -> list[int]:
-    """Fail and re-queue the study's orphaned trials; returns their numbers."""
-    now = time.time()
-    orphans = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-               if is_orphan(t, grace_period, now)]
-    for trial in orphans:
-        fail_and_requeue(study, trial, f"was orphaned (its sweep process {trial.system_attrs[OWNER_ATTR]} is gone)")
-    return [t.number for t in orphans]
-
-
-def claim(study: optuna.Study, trial_id: int) -> None:
-    """Record this process as the owner of a trial it just asked for."""
-    study._storage.set_trial_system_attr(trial_id, OWNER_ATTR, owner_tag())
-    study._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
-
-
-class Heartbeat:
-    """A background thread that marks this process's running trials alive every ``interval`` seconds."""
-
-    def __init__(self, study: optuna.Study, interval: float):
-        self._study, self._interval = study, float(interval)
-        self._trial_ids: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gru_attn-heartbeat", daemon=True)
-
-    def __enter__(self) -> "Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def track(self, trial_ids: Iterable[int]) -> None:
-        with self._lock:
-            self._trial_ids.update(trial_ids)
-
-    def untrack(self, trial_ids: Iterable[int]) -> None:
-        with self._lock:
-            self._trial_ids.difference_update(trial_ids)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            with self._lock:
-                trial_ids = list(self._trial_ids)
-            for trial_id in trial_ids:
-                try:
-                    self._study._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
-                except Exception as exc:  # finished meanwhile, or a transient database error
-                    log.debug("heartbeat of trial id %d skipped: %s", trial_id, exc)
-
-
-def sync_reports(study: optuna.Study, storage: RDBStorage, trial_id: int) -> None:
-    """Copy the epochs a job reported to its trial (through its own connection) into ``study``.
-
-    ``study`` caches the trials its process created and does not re-read them, so it
-    would not see those reports: TPE would miss them, and a PRUNED trial would get no
-    value. ``storage`` is the same database without the cache.
-    """
-    for step, value in storage.get_trial(trial_id).intermediate_values.items():
-        study._storage.set_trial_intermediate_value(trial_id, step, value)
-
-
-def mark_surplus(study: optuna.Study, trial_id: int, reason: str) -> None:
-    """Record why a just-asked trial will not run, and mark it FAIL."""
-    study._storage.set_trial_system_attr(trial_id, SURPLUS_ATTR, reason)
-    finish_trial(study, trial_id, TrialState.FAIL)
 
 
 def surplus_reason(trials: Sequence[FrozenTrial], trial: FrozenTrial, budget: int, is_grid: bool) -> str | None:
@@ -263,8 +274,8 @@ def surplus_reason(trials: Sequence[FrozenTrial], trial: FrozenTrial, budget: in
 
 
 def grid_points(search_space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every point of a grid ``{name: values}`` as a ``{name: value}`` dict."""
-    names = sorted(search_space)
+    """Every point of a grid ``{name: values}``, in the order the values were written (first axis slowest)."""
+    names = list(search_space)
     return [dict(zip(names, values)) for values in itertools.product(*(search_space[n] for n in names))]
 
 
@@ -274,47 +285,56 @@ def uncovered_grid_points(search_space: Mapping[str, Sequence[Any]], trials: Seq
     return [p for p in grid_points(search_space) if p not in taken]
 
 
-class ResumableGridSampler(GridSampler):
-    """:class:`optuna.samplers.GridSampler` for sweeps that resume and run in several processes.
+def queue_grid(study: optuna.Study, search_space: Mapping[str, Sequence[Any]]) -> int:
+    """Enqueue (``enqueue_trial``) every grid point that is neither taken nor queued, in written order.
 
-    - It takes the grid points in the order the values were written (``choice(128, 256)``:
-      128 first), the first free one each time, instead of at random.
-    - A grid point counts as taken when a *counted* trial (see the module docstring) or a
-      re-queued WAITING trial holds it; an orphan or a surplus trial does not take it.
-    - A re-queued trial keeps the grid point it was created for (GridSampler would give
-      it another free point, leaving that one marked taken but never run).
-    - It never calls ``study.stop()`` after the last grid point (outside ``optimize()``
-      that raises, e.g. when the last grid point fails); the sweeper stops by itself.
-
-    Grid ids stay GridSampler's (values sorted), so processes agree on them whatever order
-    their commands wrote the values in.
+    Optuna's ``GridSampler`` visits points in random order and stops the study from
+    ``tell``; the queue keeps the written order (``choice(128, 256)``: 128 first) and lets
+    every process pick the next point. Returns how many points were queued.
     """
+    trials = study.get_trials(deepcopy=False)
+    queued = [t.system_attrs.get("fixed_params", t.params) for t in trials if t.state == TrialState.WAITING]
+    new = [p for p in uncovered_grid_points(search_space, trials) if p not in queued]
+    for point in new:
+        study.enqueue_trial(point)
+    return len(new)
 
-    def __init__(self, search_space: Mapping[str, Sequence[Any]]) -> None:
-        super().__init__(search_space)
-        written = itertools.product(*(search_space[name] for name in self._param_names))
-        self._preferred = list(dict.fromkeys(self._all_grids.index(point) for point in written))
 
-    def sample_relative(self, study, trial, search_space):
-        if "grid_id" in trial.system_attrs:
-            return {}
-        free = set(self._get_unvisited_grid_ids(study))
-        if not free:  # every point taken: GridSampler re-evaluates one (the sweeper marks it surplus)
-            return super().sample_relative(study, trial, search_space)
-        study._storage.set_trial_system_attr(trial._trial_id, "search_space", self._search_space)
-        study._storage.set_trial_system_attr(trial._trial_id, "grid_id",
-                                             next(i for i in self._preferred if i in free))
-        return {}
+class Heartbeat:
+    """A background thread that marks this process's running trials alive every ``interval`` seconds."""
 
-    def after_trial(self, study, trial, state, values) -> None:
-        return None
+    def __init__(self, trials: Trials, interval: float):
+        self._trials, self._interval = trials, float(interval)
+        self._numbers: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gru_attn-heartbeat", daemon=True)
 
-    def _get_unvisited_grid_ids(self, study) -> list[int]:
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
-        holders = counted_trials(trials) + [t for t in trials if t.state == TrialState.WAITING]
-        taken = {t.system_attrs["grid_id"] for t in holders
-                 if "grid_id" in t.system_attrs and self._same_search_space(t.system_attrs["search_space"])}
-        return [i for i in range(len(self._all_grids)) if i not in taken]
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def track(self, numbers: Iterable[int]) -> None:
+        with self._lock:
+            self._numbers.update(numbers)
+
+    def untrack(self, numbers: Iterable[int]) -> None:
+        with self._lock:
+            self._numbers.difference_update(numbers)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._lock:
+                numbers = list(self._numbers)
+            for number in numbers:
+                try:
+                    self._trials.beat(number)
+                except Exception as exc:  # finished meanwhile, or a transient database error
+                    log.debug("heartbeat of trial %d skipped: %s", number, exc)
 
 
 def trial_outcome(run_status: str | None, value: Any) -> tuple[TrialState, list[float] | None]:
@@ -342,18 +362,17 @@ class TrialReporter:
     hopeless. The last epoch is reported but never pruned (nothing left to save).
     """
 
-    def __init__(self, study: optuna.Study, trial_number: int, metric: str, last_epoch: int):
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(trial_number))
-        self.trial = optuna.trial.Trial(study, trial_id)
-        self.metric, self.last_epoch = metric, int(last_epoch)
+    def __init__(self, trial: optuna.Trial, metric: str, last_epoch: int):
+        self.trial, self.metric, self.last_epoch = trial, metric, int(last_epoch)
 
     @classmethod
     def connect(cls, url: str, study_name: str, trial_number: int, metric: str, last_epoch: int,
                 pruner: optuna.pruners.BasePruner | None) -> "TrialReporter":
         """Open the trial ``trial_number`` of ``study_name`` in the storage at ``url``."""
-        study = optuna.load_study(study_name=study_name, storage=open_storage(url),
+        storage = open_storage(url)
+        study = optuna.load_study(study_name=study_name, storage=storage,
                                   sampler=optuna.samplers.RandomSampler(), pruner=pruner)
-        return cls(study, trial_number, metric, last_epoch)
+        return cls(optuna.Trial(study, Trials(study, storage).id(trial_number)), metric, last_epoch)
 
     def __call__(self, epoch: int, metrics: Mapping[str, float]) -> None:
         value = metrics.get(self.metric)

@@ -1,22 +1,23 @@
-"""The sweep loop behind ``hydra/sweeper=gru_optuna`` (hydra-optuna-sweeper, made resumable).
+"""The sweep loop behind ``hydra/sweeper=gru_optuna``: Hydra's ``Sweeper`` on Optuna's ask/tell API.
 
-:class:`ResumableOptunaSweeperImpl` reuses the plugin's parsing of the search space
-(``hydra.sweeper.params``, command-line sweeps) and replaces its loop:
-
-- it works towards the study's **total** trial count: a re-run, or a second process on
-  the same study, runs only what is missing (see :mod:`gru_attn.sweep.study`);
-- each trial's run directory is ``<sweep dir>/<trial number>``, unique in the study, so
-  resuming never overwrites a finished run, and processes can share one sweep dir;
-- trials orphaned by a killed process are marked failed and their parameters re-queued;
-- each job learns its trial number (``optuna_trial``) to report epochs to it and be
-  pruned (:class:`gru_attn.sweep.study.TrialReporter`); the trial's final state is read
-  from the run's ``metrics.json`` (``pruned`` -> PRUNED, ``failed`` -> FAIL);
-- a failing grid point (also the last one) is recorded as FAIL and the sweep goes on.
+- The search space is ``hydra.sweeper.params`` plus the command line's sweeps, in Hydra's
+  override syntax: ``choice(a, b)`` and ``range(a, b[, step])`` are categorical,
+  ``interval(lo, hi)`` is a float, ``tag(int, interval(...))`` an int, ``tag(log, ...)``
+  log-scaled. Plain overrides are fixed for every trial.
+- It works towards the study's **total** trial count: a re-run, or a second process on
+  the same study, runs only what is missing (see :mod:`gru_attn.sweep.study`).
+- A grid (``hydra/sweeper/sampler=grid``) is put in the study's queue in written order
+  (``enqueue_trial``); every process takes the next queued point.
+- Each trial's run directory is ``<sweep dir>/<trial number>``, unique in the study, so
+  resuming never overwrites a finished run, and processes can share one sweep dir.
+- Trials orphaned by a killed process are marked failed and re-queued; each job gets its
+  trial number (``optuna_trial``) to report epochs and be pruned; the trial's final state
+  is read from the run's ``metrics.json`` (``pruned`` -> PRUNED, ``failed`` -> FAIL).
+- A failing point (also the last one) is recorded as FAIL and the sweep goes on.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import signal
@@ -24,13 +25,19 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Sequence
 
+import hydra.utils
 import optuna
-from hydra.core.utils import JobStatus
-from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
-from omegaconf import OmegaConf
-from optuna.samplers import GridSampler
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from gru_attn.files import write_json
@@ -40,6 +47,7 @@ from gru_attn.sweep.runs import STUDY_FILE, run_status
 log = logging.getLogger(__name__)
 
 _MAX_SURPLUS_IN_A_ROW = 5
+GRID_SAMPLER = "optuna.samplers.GridSampler"
 
 
 @contextmanager
@@ -71,54 +79,103 @@ def launcher_parallelism(launcher: Any) -> int:
     return 1
 
 
-class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
-    """See the module docstring. Arguments beyond the plugin's: ``pruner`` (used by the jobs),
-    ``heartbeat_interval`` and ``grace_period`` (seconds, orphan detection), ``reseed``
-    (ignore the sampler's seed: for the second and further processes on one study)."""
+def search_space(overrides: Sequence[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
+    """(distributions by parameter, fixed ``key=value`` overrides) from Hydra override strings."""
+    distributions: dict[str, BaseDistribution] = {}
+    fixed: list[str] = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            fixed.append(f"{key}={override.get_value_element_as_str()}")
+            continue
+        sweep = override.value()
+        if isinstance(sweep, (ChoiceSweep, RangeSweep)):
+            distributions[key] = CategoricalDistribution(list(override.sweep_iterator()))
+        elif isinstance(sweep, IntervalSweep):
+            log_scale = "log" in sweep.tags
+            if "int" in sweep.tags:
+                distributions[key] = IntDistribution(int(sweep.start), int(sweep.end), log=log_scale)
+            else:
+                distributions[key] = FloatDistribution(float(sweep.start), float(sweep.end), log=log_scale)
+        else:
+            raise ValueError(f"{key}: unsupported sweep {override.input_line!r} (use choice, range or interval)")
+    for name in [f.split("=", 1)[0] for f in fixed]:
+        distributions.pop(name, None)
+    return distributions, fixed
 
-    def __init__(self, *args: Any, pruner: Any = None, heartbeat_interval: float = 30.0,
-                 grace_period: float | None = None, reseed: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.reseed = bool(reseed)
-        self._database = None  # the study's storage without Optuna's per-process cache
-        self._surplus_in_a_row = 0
-        self.pruner = pruner
+
+def _override(name: str, value: Any) -> str:
+    return f"{name}={value}"
+
+
+def _job_error(ret: JobReturn) -> str:
+    """The exception of a failed job, as text."""
+    try:
+        ret.return_value
+    except BaseException as exc:  # JobReturn re-raises the job's exception
+        return f"{type(exc).__name__}: {exc}"
+    return "unknown error"
+
+
+class GruOptunaSweeper(Sweeper):
+    """See the module docstring; the arguments are :class:`gru_attn.sweep.schema.GruOptunaSweeperConf`."""
+
+    def __init__(self, sampler: Any, direction: Any, storage: str | None, study_name: str | None, n_trials: int,
+                 n_jobs: int | None = None, max_failure_rate: float = 0.0, params: dict | None = None,
+                 pruner: Any = None, heartbeat_interval: float = 30.0, grace_period: float | None = None,
+                 reseed: bool = False) -> None:
+        self.sampler_cfg, self.pruner_cfg = sampler, pruner
+        self.direction = [direction] if isinstance(direction, str) else list(direction)
+        self.storage, self.study_name = storage, study_name or "optuna"
+        self.n_trials, self.n_jobs, self.max_failure_rate = int(n_trials), n_jobs, float(max_failure_rate)
+        self.params = dict(params or {})
         self.heartbeat_interval = float(heartbeat_interval)
         self.grace_period = float(grace_period) if grace_period is not None else 4.0 * self.heartbeat_interval
+        self.reseed = bool(reseed)
+        self.config: DictConfig | None = None
+        self.launcher: Launcher | None = None
+        self.job_idx = 0
+        self._surplus_in_a_row = 0
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
+                                                                task_function=task_function, config=config)
 
     # -- setup -------------------------------------------------------------------------------
 
-    def _search_space(self, arguments: List[str]):
-        """(distributions, fixed params, grid or None) from the config's params and the command line."""
-        self._process_searchspace_config()
-        distributions, fixed = create_params_from_overrides(self._parse_sweeper_params_config() + list(arguments))
-        if self.search_space_distributions:
-            distributions = {**self.search_space_distributions, **distributions}
-        for name in fixed:
-            distributions.pop(name, None)
-        grid = None
-        if isinstance(self.sampler, functools.partial) and issubclass(self.sampler.func, GridSampler):
-            grid = {name: self._to_grid_sampler_choices(d) for name, d in distributions.items()}
-            self.sampler = st.ResumableGridSampler(grid)
-        return distributions, fixed, grid
+    def _sampler(self, grid: bool, resumed: bool) -> optuna.samplers.BaseSampler:
+        cfg = OmegaConf.to_container(self.sampler_cfg, resolve=True) if self.sampler_cfg is not None else {}
+        if grid:  # the grid is queued (study.queue_grid); trials beyond the queue are surplus
+            return optuna.samplers.RandomSampler(seed=cfg.get("seed"))
+        sampler = (hydra.utils.instantiate(cfg, _execution_whitelist_=["optuna.samplers.*"]) if cfg
+                   else optuna.samplers.TPESampler())
+        if self.reseed or resumed:
+            sampler.reseed_rng()  # a resumed / shared study: don't replay the seeded sequence
+        return sampler
 
-    def _open_study(self) -> optuna.Study:
-        directions = self._get_directions()
-        if len(directions) != 1:
-            raise ValueError(f"hydra.sweeper.direction={directions}: gru_optuna optimises one objective")
+    def _sweep_path(self) -> Path:
+        """The sweep directory (``hydra.sweep.dir``), absolute."""
+        return (Path(self.config.hydra.runtime.cwd) / str(self.config.hydra.sweep.dir)).resolve()
+
+    def _open_study(self, grid: bool) -> tuple[optuna.Study, st.Trials]:
+        if len(self.direction) != 1:
+            raise ValueError(f"hydra.sweeper.direction={self.direction}: gru_optuna optimises one objective")
         if self.storage is None:
             log.warning("hydra.sweeper.storage is null: the study lives in memory (no resume, no pruning, "
                         "no sharing between processes)")
-            return optuna.create_study(study_name=self.study_name, sampler=self.sampler, directions=directions)
-        url = st.absolute_storage_url(str(self.storage), self.config.hydra.runtime.cwd)
-        self._database = st.open_storage(url)
-        study = st.open_study(self._database, self.study_name, directions, sampler=self.sampler)
-        if (self.reseed or study.get_trials(deepcopy=False)) and hasattr(self.sampler, "reseed_rng"):
-            self.sampler.reseed_rng()  # a resumed / shared study: don't replay the seeded sequence
-        self._sweep_path().mkdir(parents=True, exist_ok=True)
-        record = {"storage": url, "study_name": study.study_name, "direction": directions[0]}
-        write_json(self._sweep_path() / STUDY_FILE, record)
-        return study
+            storage: Any = optuna.storages.InMemoryStorage()
+            url = None
+        else:
+            url = st.absolute_storage_url(str(self.storage), self.config.hydra.runtime.cwd)
+            storage = st.open_storage(url, self.heartbeat_interval, self.grace_period)
+        study = st.open_study(storage, self.study_name, self.direction)
+        study.sampler = self._sampler(grid, resumed=bool(study.get_trials(deepcopy=False)))
+        if url is not None:
+            self._sweep_path().mkdir(parents=True, exist_ok=True)
+            write_json(self._sweep_path() / STUDY_FILE,
+                       {"storage": url, "study_name": study.study_name, "direction": self.direction[0]})
+        return study, st.Trials(study, storage)
 
     def _batch_size(self) -> int:
         return int(self.n_jobs) if self.n_jobs else launcher_parallelism(self.launcher)
@@ -127,30 +184,35 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
 
     def sweep(self, arguments: List[str]) -> None:
         assert self.config is not None and self.launcher is not None
-        distributions, fixed, grid = self._search_space(arguments)
-        budget = int(self.n_trials)
-        if grid is not None:
-            budget = min(budget, len(st.grid_points(grid)))
-        study = self._open_study()
+        distributions, fixed = search_space([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
+        grid = None
+        if self.sampler_cfg is not None and self.sampler_cfg.get("_target_") == GRID_SAMPLER:
+            bad = [k for k, d in distributions.items() if not isinstance(d, CategoricalDistribution)]
+            if bad:
+                raise ValueError(f"a grid needs choice(...) or range(...) for {', '.join(bad)}")
+            grid = {k: list(d.choices) for k, d in distributions.items()}
+        budget = self.n_trials if grid is None else min(self.n_trials, len(st.grid_points(grid)))
+        study, trials = self._open_study(grid is not None)
         where = st.masked_url(str(self.storage)) if self.storage else "memory"
         log.info("Study %r in %s: %d trials in total, %d per batch, sampler %s, pruner %s", study.study_name, where,
-                 budget, self._batch_size(), type(self.sampler).__name__, type(self.pruner).__name__)
-        with st.Heartbeat(study, self.heartbeat_interval) as heartbeat, _sigterm_as_interrupt():
-            while (batch := self._ask_batch(study, budget, grid, distributions, fixed)) is not None:
+                 budget, self._batch_size(), "queued grid" if grid else type(study.sampler).__name__,
+                 (self.pruner_cfg or {}).get("_target_", "none"))
+        with st.Heartbeat(trials, self.heartbeat_interval) as heartbeat, _sigterm_as_interrupt(), st.quiet_optuna():
+            while (batch := self._ask_batch(study, trials, budget, grid, distributions, fixed)) is not None:
                 if batch:
-                    self._run_batch(study, batch, heartbeat)
+                    self._run_batch(study, trials, batch, heartbeat)
         self._report(study)
 
     def _free_slots(self, study: optuna.Study, budget: int, grid: dict | None) -> tuple[int, int]:
         """(trials this process may start now, trials other processes are running)."""
-        trials = study.get_trials(deepcopy=False)
-        counted = st.counted_trials(trials)
+        all_trials = study.get_trials(deepcopy=False)
+        counted = st.counted_trials(all_trials)
         free = budget - len(counted)
         if grid is not None:
-            free = min(free, len(st.uncovered_grid_points(grid, trials)))
+            free = min(free, len(st.uncovered_grid_points(grid, all_trials)))
         return free, sum(t.state == TrialState.RUNNING for t in counted)
 
-    def _ask_batch(self, study, budget, grid, distributions, fixed):
+    def _ask_batch(self, study, trials, budget, grid, distributions, fixed):
         """The next batch of (trial, job overrides); None when the study is done.
 
         Waits while only other processes' trials are left (one of them may die and need a
@@ -158,7 +220,7 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
         """
         waiting_logged = False
         while True:
-            st.reap_orphans(study, self.grace_period)
+            trials.reap_orphans(self.grace_period)
             free, running = self._free_slots(study, budget, grid)
             if free > 0:
                 break
@@ -169,15 +231,16 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                          "(to re-run any of them whose process dies)", budget, running)
                 waiting_logged = True
             time.sleep(min(self.heartbeat_interval, 10.0))
+        if grid is not None:
+            st.queue_grid(study, grid)
         batch = []
         while len(batch) < min(self._batch_size(), free):
-            trial = study.ask()
-            st.claim(study, trial._trial_id)
-            (trial_overrides,) = self._configure_trials([trial], distributions, fixed)
-            reason = st.surplus_reason(study.get_trials(deepcopy=False), study._storage.get_trial(trial._trial_id),
-                                       budget, grid is not None)
+            trial = study.ask(distributions)
+            trials.claim(trial.number)
+            reason = st.surplus_reason(study.get_trials(deepcopy=False), trials.get(trial.number), budget,
+                                       grid is not None)
             if reason is not None:  # another process took the slot / grid point a moment ago: recount
-                st.mark_surplus(study, trial._trial_id, reason)
+                trials.mark_surplus(trial.number, reason)
                 log.info("Trial %d not run: %s", trial.number, reason)
                 self._surplus_in_a_row += 1
                 if self._surplus_in_a_row >= _MAX_SURPLUS_IN_A_ROW:
@@ -185,50 +248,40 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                     return None
                 break
             self._surplus_in_a_row = 0
-            batch.append((trial, list(trial_overrides) + [f"hydra.sweep.subdir={trial.number}",
-                                                          f"++optuna_trial={trial.number}"]))
+            overrides = [_override(k, v) for k, v in trial.params.items()] + fixed
+            batch.append((trial, overrides + [f"hydra.sweep.subdir={trial.number}", f"++optuna_trial={trial.number}"]))
         return batch
 
-    def _sweep_path(self) -> Path:
-        """The sweep directory (``hydra.sweep.dir``), absolute."""
-        return (Path(self.config.hydra.runtime.cwd) / str(self.sweep_dir)).resolve()
-
-    def _run_dir(self, trial_number: int) -> Path:
-        return self._sweep_path() / str(trial_number)
-
-    def _run_batch(self, study, batch, heartbeat) -> None:
+    def _run_batch(self, study, trials, batch, heartbeat) -> None:
         """Launch one batch of (trial, overrides), then tell each trial its outcome."""
-        trials, overrides = [t for t, _ in batch], [o for _, o in batch]
-        for trial in trials:
-            run_dir = self._run_dir(trial.number)
+        numbers = [t.number for t, _ in batch]
+        for trial, _ in batch:
+            run_dir = self._sweep_path() / str(trial.number)
             if (run_dir / "metrics.json").exists():
                 raise RuntimeError(f"{run_dir} already holds a run, not of trial {trial.number} of study "
                                    f"{study.study_name!r}: use another hydra.sweep.dir for this study")
             trial.set_user_attr(st.RUN_DIR_ATTR, str(run_dir))
-        ids = [t._trial_id for t in trials]
-        heartbeat.track(ids)
+        heartbeat.track(numbers)
         try:
-            returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+            returns = self.launcher.launch([o for _, o in batch], initial_job_idx=self.job_idx)
         except BaseException:
-            for trial in trials:
-                st.fail_and_requeue(study, study._storage.get_trial(trial._trial_id), "was interrupted")
+            for number in numbers:
+                trials.fail_and_requeue(number, "was interrupted")
             raise
         finally:
-            heartbeat.untrack(ids)
+            heartbeat.untrack(numbers)
         self.job_idx += len(returns)
         crashed = []
-        for trial, ret in zip(trials, returns):
+        for (trial, _), ret in zip(batch, returns):
             if ret.status == JobStatus.FAILED:
                 crashed.append(ret)
                 state, values = TrialState.FAIL, None
-                log.warning("Trial %d crashed: %r", trial.number, ret._return_value)
+                log.warning("Trial %d crashed: %s", trial.number, _job_error(ret))
             else:
-                state, values = st.trial_outcome(run_status(self._run_dir(trial.number)), ret.return_value)
-            if self._database is not None:
-                st.sync_reports(study, self._database, trial._trial_id)
+                state, values = st.trial_outcome(run_status(self._sweep_path() / str(trial.number)), ret.return_value)
             try:
-                study.tell(trial, values, state)
-            except RuntimeError as exc:  # finished meanwhile: another process took it for an orphan
+                study.tell(trial.number, values, state)
+            except (RuntimeError, ValueError) as exc:  # finished meanwhile: another process took it for an orphan
                 log.warning("Trial %d: could not record %s (%s)", trial.number, state.name, exc)
                 continue
             log.info("Trial %d %s%s: %s", trial.number, state.name, f" {values[0]:.6g}" if values else "",
@@ -240,7 +293,7 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                 ret.return_value  # re-raises the job's exception with its traceback
 
     def _report(self, study: optuna.Study) -> None:
-        """Log the best trial and write ``optimization_results.yaml`` (as the plugin does)."""
+        """Log the best trial and write ``optimization_results.yaml`` (as hydra-optuna-sweeper does)."""
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         states = [t.state.name for t in st.counted_trials(study.get_trials(deepcopy=False))]
         log.info("Study %r: %s", study.study_name, {s: states.count(s) for s in sorted(set(states))})
@@ -249,6 +302,7 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
             return
         best = study.best_trial
         log.info("Best trial %d: value %s, parameters %s", best.number, best.value, best.params)
+        self._sweep_path().mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create({"name": "optuna", "best_trial": best.number, "best_params": best.params,
                                          "best_value": best.value}),
                        self._sweep_path() / "optimization_results.yaml")
