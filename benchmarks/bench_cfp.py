@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = REPO.parent / "shared" / "fixtures" / "vocano_cfp"
+FIXTURE = REPO / "tests" / "fixtures" / "vocano_cfp"
 VOCANO_SECONDS_PER_MINUTE = 8.5
 VOCANO_PEAK_MB = 1260.0
 SETTLE_SECONDS = 1.0  # pause before each timed run: runs right after the reference's 1.4 GB one came out slower

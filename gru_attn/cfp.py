@@ -2,7 +2,7 @@
 
 Reproduces VOCANO's extractor (``cfp_feature_extraction`` + ``full_feature_extraction``)
 to float32 round-off; every quirk is documented in
-``../shared/fixtures/vocano_cfp/README.md`` and cited below by its item number there.
+``tests/fixtures/vocano_cfp/README.md`` and cited below by its item number there.
 
 Per window of ``W`` taps (186, 372, 743; 2049 for :func:`melody_z`) and per frame
 ``k`` (reference sample ``c = 320 (k + 1) - 1``, see :mod:`gru_attn.frames`):

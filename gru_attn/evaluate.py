@@ -18,7 +18,7 @@ Labelled sets:
 
 Reference notes: ``<notes-dir>/<song>.<ext>`` in any format ``notes.read_notes`` reads
 (``.csv .json .txt .notes .mid .midi``). Frame targets come from the corpus labels, or
-from the reference notes (``frames.notes_to_targets``).
+from the reference notes (``labels.notes_to_targets``).
 
 Metrics (:mod:`gru_attn.metrics`): COnPOff / COnP / COn precision, recall and F1 with
 mir_eval (onset 50 ms, pitch 50 cents, offset 20 % of the note or 50 ms), per song;
@@ -44,15 +44,14 @@ import numpy as np
 from tqdm import tqdm
 
 from gru_attn import corpus
-from gru_attn.audio import load_audio
+from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import write_json, write_text
-from gru_attn.frames import notes_to_targets
 from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio
+from gru_attn.labels import notes_to_targets
 from gru_attn.metrics import NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics, note_metrics
 from gru_attn.notes import NoteList, read_notes, write_notes
-from gru_attn.preprocess import find_audio_files
 
 # corpus loaders a checkpoint's ``config.data.corpus`` may name (nothing else is called)
 CORPUS_LOADERS = {

@@ -4,8 +4,9 @@ Shared by ``python -m gru_attn.transcribe`` and ``python -m gru_attn.evaluate``.
 The checkpoint alone carries what inference needs (see :mod:`gru_attn.checkpoint`):
 the model's constructor arguments, the feature layout it was trained on, the
 note-decoding thresholds and the pitch tracker. Features of new audio go through
-the same steps as the training corpus (CFP, then the per-block z-score of
-:func:`gru_attn.corpus.normalize_blocks`), and the model runs frame-shared
+the front end of training (:func:`gru_attn.cfp.cfp_features`, z-scored by the
+extractor; feature files through :func:`gru_attn.features.read_features`), and the
+model runs frame-shared
 (:func:`gru_attn.model.predict_song`: every frame encoded once, bounded memory).
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from gru_attn import cfp
 from gru_attn.checkpoint import load_checkpoint
-from gru_attn.corpus import MAX_TRIM_FRAMES, N_CHANNELS, load_features, load_pitch, normalize_blocks
+from gru_attn.features import MAX_TRIM_FRAMES, N_CHANNELS, load_pitch, read_features
 from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
@@ -157,18 +158,17 @@ def check_layout(feats: np.ndarray, info: ModelInfo, source) -> None:
 
 
 def features_for_audio(audio: np.ndarray, device="cpu", source="audio") -> np.ndarray:
-    """(N,) 16 kHz audio -> (9, 174, T) float32 CFP features, z-scored per block as in training.
+    """(N,) 16 kHz audio -> (9, 174, T) float32 CFP features, z-scored per block (by the extractor).
 
     Too short or silent audio -> InputError naming ``source``.
     """
     feats = cfp.cfp_features(audio, device=device, source=str(source))
-    feats = feats.reshape(N_CHANNELS, feats.shape[0] // N_CHANNELS, feats.shape[1])
-    return normalize_blocks(feats, source)
+    return feats.reshape(N_CHANNELS, feats.shape[0] // N_CHANNELS, feats.shape[1])
 
 
 def features_from_file(path: str | os.PathLike) -> np.ndarray:
     """A VOCANO-layout ``*_feat.npy`` ((1566, T) or (9, n_bins, T)) -> (9, n_bins, T) float32, z-scored per block."""
-    return normalize_blocks(load_features(path), path)
+    return read_features(path)
 
 
 def pitch_from_file(path: str | os.PathLike) -> np.ndarray:

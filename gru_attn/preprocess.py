@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from gru_attn.audio import AUDIO_EXTENSIONS, load_audio
+from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.cfp import cfp_features
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
@@ -71,27 +71,6 @@ def preprocess_file(path: str | os.PathLike, out_dir: str | os.PathLike = "gener
     save_npy(feat_path, features)
     save_npy(pitch_path, pitch)
     return True
-
-
-def find_audio_files(path: str | os.PathLike) -> list[Path]:
-    """``[path]`` for a file, else the folder's audio files (``AUDIO_EXTENSIONS``, not recursive, sorted).
-
-    Raises InputError for a missing path, a folder without audio files, or two files
-    of one folder sharing a name (their outputs would collide).
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise InputError(f"{path}: no such file or folder")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-    if not files:
-        raise InputError(f"{path}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
-    stems = [p.stem for p in files]
-    clashes = sorted({s for s in stems if stems.count(s) > 1})
-    if clashes:
-        raise InputError(f"{path}: several files named {clashes[0]!r} (outputs are named by file stem)")
-    return files
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -35,8 +35,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from gru_attn.audio import load_audio
-from gru_attn.corpus import FEAT_SUFFIX
+from gru_attn.audio import find_audio_files, load_audio
+from gru_attn.features import FEAT_SUFFIX
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import atomic_path
@@ -51,7 +51,6 @@ from gru_attn.inference import (
 )
 from gru_attn.notes import NoteList, write_notes
 from gru_attn.plots import plot_transcription
-from gru_attn.preprocess import find_audio_files
 
 SYNTH_HARMONICS = (1.0, 0.5, 0.25, 0.125)  # relative amplitudes of partials 1..4
 SYNTH_FADE_S = 0.01  # raised-cosine fade in and out of every note

@@ -11,7 +11,8 @@ import soundfile as sf
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE, num_frames
 from gru_attn.files import save_npy
-from gru_attn.preprocess import find_audio_files, main, output_paths, preprocess_file
+from gru_attn.audio import find_audio_files
+from gru_attn.preprocess import main, output_paths, preprocess_file
 
 
 def _write_tone(path, seconds: float, hz: float, rate: int = SAMPLE_RATE) -> int:
