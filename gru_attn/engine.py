@@ -8,9 +8,10 @@ The run directory (``out_dir``) receives, updated after every epoch:
 
 - ``metrics.json``: status, per-epoch ``history``, and a ``summary`` (parameter count,
   device, wall time, best epoch and value, final metrics);
-- ``checkpoints/``: ``epoch_NNN.pt`` (every ``checkpoint_every`` epochs), ``best.pt``
+- ``checkpoints/``: ``best.pt``
   (best ``optimized_metric``), ``last.pt`` (latest epoch, for resuming), and
-  ``final.pt`` (the end of training, also when stopped early);
+  ``final.pt`` (the end of training, also when stopped early), and ``epoch_NNN.pt``
+  every ``checkpoint_every`` epochs when that is > 0 (default 0: none);
 - ``training_curves.png``: loss, frame accuracy and note F1 per epoch.
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gru_attn.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gru_attn.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
 from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
@@ -50,7 +51,7 @@ class TrainerSettings:
     amp: bool = True
     grad_clip: float | None = 1.0
     early_stopping_patience: int | None = 3
-    checkpoint_every: int = 1
+    checkpoint_every: int = 0
     max_minutes: float | None = None
     limit_train_batches: int | None = None
     inference_chunk_frames: int | None = None
@@ -103,6 +104,13 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_f
     out.update({f"val/{k}": v for k, v in frames.compute().items()})
     out.update({f"val/{k}": v for k, v in aggregate_note_metrics(per_song).items()})
     return out
+
+
+def check_metric_name(name: str, val_metrics: dict) -> None:
+    """InputError unless ``name`` is a key of ``val_metrics`` (what :func:`validate` returns) or a
+    ``train/`` metric; called before the first step with the metrics of one validation song."""
+    if name not in val_metrics and not name.startswith("train/"):
+        raise InputError(f"optimized_metric={name!r} is not a validation metric; choose one of {sorted(val_metrics)}")
 
 
 def fit(
@@ -160,7 +168,7 @@ def fit(
             state = load_checkpoint(resume_path, map_location=device)
             if "optimizer" not in state:
                 raise InputError(f"{resume_path}: checkpoint has no optimizer state; cannot resume from it")
-            model.load_state_dict(state["model"])
+            load_weights(model, state["model"], resume_path)
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
@@ -172,6 +180,8 @@ def fit(
             bad_epochs = start_epoch - (best_epoch or 0)
             log.info("resumed from %s after epoch %d", resume_path, start_epoch)
 
+    check_metric_name(optimized_metric, validate(model, val_songs[:1], loss_fn, decode_params, device,
+                                                 settings.inference_chunk_frames))
     summary = {"status": "running", "parameters": n_params, "device": str(device),
                "optimized_metric": optimized_metric, "direction": direction}
     t0 = time.time()

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gru_attn import cfp
-from gru_attn.checkpoint import load_checkpoint
-from gru_attn.features import MAX_TRIM_FRAMES, N_CHANNELS, load_pitch, read_features
+from gru_attn.checkpoint import load_checkpoint, load_weights
+from gru_attn.contract import DEFAULT_TARGET, build_from_config
 from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
 from gru_attn.errors import InputError
+from gru_attn.features import MAX_TRIM_FRAMES, N_CHANNELS, load_pitch, read_features
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList
@@ -36,6 +38,7 @@ STAGES = ("features", "pitch", "model", "decode")  # the timed steps of one tran
 class ModelInfo:
     """What a checkpoint says about its model, besides the weights.
 
+    ``model_config``: ``_target_`` and the constructor arguments;
     ``feature_layout``: ``n_channels``, ``n_bins``, ``context`` (frames each side),
     ``hop_seconds``, ``sample_rate``; ``decode``: the note-decoding thresholds;
     ``pitch_method``: the tracker (one of :data:`gru_attn.pitch.METHODS`) used for new
@@ -106,30 +109,27 @@ def _layout(path: Path, state: dict) -> dict:
     return layout
 
 
-def load_model(path: str | os.PathLike, device="cpu") -> tuple[NoteSegmenter, ModelInfo]:
+def load_model(path: str | os.PathLike, device="cpu") -> tuple[torch.nn.Module, ModelInfo]:
     """Rebuild the model of checkpoint ``path`` in eval mode on ``device``.
 
-    Returns ``(model, info)``. Raises :class:`InputError` naming the file when it is
-    missing, corrupt or not a gru_attn checkpoint, when its model config cannot build
+    The model is built from the recorded ``model_config["_target_"]`` (any class of the
+    ``gru_attn`` package that meets :mod:`gru_attn.contract`; checkpoints without a
+    target build :class:`gru_attn.model.NoteSegmenter`). Returns ``(model, info)``.
+    Raises :class:`InputError` naming the file when it is missing, corrupt or not a
+    gru_attn checkpoint, when its target is refused or its model config cannot build
     a model, when its weights do not fit that model (e.g. a state_dict of another
     size), or when its feature layout, decoding settings or pitch tracker are unusable.
     """
     path = Path(path)
     state = load_checkpoint(path)
     layout = _layout(path, state)
-    config = {**state["model_config"], "n_channels": layout["n_channels"], "n_bins": layout["n_bins"],
-              "context": layout["context"]}
-    try:
-        model = NoteSegmenter(**config)
-    except (InputError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: model_config cannot build the model ({exc})") from None
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
-        raise InputError(f"{path}: the weights do not fit the model its model_config describes "
-                         f"({detail[:240]})") from None
+    config = {"_target_": DEFAULT_TARGET, **state["model_config"], "n_channels": layout["n_channels"],
+              "n_bins": layout["n_bins"]}
+    model = build_from_config(config, path)
+    if getattr(model, "context", None) != layout["context"]:
+        raise InputError(f"{path}: the model has context={getattr(model, 'context', None)!r} but "
+                         f"feature_layout.context={layout['context']!r}")
+    load_weights(model, state["model"], path)
     try:
         decode = DecodeParams(**(state.get("decode") or {}))
     except TypeError as exc:
