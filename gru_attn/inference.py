@@ -191,7 +191,8 @@ def _align(feats: np.ndarray, pitch: np.ndarray, feat_source, pitch_source) -> t
 
 def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | None = None, *,
                      feats: np.ndarray | None = None, pitch: np.ndarray | None = None, source="audio",
-                     device="cpu", chunk_frames: int | None = None) -> Transcription:
+                     device="cpu", chunk_frames: int | None = None, feat_source=None,
+                     pitch_source=None) -> Transcription:
     """Transcribe one song: (N,) 16 kHz ``audio`` and/or precomputed ``feats`` / ``pitch``.
 
     ``feats``: (C, F, T) z-scored features (as :func:`features_for_audio` returns);
@@ -199,7 +200,8 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
     ``device``, pitch with ``info.pitch_method``). Features must match the
     checkpoint's layout; features and pitch may differ by up to 2 frames (trimmed).
     The model runs frame-shared in chunks of ``chunk_frames`` frames; decoding uses
-    ``info.decode``. ``source`` names the input in error messages.
+    ``info.decode``. ``source`` names the input in error messages; ``feat_source`` /
+    ``pitch_source`` name the files ``feats`` / ``pitch`` came from (default: ``source``).
     """
     if audio is None and (feats is None or pitch is None):
         raise InputError(f"{source}: need audio, or both features and pitch")
@@ -213,7 +215,8 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
     if pitch is None:
         pitch = track_pitch(audio, info.pitch_method)
     timings["pitch"] = time.perf_counter() - start
-    feats, pitch = _align(feats, np.asarray(pitch, dtype=np.float64), f"{source} (features)", f"{source} (pitch)")
+    feats, pitch = _align(feats, np.asarray(pitch, dtype=np.float64), feat_source or f"{source} (features)",
+                          pitch_source or f"{source} (pitch)")
 
     start = time.perf_counter()
     logits = predict_song(model, feats, chunk_frames=chunk_frames, device=device)

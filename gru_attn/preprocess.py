@@ -12,8 +12,8 @@ sorted order) writes, exactly as VOCANO names them:
 Files whose two outputs exist and are not older than the input are skipped (unless
 ``--force``). Outputs are written atomically, so an interrupted run never leaves a
 truncated ``.npy``. A bad input prints ``error: <file>: <reason>`` and the other files
-are still processed; the exit status is then 1. A missing input path (or an unavailable ``--device cuda``)
-exits with 2.
+are still processed; the exit status is then 1. A missing input path, an unavailable
+``--device cuda`` or an ``--out`` that cannot be a folder exits with 2.
 """
 
 from __future__ import annotations
@@ -90,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = find_audio_files(args.input)
         resolve_device(args.device, option="--device")
+        for sub in ("feat", "pitch"):
+            try:
+                (Path(args.out) / sub).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # --out (or a folder above it) is a regular file, or unwritable
+                raise InputError(f"{args.out}: cannot create the output folder {sub}/ "
+                                 f"({exc.strerror or type(exc).__name__})") from None
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

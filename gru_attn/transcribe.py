@@ -119,7 +119,7 @@ def transcribe_file(path: Path | None, model, info: ModelInfo, device, feat: Pat
     contour = pitch_from_file(pitch) if pitch is not None else None
     source = path if path is not None else feat
     return transcribe_audio(model, info, audio, feats=feats, pitch=contour, source=source, device=device,
-                            chunk_frames=chunk_frames)
+                            chunk_frames=chunk_frames, feat_source=feat, pitch_source=pitch)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
