@@ -17,16 +17,16 @@ Attributes
     ``n_channels``, ``n_bins`` (int): the per-frame feature layout it takes;
     ``n_outputs`` (int, optional, default :data:`N_SDT_LOGITS`): values per frame.
 
-``forward(chunk)``
-    ``chunk``: (B, C, F, L + 2k) float32 z-scored features, ``C = n_channels``,
+``forward(x)``
+    ``x``: a training chunk or an inference segment, (B, C, F, L + 2k) float32 z-scored features, ``C = n_channels``,
     ``F = n_bins``, ``k = context``, ``L >= 1``, zeros beyond a song's edges;
     returns (B, L, n_outputs) float logits of the L centre frames. Columns
     ``0:6`` are the sdt6 logits, the pairs ``(silence, voiced), (not-onset, onset),
     (not-offset, offset)`` (:data:`gru_attn.labels.SDT6_NAMES`). Columns from 6 on
     are optional extra outputs (e.g. pitch) that the model documents itself; code
     that needs only the notes' boundaries reads ``[..., :6]``. A frame's logits
-    must not depend on L or on where the chunk starts (so chunked inference of a
-    song equals whole-song inference in eval mode).
+    must not depend on L or on where ``x`` starts (so inference in segments equals
+    whole-song inference in eval mode).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def n_outputs(model: torch.nn.Module) -> int:
 def check_model(model: torch.nn.Module, source) -> None:
     """InputError naming ``source`` unless ``model`` meets the contract of this module.
 
-    Checks the attributes and runs one forward pass on a (1, C, F, 2k + 2) zero chunk
+    Checks the attributes and runs one forward pass on a (1, C, F, 2k + 2) zero input
     (no gradients, eval mode, mode restored) expecting (1, 2, n_outputs) logits.
     """
     for name in ("context", "n_channels", "n_bins"):
@@ -96,19 +96,19 @@ def check_model(model: torch.nn.Module, source) -> None:
     if outputs < N_SDT_LOGITS:
         raise InputError(f"{source}: the model has n_outputs={outputs}; at least {N_SDT_LOGITS} (the sdt6 logits)")
     k = model.context
-    chunk = torch.zeros(1, model.n_channels, model.n_bins, 2 * k + 2)
+    x = torch.zeros(1, model.n_channels, model.n_bins, 2 * k + 2)
     param = next(iter(model.parameters()), None)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model(chunk if param is None else chunk.to(param.device))
+            out = model(x if param is None else x.to(param.device))
     except Exception as exc:  # any failure of a foreign forward is a broken contract
         raise InputError(f"{source}: the model's forward fails on a (1, {model.n_channels}, {model.n_bins}, "
-                         f"{2 * k + 2}) chunk ({type(exc).__name__}: {exc})") from None
+                         f"{2 * k + 2}) input ({type(exc).__name__}: {exc})") from None
     finally:
         model.train(was_training)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, 2, outputs):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise InputError(f"{source}: the model's forward returns {shape} for a (1, C, F, 2k + 2) chunk; "
+        raise InputError(f"{source}: the model's forward returns {shape} for a (1, C, F, 2k + 2) input; "
                          f"the contract needs (1, 2, {outputs})")

@@ -7,7 +7,9 @@ chunks, so every frame is encoded once per epoch (see :mod:`gru_attn.windows`).
 The run directory (``out_dir``) receives, updated after every epoch:
 
 - ``metrics.json``: status, per-epoch ``history``, and a ``summary`` (parameter count,
-  device, wall time, best epoch and value, final metrics);
+  device, wall time, best epoch and value, final metrics, and ``initial``: the
+  validation metrics before this process's first step -- of the untrained model, or
+  of the resumed one -- which also check ``optimized_metric`` up front);
 - ``checkpoints/``: ``best.pt``
   (best ``optimized_metric``), ``last.pt`` (latest epoch, for resuming), and
   ``final.pt`` (the end of training, also when stopped early), and ``epoch_NNN.pt``
@@ -54,7 +56,7 @@ class TrainerSettings:
     checkpoint_every: int = 0
     max_minutes: float | None = None
     limit_train_batches: int | None = None
-    inference_chunk_frames: int | None = None
+    segment_frames: int | None = None
     resume: str | None = None
     threads: int | None = None
 
@@ -82,7 +84,7 @@ def worst_value(direction: str) -> float:
 
 
 @torch.no_grad()
-def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_frames: int | None = None) -> dict:
+def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment_frames: int | None = None) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
 
     Returns ``val/loss`` (mean over frames), per-pair frame accuracy, onset/offset
@@ -91,7 +93,7 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_f
     frames = FrameMetricAccumulator()
     per_song, loss_sum, n_frames = [], 0.0, 0
     for song in songs:
-        logits = predict_song(model, song.feats, chunk_frames=chunk_frames, device=device)
+        logits = predict_song(model, song.feats, segment_frames=segment_frames, device=device)
         targets = torch.from_numpy(song.targets.astype(np.int64))[None]
         mask = torch.ones(targets.shape[:2], dtype=torch.bool)
         loss, _ = loss_fn(torch.from_numpy(logits)[None], targets, mask)
@@ -108,7 +110,7 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_f
 
 def check_metric_name(name: str, val_metrics: dict) -> None:
     """InputError unless ``name`` is a key of ``val_metrics`` (what :func:`validate` returns) or a
-    ``train/`` metric; called before the first step with the metrics of one validation song."""
+    ``train/`` metric; called before the first step with the untrained model's metrics."""
     if name not in val_metrics and not name.startswith("train/"):
         raise InputError(f"optimized_metric={name!r} is not a validation metric; choose one of {sorted(val_metrics)}")
 
@@ -180,10 +182,10 @@ def fit(
             bad_epochs = start_epoch - (best_epoch or 0)
             log.info("resumed from %s after epoch %d", resume_path, start_epoch)
 
-    check_metric_name(optimized_metric, validate(model, val_songs[:1], loss_fn, decode_params, device,
-                                                 settings.inference_chunk_frames))
+    initial = validate(model, val_songs, loss_fn, decode_params, device, settings.segment_frames)
+    check_metric_name(optimized_metric, initial)
     summary = {"status": "running", "parameters": n_params, "device": str(device),
-               "optimized_metric": optimized_metric, "direction": direction}
+               "optimized_metric": optimized_metric, "direction": direction, "initial": initial}
     t0 = time.time()
 
     def wall() -> float:
@@ -235,7 +237,7 @@ def fit(
             metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
             metrics.update({f"train/{k}": v / max(n_seen, 1) for k, v in sums.items()})
             model.eval()
-            metrics.update(validate(model, val_songs, loss_fn, decode_params, device, settings.inference_chunk_frames))
+            metrics.update(validate(model, val_songs, loss_fn, decode_params, device, settings.segment_frames))
             metrics["wall_time_s"] = round(wall(), 2)
             if optimized_metric not in metrics:
                 raise InputError(f"optimized_metric={optimized_metric!r} is not a validation metric; "

@@ -4,7 +4,7 @@
     python -m gru_attn.evaluate --ckpt CHECKPOINT --corpus DIR [--split test|val|train|all]
     python -m gru_attn.evaluate --ckpt CHECKPOINT --wav-dir D --notes-dir N
     python -m gru_attn.evaluate --ckpt CHECKPOINT --feat-dir F --pitch-dir P --notes-dir N
-        [--out DIR] [--device auto] [--chunk-frames N] [--save-notes]
+        [--out DIR] [--device auto] [--segment-frames N] [--save-notes]
 
 Labelled sets:
 
@@ -121,7 +121,7 @@ def audio_songs(wav_dir: Path, notes_dir: Path) -> Iterator[tuple[Path, np.ndarr
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate(model, info: ModelInfo, songs, *, device="cpu", chunk_frames: int | None = None,
+def evaluate(model, info: ModelInfo, songs, *, device="cpu", segment_frames: int | None = None,
              notes_out: Path | None = None, progress: bool = False) -> dict:
     """Transcribe and score ``songs``; returns ``{"per_song": {...}, "mean": {...}}``.
 
@@ -139,10 +139,10 @@ def evaluate(model, info: ModelInfo, songs, *, device="cpu", chunk_frames: int |
         if isinstance(song, corpus.Song):
             ref, targets = song.notes, song.targets
             result = transcribe_audio(model, info, feats=song.feats, pitch=song.pitch, source=name,
-                                      device=device, chunk_frames=chunk_frames)
+                                      device=device, segment_frames=segment_frames)
         else:
             path, audio, ref = song
-            result = transcribe_audio(model, info, audio, source=path, device=device, chunk_frames=chunk_frames)
+            result = transcribe_audio(model, info, audio, source=path, device=device, segment_frames=segment_frames)
             targets = None
         targets = _targets(result, ref, targets)
         refs[name], ests[name] = ref, result.notes
@@ -221,8 +221,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--notes-dir", help="folder of reference notes <song>.<ext> (with --wav-dir or --feat-dir)")
     parser.add_argument("--out", default="eval", help="output folder for metrics.json / metrics.csv (default: eval)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument("--chunk-frames", type=int, default=None,
-                        help="frames per inference chunk (default: 256 on CPU, 1024 on CUDA)")
+    parser.add_argument("--segment-frames", type=int, default=None,
+                        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)")
     parser.add_argument("--save-notes", action="store_true", help="also write <out>/notes/<song>.csv")
     return parser.parse_args(argv)
 
@@ -254,12 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
     try:
-        if args.chunk_frames is not None and args.chunk_frames < 1:
-            raise InputError(f"--chunk-frames {args.chunk_frames}: expected a positive number of frames")
+        if args.segment_frames is not None and args.segment_frames < 1:
+            raise InputError(f"--segment-frames {args.segment_frames}: expected a positive number of frames")
         device = resolve_device(args.device, option="--device")
         model, info = load_model(args.ckpt, device)
         description, songs = labelled_set(args, info)
-        results = evaluate(model, info, songs, device=device, chunk_frames=args.chunk_frames,
+        results = evaluate(model, info, songs, device=device, segment_frames=args.segment_frames,
                            notes_out=out / "notes" if args.save_notes else None, progress=sys.stderr.isatty())
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -35,8 +35,8 @@ class FrameConv(nn.Module):
         self.temporal = nn.Conv1d(hidden_dim, hidden_dim, kernel_size=2 * self.context + 1)
         self.out = nn.Linear(hidden_dim, N_SDT_LOGITS)
 
-    def forward(self, chunk: torch.Tensor) -> torch.Tensor:
-        b, c, f, n = chunk.shape
-        frames = torch.relu(self.project(chunk.permute(0, 3, 1, 2).reshape(b, n, c * f)))  # (B, L + 2k, H)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, f, n = x.shape
+        frames = torch.relu(self.project(x.permute(0, 3, 1, 2).reshape(b, n, c * f)))  # (B, L + 2k, H)
         hidden = torch.relu(self.temporal(frames.transpose(1, 2)))  # (B, H, L)
         return self.out(hidden.transpose(1, 2))  # (B, L, 6)

@@ -191,7 +191,7 @@ def _align(feats: np.ndarray, pitch: np.ndarray, feat_source, pitch_source) -> t
 
 def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | None = None, *,
                      feats: np.ndarray | None = None, pitch: np.ndarray | None = None, source="audio",
-                     device="cpu", chunk_frames: int | None = None, feat_source=None,
+                     device="cpu", segment_frames: int | None = None, feat_source=None,
                      pitch_source=None) -> Transcription:
     """Transcribe one song: (N,) 16 kHz ``audio`` and/or precomputed ``feats`` / ``pitch``.
 
@@ -199,7 +199,7 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
     ``pitch``: (T,) Hz. Whatever is not given is computed from ``audio`` (CFP on
     ``device``, pitch with ``info.pitch_method``). Features must match the
     checkpoint's layout; features and pitch may differ by up to 2 frames (trimmed).
-    The model runs frame-shared in chunks of ``chunk_frames`` frames; decoding uses
+    The model runs frame-shared in segments of ``segment_frames`` frames; decoding uses
     ``info.decode``. ``source`` names the input in error messages; ``feat_source`` /
     ``pitch_source`` name the files ``feats`` / ``pitch`` came from (default: ``source``).
     """
@@ -219,7 +219,7 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
                           pitch_source or f"{source} (pitch)")
 
     start = time.perf_counter()
-    logits = predict_song(model, feats, chunk_frames=chunk_frames, device=device)
+    logits = predict_song(model, feats, segment_frames=segment_frames, device=device)
     timings["model"] = time.perf_counter() - start
     start = time.perf_counter()
     probs = probs_from_logits(logits)

@@ -59,6 +59,7 @@ def instantiate(group: str, config):
 # Config keys that moved: old key -> new key (a run that sets an old key stops with one line).
 MOVED_KEYS = {
     "data.pitch_method": "inference.pitch_method",
+    "trainer.inference_chunk_frames": "trainer.segment_frames",
 }
 
 

@@ -1,7 +1,7 @@
 """CLI: sung audio + a checkpoint -> notes as MIDI and CSV (optionally a rendered WAV and a plot).
 
     python -m gru_attn.transcribe <audio file or folder> --ckpt CHECKPOINT [--out DIR] [--name NAME]
-        [--device auto|cpu|cuda] [--synth] [--plot] [--chunk-frames N]
+        [--device auto|cpu|cuda] [--synth] [--plot] [--segment-frames N]
     python -m gru_attn.transcribe [<audio file>] --ckpt CHECKPOINT --feat F_feat.npy [--pitch P_pitch.npy]
 
 For every input ``<name>.wav|.flac|.ogg`` (a folder is scanned, not recursively, in
@@ -112,14 +112,14 @@ def summary_line(name: str, result: Transcription) -> str:
 
 
 def transcribe_file(path: Path | None, model, info: ModelInfo, device, feat: Path | None = None,
-                    pitch: Path | None = None, chunk_frames: int | None = None) -> Transcription:
+                    pitch: Path | None = None, segment_frames: int | None = None) -> Transcription:
     """Transcribe audio file ``path`` (None when ``feat`` and ``pitch`` are both given)."""
     audio = load_audio(path) if path is not None else None
     feats = features_from_file(feat) if feat is not None else None
     contour = pitch_from_file(pitch) if pitch is not None else None
     source = path if path is not None else feat
     return transcribe_audio(model, info, audio, feats=feats, pitch=contour, source=source, device=device,
-                            chunk_frames=chunk_frames, feat_source=feat, pitch_source=pitch)
+                            segment_frames=segment_frames, feat_source=feat, pitch_source=pitch)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -134,8 +134,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plot", action="store_true", help="also write <name>.png (piano roll + probabilities)")
     parser.add_argument("--feat", help="VOCANO-layout features <name>_feat.npy to use instead of computing them")
     parser.add_argument("--pitch", help="pitch contour <name>_pitch.npy (Hz) to use instead of tracking it")
-    parser.add_argument("--chunk-frames", type=int, default=None,
-                        help="frames per inference chunk (default: 256 on CPU, 1024 on CUDA)")
+    parser.add_argument("--segment-frames", type=int, default=None,
+                        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)")
     return parser.parse_args(argv)
 
 
@@ -152,8 +152,8 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
         jobs = [(p.stem, p) for p in find_audio_files(args.input)]
     if args.name is not None and (not args.name or Path(args.name).name != args.name):
         raise InputError(f"--name {args.name!r}: expected a plain file name without folders")
-    if args.chunk_frames is not None and args.chunk_frames < 1:
-        raise InputError(f"--chunk-frames {args.chunk_frames}: expected a positive number of frames")
+    if args.segment_frames is not None and args.segment_frames < 1:
+        raise InputError(f"--segment-frames {args.segment_frames}: expected a positive number of frames")
     return [(args.name, path) for _, path in jobs] if args.name else jobs
 
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in tqdm(jobs, desc="transcribe", unit="file", disable=len(jobs) == 1 or not sys.stderr.isatty()):
         try:
             result = transcribe_file(path, model, info, device, Path(args.feat) if args.feat else None,
-                                     Path(args.pitch) if args.pitch else None, args.chunk_frames)
+                                     Path(args.pitch) if args.pitch else None, args.segment_frames)
             write_outputs(name, result, info, out_dir, synth=args.synth, plot=args.plot)
         except InputError as exc:
             failed += 1

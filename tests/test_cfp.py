@@ -107,9 +107,9 @@ def test_blocks_are_zscored_and_row0_is_constant():
 
 def test_chunking_does_not_change_features():
     x = _signal(20000)
-    whole = cfp.cfp_features(x, chunk_frames=10_000)
+    whole = cfp.cfp_features(x, batch_frames=10_000)
     for chunk in (5, 16):
-        np.testing.assert_allclose(cfp.cfp_features(x, chunk_frames=chunk), whole, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(cfp.cfp_features(x, batch_frames=chunk), whole, rtol=0, atol=1e-6)
 
 
 def test_gain_invariance():

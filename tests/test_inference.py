@@ -65,7 +65,7 @@ def test_frame_shared_inference_equals_per_window(checkpoint):
     n = 80
     feats = rng.standard_normal((9, 174, n)).astype(np.float32)
     pitch = np.full(n, 220.0)
-    result = transcribe_audio(model, info, feats=feats, pitch=pitch, chunk_frames=24)
+    result = transcribe_audio(model, info, feats=feats, pitch=pitch, segment_frames=24)
     with torch.no_grad():
         logits = model.forward_windows(torch.from_numpy(naive_windows(feats, np.arange(n), model.context)))
     np.testing.assert_allclose(result.probs, probs_from_logits(logits.numpy()), rtol=1e-4, atol=1e-5)
