@@ -1,4 +1,5 @@
-"""VOCANO-exact CFP (combined frequency and periodicity) features, vectorised in torch.
+"""VOCANO-exact CFP (combined frequency and periodicity) features, vectorised over frames
+(scipy FFTs on CPU, torch on CUDA).
 
 Reproduces VOCANO's extractor (``cfp_feature_extraction`` + ``full_feature_extraction``)
 to float32 round-off; every quirk is documented in

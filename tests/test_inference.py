@@ -177,3 +177,14 @@ def test_feature_and_pitch_files_of_different_lengths_name_both(checkpoint, tmp_
         transcribe_audio(model, info, feats=features_from_file(feat), pitch=np.zeros(40), source=feat,
                          feat_source=feat, pitch_source=pitch)
     assert str(feat) in str(exc.value) and str(pitch) in str(exc.value)
+
+
+def test_transcribe_cli_names_both_files_of_different_lengths(checkpoint, run_cli, tmp_path):
+    feat, pitch = tmp_path / "a_feat.npy", tmp_path / "b_pitch.npy"
+    np.save(feat, np.random.default_rng(0).standard_normal((9 * 174, 60)).astype(np.float32))
+    np.save(pitch, np.zeros(40))
+    proc = run_cli(["-m", "gru_attn.transcribe", "--ckpt", str(checkpoint), "--feat", str(feat), "--pitch", str(pitch),
+                    "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert str(feat) in line and str(pitch) in line
