@@ -188,3 +188,15 @@ def test_transcribe_cli_names_both_files_of_different_lengths(checkpoint, run_cl
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert str(feat) in line and str(pitch) in line
+
+
+def test_features_for_audio_are_the_extractors_output_unchanged():
+    """CFP output is z-scored by the extractor; inference must not normalise it a second time."""
+    from gru_attn.cfp import cfp_features
+    from gru_attn.inference import features_for_audio
+
+    audio = harmonic_audio(1.0)
+    raw = cfp_features(audio)
+    feats = features_for_audio(audio)
+    assert feats.shape == (9, 174, raw.shape[1])
+    np.testing.assert_array_equal(feats.reshape(raw.shape), raw)
