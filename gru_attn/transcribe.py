@@ -36,9 +36,9 @@ import soundfile as sf
 from tqdm import tqdm
 
 from gru_attn.audio import find_audio_files, load_audio
-from gru_attn.features import FEAT_SUFFIX
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
+from gru_attn.features import FEAT_SUFFIX
 from gru_attn.files import atomic_path
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.inference import (
