@@ -1,7 +1,7 @@
 """Benchmark the CFP extractor against a VOCANO-shaped reference: speed, real-time factor, peak memory.
 
     python benchmarks/bench_cfp.py [--sizes 10 60 300] [--repeats 3] [--threads 2]
-                                   [--chunk-frames N] [--device cpu] [--reference-max 60]
+                                   [--batch-frames N] [--device cpu] [--reference-max 60]
 
 Each size runs in a fresh subprocess on a synthetic signal (a harmonic tone with
 vibrato plus noise, float32 at 16 kHz). Time is the median wall time of ``repeats``
@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = REPO.parent / "shared" / "fixtures" / "vocano_cfp"
+FIXTURE = REPO / "tests" / "fixtures" / "vocano_cfp"
 VOCANO_SECONDS_PER_MINUTE = 8.5
 VOCANO_PEAK_MB = 1260.0
 SETTLE_SECONDS = 1.0  # pause before each timed run: runs right after the reference's 1.4 GB one came out slower
@@ -65,7 +65,7 @@ def _signal(seconds: float):
     return out
 
 
-def child(seconds: float, threads: int, chunk_frames: int | None, device: str, reference: bool) -> None:
+def child(seconds: float, threads: int, batch_frames: int | None, device: str, reference: bool) -> None:
     """Serve timed extractions on ``seconds`` of audio: one per ``run`` line on stdin.
 
     Prints one JSON line when ready, one per ``run`` ({"time", "cpu"}: wall and process CPU
@@ -82,7 +82,7 @@ def child(seconds: float, threads: int, chunk_frames: int | None, device: str, r
         extract = vocano_reference.features
     else:
         def extract(audio):
-            return cfp.cfp_features(audio, device=device, chunk_frames=chunk_frames)
+            return cfp.cfp_features(audio, device=device, batch_frames=batch_frames)
     extract(_signal(1.0))  # warm-up: plans, filterbanks
     audio = _signal(seconds)
     base = _peak_rss_mb()
@@ -119,9 +119,9 @@ def parity(device: str) -> tuple[float, float] | None:
 class _Child:
     """A ``child`` subprocess: ``run()`` times one extraction, ``close()`` returns the memory figures."""
 
-    def __init__(self, seconds: float, args: argparse.Namespace, threads: int, chunk: int, reference: bool):
+    def __init__(self, seconds: float, args: argparse.Namespace, threads: int, batch: int, reference: bool):
         cmd = [sys.executable, __file__, "--child", str(seconds), "--threads", str(threads),
-               "--chunk-frames", str(chunk), "--device", args.device] + (["--child-reference"] if reference else [])
+               "--batch-frames", str(batch), "--device", args.device] + (["--child-reference"] if reference else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
         self._read()  # ready
         self.times, self.cpu = [], []
@@ -154,14 +154,14 @@ def _memory(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from gru_attn.cfp import CHUNK_FRAMES, CUDA_CHUNK_FRAMES
+    from gru_attn.cfp import BATCH_FRAMES, CUDA_BATCH_FRAMES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[10.0, 60.0, 300.0], help="audio lengths (s)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (at most 2)")
-    parser.add_argument("--chunk-frames", type=int, default=None,
-                        help=f"frames per chunk (default: {CHUNK_FRAMES} on cpu, {CUDA_CHUNK_FRAMES} on cuda)")
+    parser.add_argument("--batch-frames", type=int, default=None,
+                        help=f"frames per batch (default: {BATCH_FRAMES} on cpu, {CUDA_BATCH_FRAMES} on cuda)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--reference-max", type=float, default=60.0,
                         help="time the VOCANO-shaped reference on sizes up to this many seconds "
@@ -172,17 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     threads = max(1, min(args.threads, 2))
 
     if args.child is not None:
-        child(args.child, threads, args.chunk_frames, args.device, args.child_reference)
+        child(args.child, threads, args.batch_frames, args.device, args.child_reference)
         return 0
 
-    chunk = args.chunk_frames or (CHUNK_FRAMES if args.device == "cpu" else CUDA_CHUNK_FRAMES)
-    print(f"CFP benchmark: device {args.device}, {threads} torch thread(s), chunk {chunk} frames, "
+    batch = args.batch_frames or (BATCH_FRAMES if args.device == "cpu" else CUDA_BATCH_FRAMES)
+    print(f"CFP benchmark: device {args.device}, {threads} torch thread(s), batch {batch} frames, "
           f"median of {args.repeats}; load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     ours, ratios = {}, {}
     for seconds in args.sizes:
-        children = [_Child(seconds, args, threads, chunk, reference=False)]
+        children = [_Child(seconds, args, threads, batch, reference=False)]
         if seconds <= args.reference_max:
-            children.append(_Child(seconds, args, threads, chunk, reference=True))
+            children.append(_Child(seconds, args, threads, batch, reference=True))
         for _ in range(args.repeats):
             for c in children:
                 time.sleep(SETTLE_SECONDS)

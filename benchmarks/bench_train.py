@@ -1,10 +1,14 @@
 """Training throughput and memory: frame-shared chunks vs the naive per-window pipeline.
 
-Usage: ``python benchmarks/bench_train.py [--threads 2] [--steps 3]``
+Usage: ``python benchmarks/bench_train.py [--threads 2] [--steps 5] [--models gru_attention simplified]``
 
 Each case runs in its own subprocess (so its peak RSS is its own) on synthetic
-random features and times full training steps (data loading + forward + backward +
-Adam step), reporting the median of ``--steps`` steps after ``--warmup`` steps:
+random features and times full training steps -- fetching the batch from the data
+pipeline, forward, backward and the Adam step, all inside the timed region -- and
+reports the median over ``--steps`` steps after ``--warmup`` steps. Every timed step
+has the same, full batch (``windows per step`` classified frames, no padded frames):
+a shorter batch (the end of an epoch) is fetched and run but not counted, and the
+pipeline starts another epoch when one runs out.
 
 - ``shared``: :class:`gru_attn.windows.ChunkDataset` batches (float32 songs stored
   once) through :meth:`NoteSegmenter.forward` (each frame encoded once);
@@ -85,20 +89,45 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 1e6
 
 
-def timed_steps(model, batches, step, warmup: int, steps: int) -> list[float]:
-    """Seconds per training step (batch fetch included) for ``steps`` steps after ``warmup``."""
+def timed_steps(model, next_batch, step, windows_per_step: int, warmup: int, steps: int) -> list[float]:
+    """Seconds per full training step: ``next_batch()`` (the data pipeline) + forward + backward +
+    Adam step, for ``steps`` full steps after ``warmup`` full steps.
+
+    ``step(model, batch)`` returns (loss, number of classified windows); steps with fewer
+    than ``windows_per_step`` windows are run but not counted.
+    """
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    times = []
-    for i, batch in zip(range(warmup + steps), batches):
+    times, full = [], 0
+    while len(times) < steps:
         t0 = time.perf_counter()
-        loss = step(model, batch)
+        loss, n_windows = step(model, next_batch())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        if n_windows != windows_per_step:
+            continue
+        full += 1
+        if full > warmup:
+            times.append(elapsed)
     return times
+
+
+def endless(make_epoch):
+    """A ``next_batch()`` over ``make_epoch(epoch)`` iterables, one epoch after another."""
+    state = {"epoch": 0, "it": iter(make_epoch(0))}
+
+    def next_batch():
+        for _ in range(2):
+            try:
+                return next(state["it"])
+            except StopIteration:
+                state["epoch"] += 1
+                state["it"] = iter(make_epoch(state["epoch"]))
+        raise RuntimeError("the data pipeline yields no batches")
+
+    return next_batch
 
 
 def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dict:
@@ -113,26 +142,27 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
         chunks = windows_per_step // args.chunk_frames
         data = ChunkDataset([(feats, targets)], chunk_frames=args.chunk_frames, context=CONTEXT)
         minutes, data_bytes = feats.shape[-1] * HOP_SECONDS / 60, data.nbytes
-        batches = iter(data.epoch_batches(0, chunks))
+        next_batch = endless(lambda epoch: data.epoch_batches(epoch, chunks))
         model = NoteSegmenter(n_channels=N_CHANNELS, n_bins=N_BINS, **kwargs)
 
         def step(model, batch):
             x, y, m = batch
-            return loss_fn(model(x), y, m)[0]
+            return loss_fn(model(x), y, m)[0], int(m.sum())
     else:
         feats, targets = synthetic_song(args.naive_seconds)
         data = NaiveWindowDataset(feats, targets)
         del feats
         minutes, data_bytes = len(data) * HOP_SECONDS / 60, data.windows.nbytes + data.targets.nbytes
-        batches = iter(torch.utils.data.DataLoader(data, batch_size=windows_per_step, shuffle=True))
+        loader = torch.utils.data.DataLoader(data, batch_size=windows_per_step, shuffle=True)
+        next_batch = endless(lambda epoch: loader)
         model = NoteSegmenter(n_channels=N_CHANNELS, n_bins=NAIVE_BINS, **kwargs)
 
         def step(model, batch):
             x, y = batch
             logits = model.forward_windows(x.float())[:, None]
-            return loss_fn(logits, y[:, None], torch.ones(y.shape[0], 1, dtype=torch.bool))[0]
+            return loss_fn(logits, y[:, None], torch.ones(y.shape[0], 1, dtype=torch.bool))[0], len(y)
     rss_data = rss_mb() - rss0
-    times = timed_steps(model, batches, step, args.warmup, args.steps)
+    times = timed_steps(model, next_batch, step, windows_per_step, args.warmup, args.steps)
     return {"pipeline": pipeline, "model": model_name, "windows_per_step": windows_per_step,
             "windows_per_s": windows_per_step / statistics.median(times),
             "data_mb_per_min": data_bytes / 1e6 / minutes, "rss_growth_mb_per_min": rss_data / minutes,
@@ -142,13 +172,14 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per case (median)")
+    parser.add_argument("--steps", type=int, default=5, help="timed full steps per case (median)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--chunk-frames", type=int, default=128)
     parser.add_argument("--naive-windows", type=int, default=256, help="windows per step of the compared rows")
     parser.add_argument("--train-chunks", type=int, default=16, help="chunks per step of the training-config rows")
     parser.add_argument("--shared-seconds", type=float, default=120.0)
     parser.add_argument("--naive-seconds", type=float, default=12.0)
+    parser.add_argument("--models", nargs="+", default=["gru_attention", "simplified"], help="conf/model presets")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: pipeline,model,windows
     args = parser.parse_args()
     if args.case:
@@ -157,7 +188,7 @@ def main() -> None:
         return
 
     cases = []
-    for model_name in ("gru_attention", "simplified"):
+    for model_name in args.models:
         cases += [("naive", model_name, args.naive_windows), ("shared", model_name, args.naive_windows),
                   ("shared", model_name, args.train_chunks * args.chunk_frames)]
     results = []
@@ -175,7 +206,7 @@ def main() -> None:
                     (pipeline, model_name, windows))
 
     parts = []
-    for model_name in ("gru_attention", "simplified"):
+    for model_name in args.models:
         naive = find("naive", model_name, args.naive_windows)
         same = find("shared", model_name, args.naive_windows)
         train = find("shared", model_name, args.train_chunks * args.chunk_frames)
@@ -183,10 +214,11 @@ def main() -> None:
                      f"{args.naive_windows} windows/step ({train['windows_per_s'] / naive['windows_per_s']:.1f}x at "
                      f"{args.train_chunks}x{args.chunk_frames}), "
                      f"{naive['data_mb_per_min'] / same['data_mb_per_min']:.0f}x less data memory per minute")
-    speed = (find("shared", "simplified", args.naive_windows)["windows_per_s"]
-             / find("shared", "gru_attention", args.naive_windows)["windows_per_s"])
-    print(f"frame-shared vs naive ({args.threads} threads): " + "; ".join(parts)
-          + f". simplified trains {speed:.1f}x faster than gru_attention.")
+    print(f"frame-shared vs naive ({args.threads} threads): " + "; ".join(parts))
+    if {"simplified", "gru_attention"} <= set(args.models):
+        speed = (find("shared", "simplified", args.naive_windows)["windows_per_s"]
+                 / find("shared", "gru_attention", args.naive_windows)["windows_per_s"])
+        print(f"simplified trains {speed:.1f}x faster than gru_attention.")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,11 @@ Model part, frame-shared vs per-window: the frame-shared path is
 :func:`gru_attn.model.predict_song` over the whole song (each frame encoded once).
 The per-window path (:meth:`NoteSegmenter.forward_windows`, every 19-frame window
 encoded whole, as a naive pipeline does) runs on ``--window-frames`` evenly spaced
-frames only, in batches of 256; its time is extrapolated linearly to all frames
-(the work per window is constant). Both paths' logits on those frames are compared.
+frames only, split into one batch per thread (at most 256 windows each); its time is
+extrapolated linearly to all frames (the work per window is constant). Both paths run
+with the same threading: ``--threads`` single-threaded workers
+(:func:`gru_attn.devices.single_thread_workers`), one piece of work each at a time.
+Both paths' logits on those frames are compared.
 Prints figures only; never asserts timings.
 """
 
@@ -44,10 +47,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gru_attn.decode import DecodeParams  # noqa: E402
+from gru_attn.devices import single_thread_workers  # noqa: E402
 from gru_attn.frames import SAMPLE_RATE  # noqa: E402
 from gru_attn.inference import (STAGES, ModelInfo, features_for_audio, load_model, transcribe_audio,  # noqa: E402
                                 with_pitch_method)
-from gru_attn.model import CPU_CHUNK_FRAMES, NoteSegmenter, num_parameters, predict_song  # noqa: E402
+from gru_attn.model import CPU_SEGMENT_FRAMES, NoteSegmenter, num_parameters, predict_song  # noqa: E402
 from gru_attn.pitch import DEFAULT_METHOD, INFERENCE_METHODS  # noqa: E402
 from gru_attn.synth import render_song  # noqa: E402
 from gru_attn.windows import naive_windows  # noqa: E402
@@ -74,13 +78,20 @@ def song_audio(seconds: float) -> np.ndarray:
     return pcm.astype(np.float32) / np.float32(32767.0)
 
 
-@torch.no_grad()
-def per_window_seconds(model: NoteSegmenter, feats: np.ndarray, n_frames: int) -> tuple[float, np.ndarray, np.ndarray]:
-    """Seconds of per-window inference on ``n_frames`` evenly spaced frames; (seconds, frame indices, logits)."""
+def per_window_seconds(model: NoteSegmenter, feats: np.ndarray, n_frames: int,
+                       threads: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """Seconds of per-window inference on ``n_frames`` evenly spaced frames, on ``threads``
+    single-threaded workers (as predict_song on CPU); (seconds, frame indices, logits)."""
     idx = np.unique(np.linspace(0, feats.shape[-1] - 1, n_frames).round().astype(np.int64))
+    size = min(WINDOW_BATCH, -(-len(idx) // threads))
+
+    def run(s: int) -> torch.Tensor:
+        with torch.no_grad():  # grad mode is per thread
+            return model.forward_windows(torch.from_numpy(naive_windows(feats, idx[s:s + size], model.context)))
+
     start = time.perf_counter()
-    logits = [model.forward_windows(torch.from_numpy(naive_windows(feats, idx[s:s + WINDOW_BATCH], model.context)))
-              for s in range(0, len(idx), WINDOW_BATCH)]
+    with single_thread_workers(threads) as pool:
+        logits = list(pool.map(run, range(0, len(idx), size)))
     return time.perf_counter() - start, idx, torch.cat(logits).numpy()
 
 
@@ -92,8 +103,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; medians are printed (default 3)")
     parser.add_argument("--window-frames", type=int, default=300, help="frames timed per-window (default 300)")
-    parser.add_argument("--chunk-frames", type=int, default=None,
-                        help="frame-shared chunk length (default: predict_song's, 256 on CPU)")
+    parser.add_argument("--segment-frames", type=int, default=None,
+                        help="frame-shared segment length (default: predict_song's, 256 on CPU)")
     parser.add_argument("--pitch-methods", nargs="+", choices=INFERENCE_METHODS, default=None,
                         help="pitch methods timed end to end (default: praat, and model when the model has a head)")
     args = parser.parse_args(argv)
@@ -111,17 +122,17 @@ def main(argv=None) -> None:
           f"load average {os.getloadavg()[0]:.1f} at start")
 
     for m in methods:
-        transcribe_audio(model, infos[m], audio[: 5 * SAMPLE_RATE], chunk_frames=args.chunk_frames)  # warm-up
+        transcribe_audio(model, infos[m], audio[: 5 * SAMPLE_RATE], segment_frames=args.segment_frames)  # warm-up
     feats = features_for_audio(audio)
     n = feats.shape[-1]
     runs, shared, per_window = {m: [] for m in methods}, [], []
     for _ in range(args.repeats):  # interleaved, so that load from other processes hits every measure alike
         for m in methods:
-            runs[m].append(transcribe_audio(model, infos[m], audio, chunk_frames=args.chunk_frames))
+            runs[m].append(transcribe_audio(model, infos[m], audio, segment_frames=args.segment_frames))
         start = time.perf_counter()
-        logits = predict_song(model, feats, chunk_frames=args.chunk_frames)
+        logits = predict_song(model, feats, segment_frames=args.segment_frames)
         shared.append(time.perf_counter() - start)
-        seconds, idx, window_logits = per_window_seconds(model, feats, args.window_frames)
+        seconds, idx, window_logits = per_window_seconds(model, feats, args.window_frames, args.threads)
         per_window.append(seconds * n / len(idx))
 
     for m in methods:
@@ -135,7 +146,7 @@ def main(argv=None) -> None:
 
     diff = float(np.abs(window_logits - logits[idx]).max())
     print(f"\nmodel part, {n} frames, {args.repeats} runs: {'median s':>9} {'RTF':>8} {'min s':>8}")
-    for label, values in ((f"frame-shared (predict_song, chunks of {args.chunk_frames or CPU_CHUNK_FRAMES})", shared),
+    for label, values in ((f"frame-shared (predict_song, segments of {args.segment_frames or CPU_SEGMENT_FRAMES})", shared),
                           (f"per-window (forward_windows on {len(idx)} frames, x{n / len(idx):.1f})", per_window)):
         med = statistics.median(values)
         print(f"{label:<54} {med:>9.3f} {med / duration:>8.4f} {min(values):>8.3f}")

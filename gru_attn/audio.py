@@ -6,6 +6,8 @@ read as int16 and scaled the same way, bit for bit. Other sample formats (8/24/3
 PCM, float, Vorbis) are read as float32 in [-1, 1) by libsndfile. Multi-channel audio
 is averaged to mono (after scaling, as VOCANO does); other sample rates are resampled
 with ``scipy.signal.resample_poly``.
+
+:func:`find_audio_files` lists the audio inputs of the command-line tools.
 """
 
 from __future__ import annotations
@@ -74,3 +76,24 @@ def check_cfp_audio(audio: np.ndarray, source: str | os.PathLike = "audio") -> N
     if peak < SILENCE_PEAK:
         raise InputError(f"{source}: audio is silent (peak |sample| {peak:.2g} < {SILENCE_PEAK:g}); "
                          "CFP features are undefined for silence")
+
+
+def find_audio_files(path: str | os.PathLike) -> list[Path]:
+    """``[path]`` for a file, else the folder's audio files (``AUDIO_EXTENSIONS``, not recursive, sorted).
+
+    Raises InputError for a missing path, a folder without audio files, or two files
+    of one folder sharing a name (their outputs would collide).
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError(f"{path}: no such file or folder")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not files:
+        raise InputError(f"{path}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    stems = [p.stem for p in files]
+    clashes = sorted({s for s in stems if stems.count(s) > 1})
+    if clashes:
+        raise InputError(f"{path}: several files named {clashes[0]!r} (outputs are named by file stem)")
+    return files

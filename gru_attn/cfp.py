@@ -1,8 +1,9 @@
-"""VOCANO-exact CFP (combined frequency and periodicity) features, vectorised in torch.
+"""VOCANO-exact CFP (combined frequency and periodicity) features, vectorised over frames
+(scipy FFTs on CPU, torch on CUDA).
 
 Reproduces VOCANO's extractor (``cfp_feature_extraction`` + ``full_feature_extraction``)
 to float32 round-off; every quirk is documented in
-``../shared/fixtures/vocano_cfp/README.md`` and cited below by its item number there.
+``tests/fixtures/vocano_cfp/README.md`` and cited below by its item number there.
 
 Per window of ``W`` taps (186, 372, 743; 2049 for :func:`melody_z`) and per frame
 ``k`` (reference sample ``c = 320 (k + 1) - 1``, see :mod:`gru_attn.frames`):
@@ -31,7 +32,7 @@ the cut is even except that index 16 survives while its mirror 7984 is zeroed, s
 unnormalised (scipy's real DCT-I on CPU, ``irfft`` on CUDA) and the ``1/sqrt(8000)`` factors
 are applied to the small (174, F) maps instead. Powers are ``exp(g log x)`` (2-3x faster
 than ``pow`` on CPU), ``|X|^0.24`` is computed from ``|X|^2``; the filterbanks are sparse.
-Frames are processed in chunks of ``chunk_frames`` (on CPU by single-threaded workers,
+Frames are processed in batches of ``batch_frames`` (on CPU by single-threaded workers,
 one per torch thread); per window only ``tfrL0`` and ``Z`` (174 x T float64 each) are kept
 until that window's blocks are z-scored over the whole file, so memory is the output plus
 two such maps.
@@ -68,8 +69,8 @@ CEPS_CUT = 16  # round(fs * tc): low quefrencies zeroed
 SPEC_CUT = 40  # round(fc / fr): low frequency bins zeroed
 N_SPEC = 501  # spectral bins kept: round(F_HIGH / fr) + 1
 N_QUEF = 201  # quefrency bins kept: round(fs / F_LOW) + 1
-CHUNK_FRAMES = 32  # frames per chunk on CPU (bench_cfp.py: 24 ~6 % slower; 64-128 up to ~8 % faster, 2-4x the memory)
-CUDA_CHUNK_FRAMES = 1024  # frames per chunk on CUDA (fewer kernel launches)
+BATCH_FRAMES = 32  # frames per vectorised batch on CPU
+CUDA_BATCH_FRAMES = 1024  # frames per vectorised batch on CUDA (fewer kernel launches)
 ZSCORE_ROWS = 16  # rows per slab when z-scoring a block (a small temporary instead of a whole block)
 SPEC_AXIS_HZ = SAMPLE_RATE * np.linspace(0.0, 0.5, N_FFT // 2)[:N_SPEC]  # (501,) Hz: bin j at 8000 j / 3999 (item 4)
 QUEF_AXIS_HZ = 1.0 / (np.arange(N_QUEF) / SAMPLE_RATE + 1e-8)  # (201,) Hz: quefrency j / 16000 s (item 5)
@@ -139,7 +140,7 @@ def _frames(x: torch.Tensor, window: int, start: int, stop: int) -> torch.Tensor
     n_usable = x.numel() - 1  # the last sample is never used
     first = HOP * (start + 1) - 1 - half  # sample under the first tap of frame `start`
     last = HOP * stop - 1 + half  # one past the last tap of frame `stop - 1`
-    if first >= 0 and last <= n_usable:  # no frame of the chunk reaches an edge
+    if first >= 0 and last <= n_usable:  # no frame of the batch reaches an edge
         return x[first:last].to(torch.float64).unfold(0, 2 * half, HOP) * _unit(taps)
     segment = x[max(first, 0): min(last, n_usable)].to(torch.float64)
     segment = torch.nn.functional.pad(segment, (max(-first, 0), max(last - n_usable, 0)))
@@ -223,9 +224,9 @@ def _keep_all(l0: torch.Tensor, lf: torch.Tensor, lq: torch.Tensor) -> tuple[tor
 
 
 @contextlib.contextmanager
-def _chunk_pool(x: torch.Tensor) -> Iterator[ThreadPoolExecutor | None]:
-    """Workers for the chunks of ``x``: on CPU ``torch.get_num_threads()`` single-threaded ones
-    (:func:`gru_attn.devices.single_thread_workers`); None (chunks in turn) on CUDA or with one thread."""
+def _batch_pool(x: torch.Tensor) -> Iterator[ThreadPoolExecutor | None]:
+    """Workers for the batches of ``x``: on CPU ``torch.get_num_threads()`` single-threaded ones
+    (:func:`gru_attn.devices.single_thread_workers`); None (batches in turn) on CUDA or with one thread."""
     workers = torch.get_num_threads() if x.device.type == "cpu" else 1
     if workers <= 1:
         yield None
@@ -239,25 +240,25 @@ def _new_maps(x: torch.Tensor, count: int) -> tuple[np.ndarray, ...]:
     return tuple(np.empty((N_BINS, num_frames(x.numel()))) for _ in range(count))
 
 
-def _fill_maps(maps: tuple[np.ndarray, ...], x: torch.Tensor, window: int, chunk_frames: int | None,
+def _fill_maps(maps: tuple[np.ndarray, ...], x: torch.Tensor, window: int, batch_frames: int | None,
                keep: Callable[..., tuple[torch.Tensor, ...]], pool: ThreadPoolExecutor | None) -> None:
-    """Run the chain over all frames of ``x`` chunk by chunk, writing ``maps`` ((174, T) float64 each).
+    """Run the chain over all frames of ``x`` batch by batch, writing ``maps`` ((174, T) float64 each).
 
-    ``keep`` maps a chunk's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to one (174, F)
-    piece per map. ``chunk_frames`` None: ``CHUNK_FRAMES`` on CPU, ``CUDA_CHUNK_FRAMES`` on
-    CUDA. Chunks run on ``pool`` (:func:`_chunk_pool`), or in turn.
+    ``keep`` maps a batch's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to one (174, F)
+    piece per map. ``batch_frames`` None: ``BATCH_FRAMES`` on CPU, ``CUDA_BATCH_FRAMES`` on
+    CUDA. Chunks run on ``pool`` (:func:`_batch_pool`), or in turn.
     """
     n_frames = num_frames(x.numel())
-    if chunk_frames is None:
-        chunk_frames = CHUNK_FRAMES if x.device.type == "cpu" else CUDA_CHUNK_FRAMES
+    if batch_frames is None:
+        batch_frames = BATCH_FRAMES if x.device.type == "cpu" else CUDA_BATCH_FRAMES
 
     def run(start: int) -> None:
-        stop = min(start + chunk_frames, n_frames)
+        stop = min(start + batch_frames, n_frames)
         with torch.inference_mode():
             for out, kept in zip(maps, keep(*_layers(_frames(x, window, start, stop)))):
                 out[:, start:stop] = kept.cpu().numpy()
 
-    starts = range(0, n_frames, chunk_frames)
+    starts = range(0, n_frames, batch_frames)
     if pool is None:
         for start in starts:
             run(start)
@@ -266,7 +267,7 @@ def _fill_maps(maps: tuple[np.ndarray, ...], x: torch.Tensor, window: int, chunk
 
 
 def _signal(audio: np.ndarray, source: str, device: str | torch.device, dtype=None) -> torch.Tensor:
-    """Checked (N,) tensor on the resolved device (float32 or float64, cast per chunk)."""
+    """Checked (N,) tensor on the resolved device (float32 or float64, cast per batch)."""
     audio = np.asarray(audio, dtype=dtype)
     check_cfp_audio(audio, source)
     if audio.dtype not in (np.float32, np.float64):
@@ -308,13 +309,13 @@ def _block(b: int) -> slice:
     return slice(N_BINS * b, N_BINS * (b + 1))
 
 
-def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames: int | None = None,
+def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", batch_frames: int | None = None,
                  source: str = "audio") -> np.ndarray:
     """(1566, T) float32 CFP features of 16 kHz mono ``audio`` (N,), T = floor((N - 1) / 320).
 
     Identical to VOCANO's ``full_feature_extraction(*cfp_feature_extraction(audio))`` up
-    to float32 round-off. ``device``: "cpu", "cuda" or "auto"; ``chunk_frames``: frames
-    per vectorised chunk (None: a per-device default). ``source`` names the input in
+    to float32 round-off. ``device``: "cpu", "cuda" or "auto"; ``batch_frames``: frames
+    per vectorised batch (None: a per-device default). ``source`` names the input in
     error messages. Too short (< 2 frames) or silent audio -> InputError.
     Memory: the output plus two (174, T) float64 maps of one window at a time.
     """
@@ -322,16 +323,16 @@ def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", chunk_fr
     n_windows = len(WINDOW_SIZES)
     features = np.empty((N_FEATURES, num_frames(x.numel())), dtype=np.float32)
     l0, z = _new_maps(x, 2)  # reused by the three windows
-    with _chunk_pool(x) as pool:
+    with _batch_pool(x) as pool:
         for w, window in enumerate(WINDOW_SIZES):
-            _fill_maps((l0, z), x, window, chunk_frames, _keep_l0_z, pool)
+            _fill_maps((l0, z), x, window, batch_frames, _keep_l0_z, pool)
             _zscore(_flux(l0, invert=False), features[_block(w)], source)  # SN
             _zscore(_flux(l0, invert=True), features[_block(n_windows + w)], source)  # SIN
             _zscore(lambda rows: z[rows], features[_block(2 * n_windows + w)], source)  # ZN
     return features
 
 
-def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames: int | None = None,
+def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", batch_frames: int | None = None,
              source: str = "audio") -> np.ndarray:
     """(174, T) float32 ``tfrLF * tfrLQ`` with the 2049-tap window (VOCANO's melody ``Z``).
 
@@ -339,16 +340,16 @@ def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", chunk_frames
     """
     x = _signal(audio, source, device, dtype=np.float32)
     (z,) = maps = _new_maps(x, 1)
-    with _chunk_pool(x) as pool:
-        _fill_maps(maps, x, MELODY_WINDOW, chunk_frames, _keep_z, pool)
+    with _batch_pool(x) as pool:
+        _fill_maps(maps, x, MELODY_WINDOW, batch_frames, _keep_z, pool)
     return z.astype(np.float32)
 
 
 def cfp_layers(audio: np.ndarray, window: int, device: str | torch.device = "cpu",
-               chunk_frames: int | None = None, source: str = "audio") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               batch_frames: int | None = None, source: str = "audio") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw layers (tfrL0, tfrLF, tfrLQ) of one window size, each (174, T) float64, unnormalised."""
     x = _signal(audio, source, device)
     maps = _new_maps(x, 3)
-    with _chunk_pool(x) as pool:
-        _fill_maps(maps, x, window, chunk_frames, _keep_all, pool)
+    with _batch_pool(x) as pool:
+        _fill_maps(maps, x, window, batch_frames, _keep_all, pool)
     return maps

@@ -25,36 +25,20 @@ are errors.
 Labels (``Song.label_source``), chosen once per corpus, never mixed:
 
 1. ``"notes"`` when ``notes_dir`` is given: every song must have exactly one notes
-   file there; targets are :func:`gru_attn.frames.notes_to_targets` of those notes,
+   file there; targets are :func:`gru_attn.labels.notes_to_targets` of those notes,
    which are also the reference for note metrics.
 2. ``"sdt"`` when only ``sdt_dir`` is given: Note-Segmentation-SSL's ``(T, 6)`` labels,
    whose columns are three (negative, positive) pairs in the order (silence, voiced),
    (not onset, onset), (not offset, offset) -- the same order as
-   :data:`gru_attn.frames.SDT6_NAMES` (established from that project's training loss,
+   :data:`gru_attn.labels.SDT6_NAMES` (established from that project's training loss,
    which takes ``sdt[:, :2]`` as silence/duration, ``sdt[:, 3]`` as onset and
    ``sdt[:, 5]`` as offset, and its decoder, which reads the same columns). Each pair
    must sum to 1. Reference notes are decoded from the targets and the pitch contour
    (:func:`notes_from_targets`: the shared decoder, set for hard labels).
 3. ``"pitch"`` otherwise: notes derived from the pitch contour with
-   :func:`gru_attn.frames.pitch_to_notes`, then targets from those notes. This is a
-   heuristic. How well it recovers the true notes, measured on a small synthetic
-   corpus (``synth.generate_corpus(minutes_train=2, minutes_val=0.5, minutes_test=0.5,
-   seed=0)``: 6 songs, 3.5 min, 258 notes, a cappella, dry), mir_eval F1 with
-   :func:`gru_attn.metrics.note_metrics`, mean over songs:
-
-   ====================================  ========  =====  =====
-   contour given to ``pitch_to_notes``   COnPOff   COnP   COn
-   ====================================  ========  =====  =====
-   true f0 (the corpus' pitch files)     0.957     0.980  0.980
-   ``pitch.track_pitch``, ``"praat"``    0.951     0.982  0.982
-   ``pitch.track_pitch``, ``"world"``    0.929     0.959  0.962
-   ``pitch.track_pitch``, ``"harvest"``  0.532     0.702  0.702
-   ====================================  ========  =====  =====
-
-   Pitch-derived labels are good on clean solo singing with a good tracker: on the
-   true f0, all 8 missed onsets (of 258) are legato notes, 6 of them same-pitch
-   repeats, which a contour cannot show. Harvest voices 34-39 % of the truly unvoiced
-   frames (measured on two songs), bridging the gaps between notes, so its notes merge.
+   :func:`gru_attn.labels.pitch_to_notes`, then targets from those notes. This is a
+   heuristic: good on clean solo singing with a good tracker, blind to legato
+   same-pitch repeats (measurements: ``benchmarks/RESULTS.md``).
 
 Splits are by song, never by window: a split file (names must exist, no song in two
 splits) or a seeded fraction of the sorted names.
@@ -73,18 +57,15 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from gru_attn.decode import DecodeParams, decode_notes
 from gru_attn.errors import InputError
-from gru_attn.frames import SDT6_NAMES, notes_to_targets, pitch_to_notes, sdt6_to_targets
+from gru_attn.features import (FEAT_SUFFIX, MAX_TRIM_FRAMES, N_CHANNELS, PITCH_SUFFIX, load_features, load_npy,
+                               load_pitch, zscore_blocks)
+from gru_attn.labels import SDT6_NAMES, notes_from_targets, notes_to_targets, pitch_to_notes, sdt6_to_targets
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, read_notes
 
 log = logging.getLogger(__name__)
 
-FEAT_SUFFIX = "_feat.npy"
-PITCH_SUFFIX = "_pitch.npy"
 SDT_SUFFIX = "_sdt.npy"
-N_CHANNELS = 9  # CFP blocks: SN1-3, SIN1-3, ZN1-3
-MAX_TRIM_FRAMES = 2  # larger feature/pitch/sdt length differences are errors
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -118,71 +99,10 @@ def find_songs(feat_dir) -> list[str]:
     return names
 
 
-def load_npy(path) -> np.ndarray:
-    """Read a real-valued, all-finite ``.npy`` array (no pickles); InputError naming ``path`` otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy array ({exc})") from None
-    if not isinstance(array, np.ndarray) or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise InputError(f"{path}: expected a real-valued numeric array, got dtype {getattr(array, 'dtype', '?')}")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise InputError(f"{path}: contains NaN or infinite values")
-    return array
-
-
-def load_features(path, n_channels: int = N_CHANNELS) -> np.ndarray:
-    """``(n_channels * n_bins, T)`` or ``(n_channels, n_bins, T)`` file -> (n_channels, n_bins, T) float32.
-
-    Not normalised (see :func:`normalize_blocks`); n_bins is derived from the data.
-    """
-    feats = load_npy(path)
-    expected = f"expected ({n_channels} * n_bins, T) rows stacked by block, or ({n_channels}, n_bins, T)"
-    if feats.ndim == 2 and feats.shape[0] % n_channels == 0:
-        feats = feats.reshape(n_channels, feats.shape[0] // n_channels, feats.shape[1])
-    if feats.ndim != 3 or feats.shape[0] != n_channels or min(feats.shape) == 0:
-        raise InputError(f"{path}: features have shape {feats.shape}; {expected}")
-    return feats.astype(np.float32, copy=False)
-
-
-def normalize_blocks(feats: np.ndarray, path) -> np.ndarray:
-    """Z-score each block of (C, n_bins, T) float32 ``feats`` in place over its n_bins x T values.
-
-    Population std, statistics in float64, no epsilon (as VOCANO). A constant block
-    raises InputError naming ``path``. Returns ``feats``.
-    """
-    for b, block in enumerate(feats):
-        mean = block.mean(dtype=np.float64)
-        std = block.std(dtype=np.float64)
-        if not std > 0:
-            raise InputError(f"constant block {b} in {path}: cannot z-score features with zero spread")
-        block -= np.float32(mean)
-        block /= np.float32(std)
-    return feats
-
-
-def load_pitch(path) -> np.ndarray:
-    """``(T,)`` Hz or VOCANO's ``(T, 2)`` [time s, Hz] file -> (T,) float64 Hz (0 = unvoiced, never negative)."""
-    pitch = load_npy(path)
-    if pitch.ndim == 2 and pitch.shape[1] == 2:
-        pitch = pitch[:, 1]
-    if pitch.ndim != 1:
-        raise InputError(f"{path}: pitch has shape {pitch.shape}; expected (T,) Hz or (T, 2) [time s, Hz]")
-    pitch = pitch.astype(np.float64)
-    if (pitch < 0).any():
-        raise InputError(f"{path}: negative pitch values (expected Hz >= 0, 0 = unvoiced)")
-    return pitch
-
-
 def load_sdt(path) -> np.ndarray:
     """Note-Segmentation-SSL ``(T, 6)`` labels -> (T, 3) uint8 targets (voiced, onset, offset).
 
-    Columns must be (negative, positive) pairs in :data:`gru_attn.frames.SDT6_NAMES`
+    Columns must be (negative, positive) pairs in :data:`gru_attn.labels.SDT6_NAMES`
     order with values in [0, 1] and every pair summing to 1.
     """
     sdt = load_npy(path).astype(np.float64)
@@ -207,24 +127,6 @@ def find_notes_file(notes_dir, name: str) -> Path:
         raise InputError(f"{notes_dir}: several notes files for song {name!r} "
                          f"({', '.join(p.name for p in matches)}); keep exactly one")
     return matches[0]
-
-
-# --------------------------------------------------------------------------- labels
-
-
-# Decoding hard 0/1 labels: every labelled onset starts a note, however short.
-HARD_LABEL_DECODING = DecodeParams(peak_distance_frames=1, min_note_frames=1)
-
-
-def notes_from_targets(targets: np.ndarray, pitch: np.ndarray) -> NoteList:
-    """Hard (T, 3) targets + (T,) pitch in Hz -> NoteList, via :func:`gru_attn.decode.decode_notes`.
-
-    Uses ``HARD_LABEL_DECODING``. For targets made by
-    :func:`gru_attn.frames.notes_to_targets` the notes come back within half a hop
-    (10 ms); the pitch is the median MIDI number of the voiced contour inside each
-    note, and a note without any voiced pitch frame is dropped.
-    """
-    return decode_notes(targets.astype(np.float64), pitch, HARD_LABEL_DECODING)
 
 
 def _check_length(n_ref: int, ref_path: Path, n: int, path: Path) -> None:
@@ -262,7 +164,7 @@ def load_song(name: str, feat_dir, pitch_dir, notes_dir=None, sdt_dir=None, n_ch
     if feats.shape[-1] > n_frames:
         feats = np.ascontiguousarray(feats[..., :n_frames])
     pitch = pitch[:n_frames]
-    normalize_blocks(feats, feat_path)
+    zscore_blocks(feats, feat_path)
 
     if source == "notes":
         notes = read_notes(find_notes_file(notes_dir, name))

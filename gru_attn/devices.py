@@ -1,4 +1,4 @@
-"""Torch devices: selection (``auto|cpu|cuda|cuda:N``) and CPU chunk workers.
+"""Torch devices: selection (``auto|cpu|cuda|cuda:N``) and CPU workers.
 
 Shared by training, feature extraction and inference.
 """
@@ -41,10 +41,10 @@ def resolve_device(spec: str | torch.device | None = "auto", option: str = "devi
 
 @contextlib.contextmanager
 def single_thread_workers(workers: int):
-    """A thread pool whose workers run torch single-threaded: one chunk of work per core.
+    """A thread pool whose workers run torch single-threaded: one piece of work per core.
 
-    On CPU, independent chunks (CFP frames, inference windows) run faster this way than
-    one chunk at a time with torch's intra-op threads, which wait on each other at every
+    On CPU, independent pieces of work (CFP frame batches, inference segments) run faster this way than
+    one piece at a time with torch's intra-op threads, which wait on each other at every
     small operation (and far more so when other processes load the CPU). Setting one
     thread in a worker also changes the default for threads started later, so the
     caller's setting is restored afterwards.

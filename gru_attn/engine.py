@@ -7,10 +7,13 @@ chunks, so every frame is encoded once per epoch (see :mod:`gru_attn.windows`).
 The run directory (``out_dir``) receives, updated after every epoch:
 
 - ``metrics.json``: status, per-epoch ``history``, and a ``summary`` (parameter count,
-  device, wall time, best epoch and value, final metrics);
-- ``checkpoints/``: ``epoch_NNN.pt`` (every ``checkpoint_every`` epochs), ``best.pt``
+  device, wall time, best epoch and value, final metrics, and ``initial``: the
+  validation metrics before this process's first step -- of the untrained model, or
+  of the resumed one -- which also check ``optimized_metric`` up front);
+- ``checkpoints/``: ``best.pt``
   (best ``optimized_metric``), ``last.pt`` (latest epoch, for resuming), and
-  ``final.pt`` (the end of training, also when stopped early);
+  ``final.pt`` (the end of training, also when stopped early), and ``epoch_NNN.pt``
+  every ``checkpoint_every`` epochs when that is > 0 (default 0: none);
 - ``training_curves.png``: loss, frame accuracy and note F1 per epoch.
 """
 
@@ -28,8 +31,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gru_attn.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gru_attn.audio import load_audio
+from gru_attn.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
 from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
@@ -52,10 +55,10 @@ class TrainerSettings:
     amp: bool = True
     grad_clip: float | None = 1.0
     early_stopping_patience: int | None = 3
-    checkpoint_every: int = 1
+    checkpoint_every: int = 0
     max_minutes: float | None = None
     limit_train_batches: int | None = None
-    inference_chunk_frames: int | None = None
+    segment_frames: int | None = None
     resume: str | None = None
     threads: int | None = None
 
@@ -145,7 +148,7 @@ def validation_pitch(method: str | None, config: dict | None):
 
 
 @torch.no_grad()
-def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_frames: int | None = None,
+def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment_frames: int | None = None,
              pitch=None) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
 
@@ -164,7 +167,7 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_f
     per_song, oracle, loss_sum, n_frames = [], [], 0.0, 0
     head_f0, truth_f0 = [], []
     for song in songs:
-        logits = predict_song(model, song.feats, chunk_frames=chunk_frames, device=device)
+        logits = predict_song(model, song.feats, segment_frames=segment_frames, device=device)
         targets = torch.from_numpy(song.targets.astype(np.int64))[None]
         mask = torch.ones(targets.shape[:2], dtype=torch.bool)
         true_f0 = np.asarray(song.pitch, dtype=np.float64)
@@ -193,6 +196,13 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, chunk_f
         scores = frame_pitch_scores(np.concatenate(head_f0), np.concatenate(truth_f0))
         out.update({f"val/pitch_{k}": v for k, v in scores.items()})
     return out
+
+
+def check_metric_name(name: str, val_metrics: dict) -> None:
+    """InputError unless ``name`` is a key of ``val_metrics`` (what :func:`validate` returns) or a
+    ``train/`` metric; called before the first step with the untrained model's metrics."""
+    if name not in val_metrics and not name.startswith("train/"):
+        raise InputError(f"optimized_metric={name!r} is not a validation metric; choose one of {sorted(val_metrics)}")
 
 
 def fit(
@@ -260,7 +270,7 @@ def fit(
             state = load_checkpoint(resume_path, map_location=device)
             if "optimizer" not in state:
                 raise InputError(f"{resume_path}: checkpoint has no optimizer state; cannot resume from it")
-            model.load_state_dict(state["model"])
+            load_weights(model, state["model"], resume_path)
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
@@ -272,8 +282,10 @@ def fit(
             bad_epochs = start_epoch - (best_epoch or 0)
             log.info("resumed from %s after epoch %d", resume_path, start_epoch)
 
+    initial = validate(model, val_songs, loss_fn, decode_params, device, settings.segment_frames, pitch=val_pitch)
+    check_metric_name(optimized_metric, initial)
     summary = {"status": "running", "parameters": n_params, "device": str(device),
-               "optimized_metric": optimized_metric, "direction": direction}
+               "optimized_metric": optimized_metric, "direction": direction, "initial": initial}
     t0 = time.time()
 
     def wall() -> float:
@@ -328,7 +340,7 @@ def fit(
             metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
             metrics.update({f"train/{k}": v / max(n_seen, 1) for k, v in sums.items()})
             model.eval()
-            metrics.update(validate(model, val_songs, loss_fn, decode_params, device, settings.inference_chunk_frames,
+            metrics.update(validate(model, val_songs, loss_fn, decode_params, device, settings.segment_frames,
                                     pitch=val_pitch))
             metrics["wall_time_s"] = round(wall(), 2)
             if optimized_metric not in metrics:

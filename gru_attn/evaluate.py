@@ -4,7 +4,7 @@
     python -m gru_attn.evaluate --ckpt CHECKPOINT --corpus DIR [--split test|val|train|all]
     python -m gru_attn.evaluate --ckpt CHECKPOINT --wav-dir D --notes-dir N
     python -m gru_attn.evaluate --ckpt CHECKPOINT --feat-dir F --pitch-dir P --notes-dir N
-        [--out DIR] [--device auto] [--chunk-frames N] [--save-notes]
+        [--out DIR] [--device auto] [--segment-frames N] [--save-notes]
 
 Labelled sets:
 
@@ -18,7 +18,7 @@ Labelled sets:
 
 Reference notes: ``<notes-dir>/<song>.<ext>`` in any format ``notes.read_notes`` reads
 (``.csv .json .txt .notes .mid .midi``). Frame targets come from the corpus labels, or
-from the reference notes (``frames.notes_to_targets``).
+from the reference notes (``labels.notes_to_targets``).
 
 Metrics (:mod:`gru_attn.metrics`): COnPOff / COnP / COn precision, recall and F1 with
 mir_eval (onset 50 ms, pitch 50 cents, offset 20 % of the note or 50 ms), per song;
@@ -44,16 +44,15 @@ import numpy as np
 from tqdm import tqdm
 
 from gru_attn import corpus
-from gru_attn.audio import load_audio
+from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import write_json, write_text
-from gru_attn.frames import notes_to_targets
 from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio, with_pitch_method
+from gru_attn.labels import notes_to_targets
 from gru_attn.pitch import INFERENCE_METHODS, MODEL_METHOD
 from gru_attn.metrics import NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics, note_metrics
 from gru_attn.notes import NoteList, read_notes, write_notes
-from gru_attn.preprocess import find_audio_files
 
 # corpus loaders a checkpoint's ``config.data.corpus`` may name (nothing else is called)
 CORPUS_LOADERS = {
@@ -123,7 +122,7 @@ def audio_songs(wav_dir: Path, notes_dir: Path) -> Iterator[tuple[Path, np.ndarr
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate(model, info: ModelInfo, songs, *, device="cpu", chunk_frames: int | None = None,
+def evaluate(model, info: ModelInfo, songs, *, device="cpu", segment_frames: int | None = None,
              notes_out: Path | None = None, progress: bool = False) -> dict:
     """Transcribe and score ``songs``; returns ``{"per_song": {...}, "mean": {...}}``.
 
@@ -142,10 +141,10 @@ def evaluate(model, info: ModelInfo, songs, *, device="cpu", chunk_frames: int |
             ref, targets = song.notes, song.targets
             pitch = None if info.pitch_method == MODEL_METHOD else song.pitch  # model: the network's own pitch
             result = transcribe_audio(model, info, feats=song.feats, pitch=pitch, source=name,
-                                      device=device, chunk_frames=chunk_frames)
+                                      device=device, segment_frames=segment_frames)
         else:
             path, audio, ref = song
-            result = transcribe_audio(model, info, audio, source=path, device=device, chunk_frames=chunk_frames)
+            result = transcribe_audio(model, info, audio, source=path, device=device, segment_frames=segment_frames)
             targets = None
         targets = _targets(result, ref, targets)
         refs[name], ests[name] = ref, result.notes
@@ -227,8 +226,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pitch-method", choices=INFERENCE_METHODS, default=None,
                         help="where note pitches come from (default: the checkpoint's); 'model' = the network's "
                              "pitch head, otherwise a tracker on the audio (corpus/feature inputs use their pitch files)")
-    parser.add_argument("--chunk-frames", type=int, default=None,
-                        help="frames per inference chunk (default: 256 on CPU, 1024 on CUDA)")
+    parser.add_argument("--segment-frames", type=int, default=None,
+                        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)")
     parser.add_argument("--save-notes", action="store_true", help="also write <out>/notes/<song>.csv")
     return parser.parse_args(argv)
 
@@ -260,13 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
     try:
-        if args.chunk_frames is not None and args.chunk_frames < 1:
-            raise InputError(f"--chunk-frames {args.chunk_frames}: expected a positive number of frames")
+        if args.segment_frames is not None and args.segment_frames < 1:
+            raise InputError(f"--segment-frames {args.segment_frames}: expected a positive number of frames")
         device = resolve_device(args.device, option="--device")
         model, info = load_model(args.ckpt, device)
         info = with_pitch_method(model, info, args.pitch_method)
         description, songs = labelled_set(args, info)
-        results = evaluate(model, info, songs, device=device, chunk_frames=args.chunk_frames,
+        results = evaluate(model, info, songs, device=device, segment_frames=args.segment_frames,
                            notes_out=out / "notes" if args.save_notes else None, progress=sys.stderr.isatty())
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -4,8 +4,9 @@ Shared by ``python -m gru_attn.transcribe`` and ``python -m gru_attn.evaluate``.
 The checkpoint alone carries what inference needs (see :mod:`gru_attn.checkpoint`):
 the model's constructor arguments, the feature layout it was trained on, the
 note-decoding thresholds and the pitch tracker. Features of new audio go through
-the same steps as the training corpus (CFP, then the per-block z-score of
-:func:`gru_attn.corpus.normalize_blocks`), and the model runs frame-shared
+the front end of training (:func:`gru_attn.cfp.cfp_features`, z-scored by the
+extractor; feature files through :func:`gru_attn.features.read_features`), and the
+model runs frame-shared
 (:func:`gru_attn.model.predict_song`: every frame encoded once, bounded memory).
 """
 
@@ -17,12 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gru_attn import cfp
-from gru_attn.checkpoint import load_checkpoint
-from gru_attn.corpus import MAX_TRIM_FRAMES, N_CHANNELS, load_features, load_pitch, normalize_blocks
+from gru_attn.checkpoint import load_checkpoint, load_weights
+from gru_attn.contract import DEFAULT_TARGET, build_from_config
 from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
 from gru_attn.errors import InputError
+from gru_attn.features import MAX_TRIM_FRAMES, N_CHANNELS, load_pitch, read_features
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList
@@ -35,6 +38,7 @@ STAGES = ("features", "pitch", "model", "decode")  # the timed steps of one tran
 class ModelInfo:
     """What a checkpoint says about its model, besides the weights.
 
+    ``model_config``: ``_target_`` and the constructor arguments;
     ``feature_layout``: ``n_channels``, ``n_bins``, ``context`` (frames each side),
     ``hop_seconds``, ``sample_rate``; ``decode``: the note-decoding thresholds;
     ``pitch_method``: where note pitches come from, one of
@@ -106,30 +110,27 @@ def _layout(path: Path, state: dict) -> dict:
     return layout
 
 
-def load_model(path: str | os.PathLike, device="cpu") -> tuple[NoteSegmenter, ModelInfo]:
+def load_model(path: str | os.PathLike, device="cpu") -> tuple[torch.nn.Module, ModelInfo]:
     """Rebuild the model of checkpoint ``path`` in eval mode on ``device``.
 
-    Returns ``(model, info)``. Raises :class:`InputError` naming the file when it is
-    missing, corrupt or not a gru_attn checkpoint, when its model config cannot build
+    The model is built from the recorded ``model_config["_target_"]`` (any class of the
+    ``gru_attn`` package that meets :mod:`gru_attn.contract`; checkpoints without a
+    target build :class:`gru_attn.model.NoteSegmenter`). Returns ``(model, info)``.
+    Raises :class:`InputError` naming the file when it is missing, corrupt or not a
+    gru_attn checkpoint, when its target is refused or its model config cannot build
     a model, when its weights do not fit that model (e.g. a state_dict of another
     size), or when its feature layout, decoding settings or pitch tracker are unusable.
     """
     path = Path(path)
     state = load_checkpoint(path)
     layout = _layout(path, state)
-    config = {**state["model_config"], "n_channels": layout["n_channels"], "n_bins": layout["n_bins"],
-              "context": layout["context"]}
-    try:
-        model = NoteSegmenter(**config)
-    except (InputError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: model_config cannot build the model ({exc})") from None
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
-        raise InputError(f"{path}: the weights do not fit the model its model_config describes "
-                         f"({detail[:240]})") from None
+    config = {"_target_": DEFAULT_TARGET, **state["model_config"], "n_channels": layout["n_channels"],
+              "n_bins": layout["n_bins"]}
+    model = build_from_config(config, path)
+    if getattr(model, "context", None) != layout["context"]:
+        raise InputError(f"{path}: the model has context={getattr(model, 'context', None)!r} but "
+                         f"feature_layout.context={layout['context']!r}")
+    load_weights(model, state["model"], path)
     try:
         decode = DecodeParams(**(state.get("decode") or {}))
     except TypeError as exc:
@@ -174,18 +175,17 @@ def check_layout(feats: np.ndarray, info: ModelInfo, source) -> None:
 
 
 def features_for_audio(audio: np.ndarray, device="cpu", source="audio") -> np.ndarray:
-    """(N,) 16 kHz audio -> (9, 174, T) float32 CFP features, z-scored per block as in training.
+    """(N,) 16 kHz audio -> (9, 174, T) float32 CFP features, z-scored per block (by the extractor).
 
     Too short or silent audio -> InputError naming ``source``.
     """
     feats = cfp.cfp_features(audio, device=device, source=str(source))
-    feats = feats.reshape(N_CHANNELS, feats.shape[0] // N_CHANNELS, feats.shape[1])
-    return normalize_blocks(feats, source)
+    return feats.reshape(N_CHANNELS, feats.shape[0] // N_CHANNELS, feats.shape[1])
 
 
 def features_from_file(path: str | os.PathLike) -> np.ndarray:
     """A VOCANO-layout ``*_feat.npy`` ((1566, T) or (9, n_bins, T)) -> (9, n_bins, T) float32, z-scored per block."""
-    return normalize_blocks(load_features(path), path)
+    return read_features(path)
 
 
 def pitch_from_file(path: str | os.PathLike) -> np.ndarray:
@@ -208,7 +208,8 @@ def _align(feats: np.ndarray, pitch: np.ndarray, feat_source, pitch_source) -> t
 
 def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | None = None, *,
                      feats: np.ndarray | None = None, pitch: np.ndarray | None = None, source="audio",
-                     device="cpu", chunk_frames: int | None = None) -> Transcription:
+                     device="cpu", segment_frames: int | None = None, feat_source=None,
+                     pitch_source=None) -> Transcription:
     """Transcribe one song: (N,) 16 kHz ``audio`` and/or precomputed ``feats`` / ``pitch``.
 
     ``feats``: (C, F, T) z-scored features (as :func:`features_for_audio` returns);
@@ -217,8 +218,9 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
     frame f0 where it says voiced, each note's median of those, see
     :func:`gru_attn.decode.model_pitch_contours`). Features must match the
     checkpoint's layout; features and pitch may differ by up to 2 frames (trimmed).
-    The model runs frame-shared in chunks of ``chunk_frames`` frames; decoding uses
-    ``info.decode``. ``source`` names the input in error messages.
+    The model runs frame-shared in segments of ``segment_frames`` frames; decoding uses
+    ``info.decode``. ``source`` names the input in error messages; ``feat_source`` /
+    ``pitch_source`` name the files ``feats`` / ``pitch`` came from (default: ``source``).
     """
     from_model = pitch is None and info.pitch_method == MODEL_METHOD
     if audio is None and (feats is None or (pitch is None and not from_model)):
@@ -234,11 +236,11 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
         pitch = track_pitch(audio, info.pitch_method)
     timings["pitch"] = time.perf_counter() - start
     if not from_model:
-        feats, pitch = _align(feats, np.asarray(pitch, dtype=np.float64), f"{source} (features)",
-                              f"{source} (pitch)")
+        feats, pitch = _align(feats, np.asarray(pitch, dtype=np.float64), feat_source or f"{source} (features)",
+                              pitch_source or f"{source} (pitch)")
 
     start = time.perf_counter()
-    logits = predict_song(model, feats, chunk_frames=chunk_frames, device=device)
+    logits = predict_song(model, feats, segment_frames=segment_frames, device=device)
     timings["model"] = time.perf_counter() - start
     start = time.perf_counter()
     fallback = None

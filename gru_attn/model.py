@@ -45,8 +45,8 @@ from gru_attn.errors import InputError
 
 N_LOGITS = 6
 HARMONIC_SHIFTS = (0, 48, 76, 96)  # bins from f0 to its 1st..4th harmonic (48 log2 h, rounded)
-CPU_CHUNK_FRAMES = 256  # frames per inference chunk on CPU (one chunk per core; 256 beat 512 and 1024)
-CUDA_CHUNK_FRAMES = 1024  # frames per inference chunk on CUDA (fewer, larger kernels)
+CPU_SEGMENT_FRAMES = 256  # frames per inference segment on CPU (one segment per core)
+CUDA_SEGMENT_FRAMES = 1024  # frames per inference segment on CUDA (fewer, larger kernels)
 
 
 def _check_positive(name: str, value) -> int:
@@ -258,31 +258,31 @@ def _check_song_features(model: NoteSegmenter, feats) -> torch.Tensor:
     return feats.to(torch.float32)
 
 
-def predict_song(model: NoteSegmenter, feats, chunk_frames: int | None = None, device="cpu") -> np.ndarray:
+def predict_song(model: NoteSegmenter, feats, segment_frames: int | None = None, device="cpu") -> np.ndarray:
     """Logits of every frame of one song: (C, F, T) features -> (T, n_outputs) float32 numpy array
     (6 sdt6 logits, then with the pitch head 174 pitch-bin logits and the voicing logit).
 
-    Runs the frame-shared path in eval mode without gradients, ``chunk_frames`` frames
-    at a time (None: :data:`CPU_CHUNK_FRAMES` on CPU, :data:`CUDA_CHUNK_FRAMES` on CUDA;
-    each chunk also reads ``model.context`` frames either side, zeros beyond the song's
+    Runs the frame-shared path in eval mode without gradients, ``segment_frames`` frames
+    at a time (None: :data:`CPU_SEGMENT_FRAMES` on CPU, :data:`CUDA_SEGMENT_FRAMES` on CUDA;
+    each segment also reads ``model.context`` frames either side, zeros beyond the song's
     edges, as in training), so memory stays bounded on long songs and the result does
-    not depend on ``chunk_frames``. On CPU the chunks run on one single-threaded worker
+    not depend on ``segment_frames``. On CPU the segments run on one single-threaded worker
     per torch thread (:func:`gru_attn.devices.single_thread_workers`). Moves ``model`` to
     ``device``; restores its train/eval mode afterwards.
     """
     device = torch.device(device)
-    if chunk_frames is None:
-        chunk_frames = CPU_CHUNK_FRAMES if device.type == "cpu" else CUDA_CHUNK_FRAMES
-    chunk_frames = _check_positive("chunk_frames", chunk_frames)
+    if segment_frames is None:
+        segment_frames = CPU_SEGMENT_FRAMES if device.type == "cpu" else CUDA_SEGMENT_FRAMES
+    segment_frames = _check_positive("segment_frames", segment_frames)
     feats = _check_song_features(model, feats)
     k, n_frames = model.context, feats.shape[-1]
     padded = torch.nn.functional.pad(feats, (k, k))
-    starts = range(0, n_frames, chunk_frames)
+    starts = range(0, n_frames, segment_frames)
 
     def run(start: int) -> torch.Tensor:
         with torch.no_grad():  # grad mode is per thread
-            chunk = padded[None, :, :, start:min(start + chunk_frames, n_frames) + 2 * k].to(device)
-            return model(chunk)[0].float().cpu()
+            segment = padded[None, :, :, start:min(start + segment_frames, n_frames) + 2 * k].to(device)
+            return model(segment)[0].float().cpu()
 
     was_training = model.training
     model.to(device).eval()

@@ -1,4 +1,5 @@
-"""Figures: training curves of one run (sweep plots live in :mod:`gru_attn.compare`).
+"""Figures: training curves of one run and the piano roll of one transcription; the shared
+atomic :func:`save_figure` (sweep plots live in :mod:`gru_attn.compare`).
 
 Every figure is written atomically (temp file + rename) with the Agg backend.
 """

@@ -12,8 +12,8 @@ sorted order) writes, exactly as VOCANO names them:
 Files whose two outputs exist and are not older than the input are skipped (unless
 ``--force``). Outputs are written atomically, so an interrupted run never leaves a
 truncated ``.npy``. A bad input prints ``error: <file>: <reason>`` and the other files
-are still processed; the exit status is then 1. A missing input path (or an unavailable ``--device cuda``)
-exits with 2.
+are still processed; the exit status is then 1. A missing input path, an unavailable
+``--device cuda`` or an ``--out`` that cannot be a folder exits with 2.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from gru_attn.audio import AUDIO_EXTENSIONS, load_audio
+from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.cfp import cfp_features
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
@@ -73,27 +73,6 @@ def preprocess_file(path: str | os.PathLike, out_dir: str | os.PathLike = "gener
     return True
 
 
-def find_audio_files(path: str | os.PathLike) -> list[Path]:
-    """``[path]`` for a file, else the folder's audio files (``AUDIO_EXTENSIONS``, not recursive, sorted).
-
-    Raises InputError for a missing path, a folder without audio files, or two files
-    of one folder sharing a name (their outputs would collide).
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise InputError(f"{path}: no such file or folder")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-    if not files:
-        raise InputError(f"{path}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
-    stems = [p.stem for p in files]
-    clashes = sorted({s for s in stems if stems.count(s) > 1})
-    if clashes:
-        raise InputError(f"{path}: several files named {clashes[0]!r} (outputs are named by file stem)")
-    return files
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gru_attn.preprocess", description=__doc__.splitlines()[0])
     parser.add_argument("input", help="audio file (.wav/.flac/.ogg) or folder of audio files")
@@ -111,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = find_audio_files(args.input)
         resolve_device(args.device, option="--device")
+        for sub in ("feat", "pitch"):
+            try:
+                (Path(args.out) / sub).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # --out (or a folder above it) is a regular file, or unwritable
+                raise InputError(f"{args.out}: cannot create the output folder {sub}/ "
+                                 f"({exc.strerror or type(exc).__name__})") from None
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

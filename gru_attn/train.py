@@ -4,8 +4,9 @@ Composes ``conf/train.yaml`` (data, model, optimizer, scheduler, trainer, paths,
 optional experiment / hparams_search), builds every object with
 ``hydra.utils.instantiate`` and hands them to :func:`gru_attn.engine.fit`.
 The task function returns the run's best ``optimized_metric`` (for sweepers); a
-failed run (NaN loss, out of memory, bad input inside a sweep) returns the worst
-value for ``optimized_direction`` and records why in ``metrics.json``.
+failed run (NaN loss, out of memory, bad input) records why in ``metrics.json``
+(status ``failed``); inside a sweep it returns the worst value for
+``optimized_direction``, alone it prints one ``error:`` line and exits with 2.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gru_attn.config import CONF_DIR  # importing it registers the configs' resolvers
+from gru_attn.contract import check_model, model_class
 from gru_attn.decode import DecodeParams
 from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value
 from gru_attn.errors import InputError
@@ -55,13 +57,41 @@ def instantiate(group: str, config):
         raise InputError(f"{group}: cannot build {target!r}: {exc}") from None
 
 
+# Config keys that moved: old key -> new key (a run that sets an old key stops with one line).
+MOVED_KEYS = {
+    "data.pitch_method": "inference.pitch_method",
+    "trainer.inference_chunk_frames": "trainer.segment_frames",
+}
+
+
+def check_moved_keys(cfg: DictConfig) -> None:
+    """InputError for a config that still sets a key listed in :data:`MOVED_KEYS`."""
+    for old, new in MOVED_KEYS.items():
+        if OmegaConf.select(cfg, old, default=None) is not None:
+            raise InputError(f"{old}: this key moved to {new}; set {new} instead")
+
+
 def build_model(model_cfg: DictConfig, n_channels: int, n_bins: int) -> tuple[torch.nn.Module, dict]:
-    """Instantiate the model for the data's layout; returns it and its plain constructor arguments."""
+    """Instantiate the model for the data's layout and check it against :mod:`gru_attn.contract`.
+
+    Returns the model and its plain config (``_target_`` and constructor arguments,
+    including ``n_channels`` / ``n_bins``), as checkpoints record it.
+    """
     model_config = OmegaConf.to_container(model_cfg, resolve=True)
     model_config.update(n_channels=n_channels, n_bins=n_bins)
+    model_class(model_config.get("_target_"), "model")  # refuse targets outside the package before building
     model = instantiate("model", model_config)
-    model_config.pop("_target_", None)
+    check_model(model, f"model {model_config['_target_']}")
     return model, model_config
+
+
+def check_optimizer(make_optimizer, model: torch.nn.Module) -> None:
+    """Build the optimizer once on ``model``'s parameters: a bad value (``optimizer.lr=-1``,
+    ``nan``) becomes one InputError before any step."""
+    try:
+        make_optimizer(model.parameters())
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"optimizer: {exc}") from None
 
 
 def train(cfg: DictConfig) -> float:
@@ -70,6 +100,10 @@ def train(cfg: DictConfig) -> float:
     direction = cfg.optimized_direction
     if direction not in ("maximize", "minimize"):
         raise InputError(f"optimized_direction={direction!r}: expected maximize or minimize")
+    check_moved_keys(cfg)
+    if int(cfg.trainer.max_epochs) < 1:
+        raise InputError(f"trainer.max_epochs={cfg.trainer.max_epochs}: must be at least 1 "
+                         "(a run of 0 epochs would save an untrained model)")
     seed_everything(int(cfg.seed))
 
     splits = instantiate("data.corpus", cfg.data.corpus)
@@ -80,7 +114,9 @@ def train(cfg: DictConfig) -> float:
 
     model, model_config = build_model(cfg.model, n_channels, n_bins)
     n_params = num_parameters(model)
-    print(f"model {model_config.get('hidden_dim')}x{model_config.get('num_layers')}: {n_params:,} trainable parameters")
+    print(f"model {model_config['_target_']}: {n_params:,} trainable parameters")
+    make_optimizer = instantiate("optimizer", cfg.optimizer)
+    check_optimizer(make_optimizer, model)
 
     scheduler_cfg = cfg.get("scheduler")
     make_scheduler = None
@@ -89,9 +125,9 @@ def train(cfg: DictConfig) -> float:
     checkpoint_info = {
         "model_config": model_config,
         "feature_layout": {"n_channels": int(n_channels), "n_bins": int(n_bins),
-                           "context": int(model_config.get("context", 9)),
+                           "context": int(model.context),
                            "hop_seconds": HOP_SECONDS, "sample_rate": SAMPLE_RATE},
-        "pitch_method": cfg.data.get("pitch_method"),
+        "pitch_method": cfg.inference.pitch_method,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     settings = TrainerSettings(**cfg.trainer)
@@ -100,7 +136,7 @@ def train(cfg: DictConfig) -> float:
     try:
         summary = fit(
             model, train_songs, val_songs,
-            make_optimizer=instantiate("optimizer", cfg.optimizer),
+            make_optimizer=make_optimizer,
             make_scheduler=make_scheduler,
             loss_fn=instantiate("loss", cfg.loss),
             decode_params=DecodeParams(**cfg.decode),
@@ -144,9 +180,10 @@ def main(cfg: DictConfig) -> float:
         log.error("run failed: %s", exc)
         return record_failure(Path(cfg.paths.output_dir), str(exc), cfg.optimized_direction)
     except InputError as exc:
+        worst = record_failure(Path(cfg.paths.output_dir), str(exc), cfg.optimized_direction)
         if HydraConfig.get().mode == RunMode.MULTIRUN:  # one bad point must not end a sweep
             log.error("run failed: %s", exc)
-            return record_failure(Path(cfg.paths.output_dir), str(exc), cfg.optimized_direction)
+            return worst
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
 

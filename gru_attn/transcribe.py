@@ -2,7 +2,7 @@
 
     python -m gru_attn.transcribe <audio file or folder> --ckpt CHECKPOINT [--out DIR] [--name NAME]
         [--formats mid,csv,txt,json] [--tempo BPM] [--glob PATTERN] [--overwrite]
-        [--device auto|cpu|cuda] [--synth] [--plot] [--chunk-frames N]
+        [--device auto|cpu|cuda] [--synth] [--plot] [--segment-frames N]
     python -m gru_attn.transcribe [<audio file>] --ckpt CHECKPOINT --feat F_feat.npy [--pitch P_pitch.npy]
 
 For every input (a file, or the files of a folder in sorted order: ``--glob PATTERN``,
@@ -48,10 +48,10 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from gru_attn.audio import load_audio
-from gru_attn.corpus import FEAT_SUFFIX
+from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
+from gru_attn.features import FEAT_SUFFIX
 from gru_attn.files import atomic_path
 from gru_attn.frames import SAMPLE_RATE, time_to_frame
 from gru_attn.inference import (
@@ -66,7 +66,6 @@ from gru_attn.inference import (
 from gru_attn.notes import MIDI_TEMPO, MIDI_TEMPO_RANGE, NoteList, write_notes
 from gru_attn.pitch import INFERENCE_METHODS
 from gru_attn.plots import plot_transcription
-from gru_attn.preprocess import find_audio_files
 
 SYNTH_HARMONICS = (1.0, 0.5, 0.25, 0.125)  # relative amplitudes of partials 1..4
 SYNTH_FADE_S = 0.01  # raised-cosine fade in and out of every note
@@ -171,14 +170,14 @@ def summary_line(name: str, result: Transcription) -> str:
 
 
 def transcribe_file(path: Path | None, model, info: ModelInfo, device, feat: Path | None = None,
-                    pitch: Path | None = None, chunk_frames: int | None = None) -> Transcription:
+                    pitch: Path | None = None, segment_frames: int | None = None) -> Transcription:
     """Transcribe audio file ``path`` (None when ``feat`` and ``pitch`` are both given)."""
     audio = load_audio(path) if path is not None else None
     feats = features_from_file(feat) if feat is not None else None
     contour = pitch_from_file(pitch) if pitch is not None else None
     source = path if path is not None else feat
     return transcribe_audio(model, info, audio, feats=feats, pitch=contour, source=source, device=device,
-                            chunk_frames=chunk_frames)
+                            segment_frames=segment_frames, feat_source=feat, pitch_source=pitch)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -204,8 +203,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pitch-method", choices=INFERENCE_METHODS, default=None,
                         help="where note pitches come from (default: the checkpoint's): model (the network's "
                              "pitch head), praat, world or harvest")
-    parser.add_argument("--chunk-frames", type=int, default=None,
-                        help="frames per inference chunk (default: 256 on CPU, 1024 on CUDA)")
+    parser.add_argument("--segment-frames", type=int, default=None,
+                        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)")
     return parser.parse_args(argv)
 
 
@@ -258,8 +257,8 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
         raise InputError(f"--tempo {args.tempo:g}: expected {low:g} to {high:g} bpm")
     if args.name is not None and (not args.name or Path(args.name).name != args.name):
         raise InputError(f"--name {args.name!r}: expected a plain file name without folders")
-    if args.chunk_frames is not None and args.chunk_frames < 1:
-        raise InputError(f"--chunk-frames {args.chunk_frames}: expected a positive number of frames")
+    if args.segment_frames is not None and args.segment_frames < 1:
+        raise InputError(f"--segment-frames {args.segment_frames}: expected a positive number of frames")
     return [(args.name, path) for _, path in jobs] if args.name else jobs
 
 
@@ -284,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise InputError(f"{', '.join(map(str, existing))}: {'exists' if len(existing) == 1 else 'exist'} "
                                  "(use --overwrite)")
             result = transcribe_file(path, model, info, device, Path(args.feat) if args.feat else None,
-                                     Path(args.pitch) if args.pitch else None, args.chunk_frames)
+                                     Path(args.pitch) if args.pitch else None, args.segment_frames)
             write_outputs(name, result, info, out_dir, args.formats, args.tempo, synth=args.synth, plot=args.plot)
         except InputError as exc:
             failed += 1

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+FIXTURES = REPO / "tests" / "fixtures"
+VOCANO_FIXTURE = FIXTURES / "vocano_cfp"  # VOCANO reference outputs of probe.wav (README.md there)
 
 
 @pytest.fixture(scope="session")

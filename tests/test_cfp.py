@@ -15,11 +15,10 @@ from gru_attn.audio import load_audio
 from gru_attn.errors import InputError
 from gru_attn.frames import num_frames
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "vocano_cfp"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "vocano_cfp"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import vocano_reference  # noqa: E402  (the literal, loop-and-matrix reading of VOCANO used as reference)
 
-needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason=f"VOCANO CFP fixture not found at {FIXTURE}")
 
 
 def _signal(n: int, seed: int = 0) -> np.ndarray:
@@ -38,7 +37,6 @@ def _assert_close_relative(ours: np.ndarray, ref: np.ndarray, rel: float, what: 
     assert err <= rel * np.abs(ref).max(), f"{what}: max error {err:.3g} vs max |ref| {np.abs(ref).max():.3g}"
 
 
-@needs_fixture
 def test_features_match_vocano_fixture():
     feats = cfp.cfp_features(load_audio(FIXTURE / "probe.wav"))
     ref = np.load(FIXTURE / "probe_feat.npy")
@@ -46,7 +44,6 @@ def test_features_match_vocano_fixture():
     assert np.abs(feats - ref).max() <= 1e-5
 
 
-@needs_fixture
 def test_layers_match_vocano_fixture():
     layers = cfp.cfp_layers(load_audio(FIXTURE / "probe.wav"), 186)
     ref = np.load(FIXTURE / "probe_layers_win1.npz")
@@ -54,20 +51,17 @@ def test_layers_match_vocano_fixture():
         _assert_close_relative(ours, ref[name], 1e-6, name)
 
 
-@needs_fixture
 def test_melody_z_matches_vocano_fixture():
     z = cfp.melody_z(load_audio(FIXTURE / "probe.wav"))
     _assert_close_relative(z, np.load(FIXTURE / "melody_Z.npy"), 1e-6, "melody Z")
 
 
-@needs_fixture
 def test_reference_matches_vocano_fixture():
     """The reference (benchmarks/vocano_reference.py) computes VOCANO's features: it may judge ours."""
     ref = vocano_reference.features(load_audio(FIXTURE / "probe.wav"))
     assert np.abs(ref - np.load(FIXTURE / "probe_feat.npy")).max() <= 1e-6
 
 
-@needs_fixture
 def test_central_freqs_match_vocano_fixture():
     np.testing.assert_allclose(cfp.central_freqs(), np.load(FIXTURE / "central_freqs.npy"), rtol=1e-15, atol=0)
 
@@ -113,9 +107,9 @@ def test_blocks_are_zscored_and_row0_is_constant():
 
 def test_chunking_does_not_change_features():
     x = _signal(20000)
-    whole = cfp.cfp_features(x, chunk_frames=10_000)
+    whole = cfp.cfp_features(x, batch_frames=10_000)
     for chunk in (5, 16):
-        np.testing.assert_allclose(cfp.cfp_features(x, chunk_frames=chunk), whole, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(cfp.cfp_features(x, batch_frames=chunk), whole, rtol=0, atol=1e-6)
 
 
 def test_gain_invariance():

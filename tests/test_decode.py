@@ -9,7 +9,8 @@ from scipy.ndimage import gaussian_filter1d
 
 from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
 from gru_attn.errors import InputError
-from gru_attn.frames import HOP_SECONDS, frame_times, notes_to_targets
+from gru_attn.frames import HOP_SECONDS, frame_times
+from gru_attn.labels import notes_to_targets
 from gru_attn.notes import NoteList, midi_to_hz
 
 HALF_HOP = HOP_SECONDS / 2 + 1e-9

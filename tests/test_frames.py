@@ -1,10 +1,11 @@
-"""The pitch-contour -> notes heuristic (frames.pitch_to_notes) and contour_to_midi."""
+"""The pitch-contour -> notes heuristic (labels.pitch_to_notes) and contour_to_midi."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from gru_attn.frames import HOP_SECONDS, contour_to_midi, frame_times, notes_to_targets, pitch_to_notes
+from gru_attn.frames import HOP_SECONDS, contour_to_midi, frame_times
+from gru_attn.labels import notes_to_targets, pitch_to_notes
 from gru_attn.notes import NoteList, midi_to_hz
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -62,7 +65,7 @@ def test_frame_shared_inference_equals_per_window(checkpoint):
     n = 80
     feats = rng.standard_normal((9, 174, n)).astype(np.float32)
     pitch = np.full(n, 220.0)
-    result = transcribe_audio(model, info, feats=feats, pitch=pitch, chunk_frames=24)
+    result = transcribe_audio(model, info, feats=feats, pitch=pitch, segment_frames=24)
     with torch.no_grad():
         logits = model.forward_windows(torch.from_numpy(naive_windows(feats, np.arange(n), model.context)))
     np.testing.assert_allclose(result.probs, probs_from_logits(logits.numpy()), rtol=1e-4, atol=1e-5)
@@ -80,8 +83,17 @@ def test_transcribe_audio_computes_features_and_pitch(checkpoint):
     assert result.duration_s == pytest.approx(2.0) and result.rtf > 0
     voiced = result.pitch[result.pitch > 0]
     assert voiced.size > n // 2 and 180 < np.median(voiced) < 320  # the praat tracker follows the glide
-    if len(result.notes):
-        assert (np.diff(result.notes.onsets) >= 0).all() and (result.notes.offsets > result.notes.onsets).all()
+
+
+def test_transcribe_audio_decodes_notes_with_the_tracked_pitch(checkpoint):
+    """With every threshold at 0 an untrained model's curves must yield notes, ordered, on the glide's pitches."""
+    model, info = load_model(checkpoint)
+    info = dataclasses.replace(info, decode=DecodeParams(onset_threshold=0.0, offset_threshold=0.0,
+                                                         voiced_threshold=0.0, min_voiced_fraction=0.0))
+    notes = transcribe_audio(model, info, harmonic_audio()).notes
+    assert len(notes) > 0
+    assert (np.diff(notes.onsets) >= 0).all() and (notes.offsets > notes.onsets).all()
+    assert ((notes.midi > 53) & (notes.midi < 64)).all()  # 180..320 Hz
 
 
 def test_feature_layout_mismatch_is_an_input_error(checkpoint, tmp_path):
@@ -106,7 +118,9 @@ def test_feature_and_pitch_lengths(checkpoint):
 
 @pytest.mark.parametrize("case, message", [
     ("missing", "not found"),
-    ("garbage", "not a readable checkpoint"),
+    ("garbage", "not a gru_attn checkpoint"),
+    ("hostile", "holds objects that are refused"),
+    ("foreign_target", "refused"),
     ("foreign", "not a gru_attn checkpoint"),
     ("other_size", "weights do not fit"),
     ("bad_config", "cannot build"),
@@ -119,12 +133,16 @@ def test_incompatible_checkpoints_raise_one_clear_error(tmp_path, case, message)
     path = tmp_path / f"{case}.pt"
     if case == "garbage":
         path.write_bytes(b"this is not a checkpoint" * 10)
+    elif case == "hostile":
+        torch.save({"model": Hostile()}, path)
     elif case == "foreign":
         torch.save({"state_dict": {}}, path)
     elif case != "missing":
         state = make_state()
         if case == "other_size":  # weights of a wider model under this model's config
             state["model"] = make_state({**CONFIG, "hidden_dim": 64})["model"]
+        elif case == "foreign_target":
+            state["model_config"] = {**CONFIG, "_target_": "torch.nn.Linear"}
         elif case == "bad_config":
             state["model_config"] = {**CONFIG, "hidden_dim": 33}
         elif case == "config_vs_layout":
@@ -140,3 +158,45 @@ def test_incompatible_checkpoints_raise_one_clear_error(tmp_path, case, message)
         load_model(path)
     text = str(exc.value)
     assert message in text and str(path) in text and "\n" not in text
+    assert "weights_only" not in text
+
+
+class Hostile:
+    """Unpickling it would run a shell command; a checkpoint holding it must be refused unread."""
+
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_feature_and_pitch_files_of_different_lengths_name_both(checkpoint, tmp_path):
+    model, info = load_model(checkpoint)
+    feat, pitch = tmp_path / "a_feat.npy", tmp_path / "b_pitch.npy"
+    np.save(feat, np.random.default_rng(0).standard_normal((9 * 174, 60)).astype(np.float32))
+    np.save(pitch, np.zeros(40))
+    with pytest.raises(InputError) as exc:
+        transcribe_audio(model, info, feats=features_from_file(feat), pitch=np.zeros(40), source=feat,
+                         feat_source=feat, pitch_source=pitch)
+    assert str(feat) in str(exc.value) and str(pitch) in str(exc.value)
+
+
+def test_transcribe_cli_names_both_files_of_different_lengths(checkpoint, run_cli, tmp_path):
+    feat, pitch = tmp_path / "a_feat.npy", tmp_path / "b_pitch.npy"
+    np.save(feat, np.random.default_rng(0).standard_normal((9 * 174, 60)).astype(np.float32))
+    np.save(pitch, np.zeros(40))
+    proc = run_cli(["-m", "gru_attn.transcribe", "--ckpt", str(checkpoint), "--feat", str(feat), "--pitch", str(pitch),
+                    "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert str(feat) in line and str(pitch) in line
+
+
+def test_features_for_audio_are_the_extractors_output_unchanged():
+    """CFP output is z-scored by the extractor; inference must not normalise it a second time."""
+    from gru_attn.cfp import cfp_features
+    from gru_attn.inference import features_for_audio
+
+    audio = harmonic_audio(1.0)
+    raw = cfp_features(audio)
+    feats = features_for_audio(audio)
+    assert feats.shape == (9, 174, raw.shape[1])
+    np.testing.assert_array_equal(feats.reshape(raw.shape), raw)

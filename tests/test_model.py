@@ -113,7 +113,7 @@ def test_frame_shared_equals_per_window_default_model():
     frames = np.array([0, 3, 17, 38, 39])
     with torch.no_grad():
         per_window = model.forward_windows(torch.from_numpy(naive_windows(feats, frames, 9))).numpy()
-    shared = predict_song(model, feats, chunk_frames=16)
+    shared = predict_song(model, feats, segment_frames=16)
     np.testing.assert_allclose(shared[frames], per_window, rtol=1e-5, atol=1e-5)
 
 
@@ -123,7 +123,7 @@ def test_predict_song_chunk_size_independent_and_zero_padded():
     randomise_norm_stats(model)
     model.train()
     feats = np.random.default_rng(1).standard_normal((3, 24, 50)).astype(np.float32)
-    reference = predict_song(model, feats, chunk_frames=1000)
+    reference = predict_song(model, feats, segment_frames=1000)
     assert reference.shape == (50, 6) and reference.dtype == np.float32
     assert model.training  # mode restored
     threads = torch.get_num_threads()
@@ -131,7 +131,7 @@ def test_predict_song_chunk_size_independent_and_zero_padded():
         torch.set_num_threads(n_threads)
         try:
             for chunk in (1, 7, 16, 49, 50, None):
-                np.testing.assert_allclose(predict_song(model, feats, chunk_frames=chunk), reference,
+                np.testing.assert_allclose(predict_song(model, feats, segment_frames=chunk), reference,
                                            rtol=1e-5, atol=1e-5)
                 assert torch.get_num_threads() == n_threads and torch.is_grad_enabled()
         finally:
@@ -148,8 +148,8 @@ def test_predict_song_rejects_wrong_layout():
     model = NoteSegmenter(**TINY)
     with pytest.raises(InputError, match=r"\(3, 24, T\)"):
         predict_song(model, np.zeros((3, 25, 10), dtype=np.float32))
-    with pytest.raises(InputError, match="chunk_frames"):
-        predict_song(model, np.zeros((3, 24, 10), dtype=np.float32), chunk_frames=0)
+    with pytest.raises(InputError, match="segment_frames"):
+        predict_song(model, np.zeros((3, 24, 10), dtype=np.float32), segment_frames=0)
 
 
 def test_forward_windows_rejects_wrong_window():

@@ -8,7 +8,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import SHARED
+from conftest import VOCANO_FIXTURE
 from gru_attn.errors import InputError
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, hz_to_midi, read_notes, write_notes
 
@@ -99,10 +99,7 @@ def test_csv_header_sniffing_is_case_and_space_tolerant(tmp_path):
 
 
 def test_probe_fixture_notes():
-    path = SHARED / "fixtures" / "vocano_cfp" / "probe_notes.csv"
-    if not path.exists():
-        pytest.skip(f"shared fixtures not present ({path})")
-    notes = read_notes(path)
+    notes = read_notes(VOCANO_FIXTURE / "probe_notes.csv")
     assert len(notes) == 12
     assert notes.midi.min() == 58 and notes.midi.max() == 71
     assert np.all(np.diff(notes.onsets) > 0)

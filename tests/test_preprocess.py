@@ -11,7 +11,8 @@ import soundfile as sf
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE, num_frames
 from gru_attn.files import save_npy
-from gru_attn.preprocess import find_audio_files, main, output_paths, preprocess_file
+from gru_attn.audio import find_audio_files
+from gru_attn.preprocess import main, output_paths, preprocess_file
 
 
 def _write_tone(path, seconds: float, hz: float, rate: int = SAMPLE_RATE) -> int:
@@ -133,3 +134,12 @@ def test_save_npy_replaces_and_leaves_no_temp(tmp_path):
     save_npy(path, np.arange(5.0))
     np.testing.assert_array_equal(np.load(path), np.arange(5.0))
     assert [p.name for p in path.parent.iterdir()] == ["x_feat.npy"]
+
+
+def test_out_under_a_regular_file_is_one_line(run_cli, songs, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    proc = _preprocess(run_cli, songs[0] / "alpha.wav", "--out", blocker / "out")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert str(blocker / "out") in line and "output folder" in line

@@ -54,9 +54,9 @@ def test_fast_test_run_leaves_every_artifact(fast_run):
     out, proc = fast_run
     assert "trainable parameters" in proc.stdout
     for rel in [".hydra/config.yaml", ".hydra/overrides.yaml", "train.log", "metrics.json", "training_curves.png",
-                "checkpoints/epoch_001.pt", "checkpoints/epoch_002.pt", "checkpoints/best.pt",
-                "checkpoints/last.pt", "checkpoints/final.pt"]:
+                "checkpoints/best.pt", "checkpoints/last.pt", "checkpoints/final.pt"]:
         assert (out / rel).is_file(), rel
+    assert not list((out / "checkpoints").glob("epoch_*.pt"))  # per-epoch checkpoints only on request
     metrics = json.loads((out / "metrics.json").read_text())
     summary, history = metrics["summary"], metrics["history"]
     assert summary["status"] == "completed"
@@ -66,18 +66,21 @@ def test_fast_test_run_leaves_every_artifact(fast_run):
                 "val/onset_f1", "val/offset_f1", "val/oracle_COnP_f1", "val/pitch_RPA", "val/pitch_FA",
                 "train/pitch_loss"):
         assert key in history[-1], key
-    assert 0.0 <= history[-1]["val/COnP_f1"] <= 1.0
     ckpt = torch.load(out / "checkpoints/final.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["feature_layout"]["n_bins"] == 174
     assert ckpt["model_config"]["hidden_dim"] == 128 and "optimizer" in ckpt and "decode" in ckpt
-    assert ckpt["pitch_method"] == "model" and ckpt["model_config"]["pitch_head"] is True
+    assert ckpt["model_config"]["_target_"] == "gru_attn.model.NoteSegmenter"
+    assert ckpt["decode"] == {k: v for k, v in OmegaConf.to_container(compose([]).decode).items()}
+    assert ckpt["pitch_method"] == compose([]).inference.pitch_method == "model"
+    assert ckpt["model_config"]["pitch_head"] is True
 
 
 def test_default_model_trains_on_tiny_config(run_cli, tmp_path):
     proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "model=gru_attention", "model.hidden_dim=64",
                     "model.num_heads=4", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"], check=True)
     assert json.loads((tmp_path / "metrics.json").read_text())["summary"]["status"] == "completed"
-    assert "64x2" in proc.stdout
+    state = torch.load(tmp_path / "checkpoints/final.pt", weights_only=True)
+    assert (state["model_config"]["hidden_dim"], state["model_config"]["num_layers"]) == (64, 2)
 
 
 def test_guide_command_runs_through_compat_script(run_cli, tmp_path):
@@ -91,8 +94,9 @@ def test_guide_command_runs_through_compat_script(run_cli, tmp_path):
 
 def test_resume_matches_uninterrupted_run(run_cli, fast_run, tmp_path):
     full, _ = fast_run
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"],
-            check=True)
+    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_epochs=1", "trainer.checkpoint_every=1",
+             f"hydra.run.dir={tmp_path}"], check=True)
+    assert (tmp_path / "checkpoints/epoch_001.pt").is_file()
     run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.resume=auto", f"hydra.run.dir={tmp_path}"],
             check=True)
     a = torch.load(full / "checkpoints/final.pt", weights_only=True)
@@ -139,3 +143,52 @@ def test_unknown_model_name_is_rejected(run_cli, tmp_path):
     proc = run_cli(["-m", "gru_attn.train", "model=transformer_xl", f"hydra.run.dir={tmp_path}"])
     assert proc.returncode != 0
     assert "model/transformer_xl" in proc.stderr or "transformer_xl" in proc.stderr
+
+
+def test_resume_from_another_model_size_is_one_line(run_cli, fast_run, tmp_path):
+    ckpt = fast_run[0] / "checkpoints/last.pt"
+    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "model.hidden_dim=64", f"trainer.resume={ckpt}",
+                    f"hydra.run.dir={tmp_path}"])
+    assert_one_line_error(proc, str(ckpt), "do not fit")
+
+
+@pytest.mark.parametrize("lr", ["-1", "nan"])
+def test_bad_learning_rate_is_one_line_and_a_failed_run(run_cli, tmp_path, lr):
+    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", f"optimizer.lr={lr}", f"hydra.run.dir={tmp_path}"])
+    assert_one_line_error(proc, "optimizer", lr)
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    assert summary["status"] == "failed" and lr in summary["reason"]
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_zero_epochs_is_an_error_without_a_checkpoint(run_cli, tmp_path):
+    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_epochs=0", f"hydra.run.dir={tmp_path}"])
+    assert_one_line_error(proc, "trainer.max_epochs=0")
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_optimized_metric_typo_fails_before_the_first_step(run_cli, tmp_path):
+    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "optimized_metric=val/COnP_f",
+                    f"hydra.run.dir={tmp_path}"])
+    assert_one_line_error(proc, "val/COnP_f", "val/COnP_f1")
+    assert not (tmp_path / "checkpoints" / "last.pt").exists()  # no epoch ran
+
+
+def test_moved_key_names_its_new_place(run_cli, tmp_path):
+    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "+data.pitch_method=world",
+                    f"hydra.run.dir={tmp_path}"])
+    assert_one_line_error(proc, "data.pitch_method", "inference.pitch_method")
+
+
+def test_vocano_split_does_not_move_with_the_training_seed():
+    a, b = compose(["data=vocano", "seed=1"]), compose(["data=vocano", "seed=2"])
+    assert a.data.corpus.seed == b.data.corpus.seed == a.data.split_seed
+    assert compose(["data=vocano", "data.split_seed=5"]).data.corpus.seed == 5
+
+
+def test_decode_block_lists_every_decode_param():
+    from dataclasses import fields
+
+    from gru_attn.decode import DecodeParams
+
+    assert list(compose([]).decode) == [f.name for f in fields(DecodeParams)]

@@ -132,7 +132,7 @@ def test_incompatible_checkpoints(run_cli, trained_run, clip, tmp_path):
     state = torch.load(trained_run / "checkpoints" / "best.pt", weights_only=True)
     state["model_config"]["hidden_dim"] = 2 * state["model_config"]["hidden_dim"]  # another model size
     other_size = save_checkpoint(state, tmp_path / "other_size.pt")
-    for path, message in ((not_a_checkpoint, "not a readable checkpoint"), (other_size, "weights do not fit")):
+    for path, message in ((not_a_checkpoint, "not a gru_attn checkpoint"), (other_size, "weights do not fit")):
         proc = run_cli(["-m", "gru_attn.transcribe", str(clip), "--ckpt", str(path), "--out", str(tmp_path / "o")])
         assert proc.returncode == 2
         assert proc.stderr.strip().startswith(f"error: {path}") and message in proc.stderr
