@@ -13,8 +13,25 @@ from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
-OmegaConf.register_new_resolver(
-    "mode_of", lambda direction: "max" if direction == "maximize" else "min", replace=True)
+# The targets a config's ``_target_`` may name (Hydra's ``_execution_whitelist_``: exact names,
+# or a package prefix ending in ``.*``): this package and torch's optimizers / LR schedulers.
+# Every ``hydra.utils.instantiate`` of a project config passes it; anything else is refused.
+TARGET_WHITELIST = ["gru_attn.*", "torch.optim.*"]
+
+
+def target_allowed(target: str) -> bool:
+    """Whether ``target`` (a dotted ``_target_`` string) matches :data:`TARGET_WHITELIST`, with
+    Hydra's rule: an entry ending in ``.*`` allows every name under that package prefix."""
+    return any(target.startswith(entry[:-1]) if entry.endswith(".*") else target == entry
+               for entry in TARGET_WHITELIST)
+
+
+def _mode_of(direction: str) -> str:
+    """``maximize`` -> ``max``, anything else -> ``min`` (the plateau scheduler's ``mode``)."""
+    return "max" if direction == "maximize" else "min"
+
+
+OmegaConf.register_resolver("mode_of", _mode_of, replace=True)
 
 
 def compose(overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
@@ -22,5 +39,5 @@ def compose(overrides: list[str] | None = None, config_name: str = "train") -> D
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR)):
         return hydra_compose(config_name=config_name, overrides=list(overrides or []), return_hydra_config=True)

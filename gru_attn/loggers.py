@@ -31,6 +31,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from gru_attn.config import TARGET_WHITELIST
 from gru_attn.errors import InputError
 from gru_attn.files import write_text
 
@@ -239,12 +240,13 @@ def build_logger(config) -> NoLogger:
     if config is None or (hasattr(config, "get") and config.get("_target_") is None):
         return NoLogger()
     try:
-        return hydra.utils.instantiate(config)
+        return hydra.utils.instantiate(config, _execution_whitelist_=TARGET_WHITELIST)
     except hydra.errors.InstantiationException as exc:
         cause = exc.__cause__
         if isinstance(cause, InputError):
             raise cause from None
-        raise InputError(f"logger: cannot build {config.get('_target_')!r}: {cause or exc}") from None
+        reason = " ".join(str(cause or exc).split("\nfull_key:")[0].split()) or type(exc).__name__
+        raise InputError(f"logger: cannot build {config.get('_target_')!r}: {reason}") from None
 
 
 def flat_params(cfg: DictConfig | dict, skip=HPARAM_SKIP) -> dict:

@@ -16,40 +16,11 @@ its contour is then sampled at the frame centres by :func:`sample_contour`. pywo
 frames sit at ``i * 5 ms``, so the centres fall exactly on every fourth frame; Praat
 centres its own frames, so its values are interpolated.
 
-Measured with ``benchmarks/bench_pitch.py`` (defaults: 6 synthetic test songs of 30 s
-from ``gru_attn.synth``, 3 min of audio per variant, frames pooled). RPA: fraction of
-truly voiced frames whose estimate is voiced and within 50 cents; RCA: the same,
-ignoring octave errors; recall: fraction of truly voiced frames estimated voiced; FA:
-fraction of truly unvoiced frames estimated voiced; s/min: CPU seconds per minute of
-audio (single-threaded; measured on a busy shared 2-core machine, so +-30 %).
-
-=============  ========  =====  =====  ======  =====  =====
-variant        method    RPA    RCA    recall  FA     s/min
-=============  ========  =====  =====  ======  =====  =====
-clean          world     0.999  0.999  1.000   0.057   1.0
-clean          harvest   0.999  0.999  1.000   0.304  20.2
-clean          praat     0.996  0.996  0.998   0.029   0.7
-accomp +6 dB   world     0.017  0.207  0.831   0.911   0.7
-accomp +6 dB   harvest   0.416  0.506  0.825   0.763  21.4
-accomp +6 dB   praat     0.283  0.664  0.953   0.682   0.7
-accomp 0 dB    world     0.003  0.157  0.870   0.911   0.8
-accomp 0 dB    harvest   0.136  0.238  0.734   0.741  18.9
-accomp 0 dB    praat     0.094  0.378  0.821   0.702   0.6
-reverb 0.5     world     0.819  0.824  0.901   0.634   0.5
-reverb 0.5     harvest   0.907  0.907  0.995   0.724  13.3
-reverb 0.5     praat     0.889  0.918  0.995   0.425   0.8
-=============  ========  =====  =====  ======  =====  =====
-
-("accomp +6 dB": chords 6 dB under the voice; "reverb 0.5": RT60 1.1 s, reverberant
-energy equal to the direct sound; see ``synth.py``.)
-
-Choice: ``"praat"``. On clean singing all three are within 0.3 % RPA; with reverb
-Praat is far ahead of DIO (0.889 vs 0.819) and close to Harvest (0.907) at about a
-twentieth of Harvest's CPU time and as fast as DIO, with the fewest false alarms in
-every variant. Its licence is GPL-3 (parselmouth): where that matters, ``"world"``
-(BSD) is the alternative, equally good on clean singing. No monophonic tracker copes
-with chords under the voice (RPA <= 0.42 at +6 dB vocal-to-accompaniment): they lock
-onto the bass and chord tones, so accompanied singing needs the voice separated first.
+``"praat"`` is the default audio tracker (:data:`DEFAULT_METHOD`: ``preprocess``, and
+checkpoints that name no method); where its GPL-3 licence matters, ``"world"`` (BSD) is
+the alternative. These are monophonic trackers: under an accompaniment they may follow
+bass or chord tones instead of the voice. Accuracy and speed per tracker and condition:
+``benchmarks/bench_pitch.py``; dated results in ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations

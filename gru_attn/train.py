@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gru_attn.config import CONF_DIR  # importing it registers the configs' resolvers
+from gru_attn.config import CONF_DIR, TARGET_WHITELIST, target_allowed  # importing it registers the configs' resolvers
 from gru_attn.contract import check_model, model_class
 from gru_attn.decode import DecodeParams
 from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value
@@ -45,16 +45,21 @@ def seed_everything(seed: int) -> None:
 
 
 def instantiate(group: str, config):
-    """``hydra.utils.instantiate(config)``; a bad value (InputError or ValueError raised by the
-    target, or a target that cannot be built) becomes one InputError naming the config group."""
+    """``hydra.utils.instantiate(config)`` restricted to :data:`gru_attn.config.TARGET_WHITELIST`;
+    a bad value (InputError or ValueError raised by the target, a target outside the whitelist or
+    one that cannot be built) becomes one InputError naming the config group."""
+    target = config.get("_target_") if hasattr(config, "get") else None
+    if isinstance(target, str) and not target_allowed(target):
+        raise InputError(f"{group}: _target_ {target!r} is not allowed: config targets must be in "
+                         + " or ".join(TARGET_WHITELIST))
     try:
-        return hydra.utils.instantiate(config)
+        return hydra.utils.instantiate(config, _execution_whitelist_=TARGET_WHITELIST)
     except hydra.errors.InstantiationException as exc:
         cause = exc.__cause__
         if isinstance(cause, (InputError, ValueError)):
             raise InputError(f"{group}: {cause}") from None
-        target = config.get("_target_") if hasattr(config, "get") else None
-        raise InputError(f"{group}: cannot build {target!r}: {exc}") from None
+        reason = " ".join(str(exc).split("\nfull_key:")[0].split()) or type(exc).__name__
+        raise InputError(f"{group}: cannot build {target!r}: {reason}") from None
 
 
 # Config keys that moved: old key -> new key (a run that sets an old key stops with one line).
@@ -169,7 +174,7 @@ def record_failure(out_dir: Path, reason: str, direction: str) -> float:
     return worst_value(direction)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@hydra.main(config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float:
     try:
         return train(cfg)

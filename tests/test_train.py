@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from gru_attn.config import CONF_DIR, compose
+from gru_attn.config import CONF_DIR, TARGET_WHITELIST, compose
 from gru_attn.compat import parse_args, to_overrides
 
 GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "experiment"]
@@ -28,10 +28,10 @@ def test_every_group_option_composes_and_builds(override):
     layer = torch.nn.Linear(2, 2)
     import hydra
 
-    optimizer = hydra.utils.instantiate(cfg.optimizer)(layer.parameters())
+    optimizer = hydra.utils.instantiate(cfg.optimizer, _execution_whitelist_=TARGET_WHITELIST)(layer.parameters())
     assert isinstance(optimizer, torch.optim.Optimizer)
     if cfg.scheduler.get("_target_") is not None:
-        hydra.utils.instantiate(cfg.scheduler)(optimizer)
+        hydra.utils.instantiate(cfg.scheduler, _execution_whitelist_=TARGET_WHITELIST)(optimizer)
 
 
 def test_guide_flags_map_to_overrides():
@@ -122,6 +122,14 @@ def test_indivisible_hidden_dim_is_a_clear_error(run_cli, tmp_path):
     proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "model.hidden_dim=100", "model.num_heads=8",
                     f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "100", "8")
+
+
+def test_target_outside_the_whitelist_is_a_clear_error(run_cli, tmp_path):
+    # config targets may name gru_attn.* and torch.optim.* only (gru_attn.config.TARGET_WHITELIST)
+    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "optimizer._target_=os.system",
+                    f"hydra.run.dir={tmp_path}"])
+    assert_one_line_error(proc, "optimizer", "os.system")
+    assert "Traceback" not in proc.stderr
 
 
 def test_corrupt_resume_checkpoint_is_a_clear_error(run_cli, tmp_path):
