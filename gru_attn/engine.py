@@ -125,7 +125,7 @@ def validation_pitch(method: str | None, config: dict | None):
     if method is None:
         return None
     if method not in INFERENCE_METHODS:
-        raise InputError(f"data.pitch_method={method!r}: expected one of {', '.join(INFERENCE_METHODS)}")
+        raise InputError(f"inference.pitch_method={method!r}: expected one of {', '.join(INFERENCE_METHODS)}")
     if method == MODEL_METHOD:
         return MODEL_METHOD
     data = (config or {}).get("data") or {}
