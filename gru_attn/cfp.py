@@ -25,12 +25,12 @@ flux of ``tfrL0``, Z = ``tfrLF * tfrLQ``), each z-scored over its whole 174 x T 
 
 Implementation notes. The chain is float64 up to ``C^0.6`` (float32 there loses 5e-2:
 ``^0.6`` of a round-off error ``d`` is ``d^0.6``); the last transform, ``C^0.6 -> G``, feeds
-only a filterbank, so float32 keeps its error relative (2e-6 on the features, 2x faster).
+only a filterbank, so float32 keeps its error relative (2e-6 on the features).
 ``S`` is real and even, so ``Re(FFT(S))`` is a DCT-I of its first 4001 values; ``C`` after
 the cut is even except that index 16 survives while its mirror 7984 is zeroed, so
 ``Re(FFT(C))`` is the DCT-I of ``C[0:4001]`` with ``C[16]`` halved. Both are computed
 unnormalised (scipy's real DCT-I on CPU, ``irfft`` on CUDA) and the ``1/sqrt(8000)`` factors
-are applied to the small (174, F) maps instead. Powers are ``exp(g log x)`` (2-3x faster
+are applied to the small (174, F) maps instead. Powers are ``exp(g log x)`` (faster
 than ``pow`` on CPU), ``|X|^0.24`` is computed from ``|X|^2``; the filterbanks are sparse.
 Frames are processed in batches of ``batch_frames`` (on CPU by single-threaded workers,
 one per torch thread); per window only ``tfrL0`` and ``Z`` (174 x T float64 each) are kept
@@ -107,7 +107,7 @@ def _filterbanks(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse (COO) filterbanks on ``device``: spectral (174, 501) and quefrency (174, 201).
 
     Rows are :func:`_triangles` on ``SPEC_AXIS_HZ`` and ``QUEF_AXIS_HZ``. About 900 and 360
-    weights are non-zero, so a sparse product is 5x faster than a dense one.
+    weights are non-zero, so the product is sparse.
     """
     return tuple(torch.from_numpy(_triangles(axis)).to_sparse().to(device) for axis in (SPEC_AXIS_HZ, QUEF_AXIS_HZ))
 
@@ -156,7 +156,7 @@ def _unit(weights: torch.Tensor) -> torch.Tensor:
 def _positive_power(x: torch.Tensor, exponent: float) -> torch.Tensor:
     """In-place ``max(x, 0) ** exponent`` computed as ``exp(exponent * log x)``; zeros stay 0.
 
-    ``log``/``exp`` are 2-3x faster than ``pow`` on CPU but slow on 0 and -inf, so
+    ``log``/``exp`` are faster than ``pow`` on CPU but slow on 0 and -inf, so
     non-positive entries are lifted to the smallest normal double and the result is
     thresholded back to 0 (no real value of this chain is that small).
     """
@@ -170,7 +170,7 @@ def _cosine_transform(x: torch.Tensor) -> torch.Tensor:
     + 2 sum_{n=1}^{3999} x[n] cos(pi n k / 4000)``); ``x`` may be overwritten.
 
     CPU: scipy's real-to-real DCT-I (torch has none; its ``irfft`` first copies the real input
-    to a complex one and is ~30 % slower). CUDA: ``irfft`` with no normalisation.
+    to a complex one, which is slower). CUDA: ``irfft`` with no normalisation.
     """
     if x.device.type == "cpu":
         return torch.from_numpy(scipy.fft.dct(x.numpy(), type=1, overwrite_x=True))
