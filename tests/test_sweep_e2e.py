@@ -65,6 +65,18 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
+def kill_sweep_when(cache_dir: Path, sweep_dir: Path, overrides: list[str], condition, timeout: float,
+                    what: str) -> None:
+    """Start a sweep, wait for ``condition()``, then SIGKILL its whole process group."""
+    proc = subprocess.Popen(train_command(sweep_dir, *overrides), cwd=REPO, env=sweep_env(cache_dir),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(condition, timeout=timeout, what=what)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+
+
 def test_grid_multirun_2x2(cache_dir, tmp_path):
     sweep_dir = tmp_path / "grid"
     run_sweep(cache_dir, sweep_dir, "model.hidden_dim=16,32", "model.num_layers=1,2", "trainer.max_epochs=1")
@@ -100,14 +112,9 @@ def test_optuna_sweep_killed_then_resumed_to_its_total(cache_dir, tmp_path):
     sweep_dir = tmp_path / "optuna"
     overrides = ["hparams_search=optuna", "hydra.sweeper.n_trials=3", "model.hidden_dim=choice(16,32)",
                  "model.num_layers=1", "optimizer.lr=0.003", "trainer.max_epochs=3"]
-    proc = subprocess.Popen(train_command(sweep_dir, *overrides), cwd=REPO, env=sweep_env(cache_dir),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for(lambda: statuses(sweep_dir).get("0") == "completed" and statuses(sweep_dir).get("1") == "running",
-                 timeout=300, what="trial 0 to finish and trial 1 to train its first epoch")
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
+    kill_sweep_when(cache_dir, sweep_dir, overrides,
+                    lambda: statuses(sweep_dir).get("0") == "completed" and statuses(sweep_dir).get("1") == "running",
+                    timeout=300, what="trial 0 to finish and trial 1 to train its first epoch")
     metrics_0 = sweep_dir / "0" / "metrics.json"
     finished = metrics_0.read_bytes(), metrics_0.stat().st_mtime_ns
     assert [t.state.name for t in study_trials(sweep_dir)] == ["COMPLETE", "RUNNING"]  # the killed one

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gru_attn.sweep import study as st
-from test_sweep_e2e import REPO, run_sweep, statuses, study_trials, sweep_env, train_command, wait_for
+from test_sweep_e2e import kill_sweep_when, run_sweep, statuses, study_trials, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -64,14 +63,9 @@ def test_optuna_sweep_on_slurm_prunes_survives_a_killed_submitter_and_finishes(c
                  "optimizer.lr=choice(0.003,0.00000001,0.001)", "model.hidden_dim=16", "model.num_layers=1",
                  "optimized_metric=val/loss", "optimized_direction=minimize",
                  "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.pruner.n_warmup_steps=2", "trainer.max_epochs=4", "trainer.limit_train_batches=3"]
-    submitter = subprocess.Popen(train_command(sweep_dir, *overrides), cwd=REPO, env=sweep_env(cache_dir),
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for(lambda: statuses(sweep_dir).get("1") == "pruned" and statuses(sweep_dir).get("2") == "running",
-                 timeout=400, what="trial 1 to be pruned and trial 2 to train on SLURM")
-        os.killpg(submitter.pid, signal.SIGKILL)
-    finally:
-        submitter.wait(timeout=60)
+    kill_sweep_when(cache_dir, sweep_dir, overrides,
+                    lambda: statuses(sweep_dir).get("1") == "pruned" and statuses(sweep_dir).get("2") == "running",
+                    timeout=400, what="trial 1 to be pruned and trial 2 to train on SLURM")
     # the orphan's job, left behind by the kill: cancel it and wait until it is gone (.ci/run's
     # cluster has KillWait=1: SIGKILL 1 s after the SIGTERM that submitit bypasses)
     jobs = [job.split("_")[0] for job in job_folders(sweep_dir)]
