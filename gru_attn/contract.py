@@ -23,8 +23,16 @@ Attributes
     returns (B, L, n_outputs) float logits of the L centre frames. Columns
     ``0:6`` are the sdt6 logits, the pairs ``(silence, voiced), (not-onset, onset),
     (not-offset, offset)`` (:data:`gru_attn.labels.SDT6_NAMES`). Columns from 6 on
-    are optional extra outputs (e.g. pitch) that the model documents itself; code
-    that needs only the notes' boundaries reads ``[..., :6]``. A frame's logits
+    are optional extra outputs; code that needs only the notes' boundaries reads
+    ``[..., :6]``.
+
+Pitch output (optional)
+    A model with ``has_pitch_head`` true returns ``6 + n_bins + 1`` values per frame:
+    after the sdt6 logits, ``n_bins`` pitch logits over the CFP bins (bin ``i`` at
+    ``80 * 2 ** (i / 48)`` Hz) and one pitch-voicing logit
+    (:func:`gru_attn.decode.model_pitch_contours` reads them); it is then trained on the
+    true f0 and can serve ``inference.pitch_method=model``. Without it, note pitches come
+    from a tracker (``praat``, ``world``, ``harvest``). A frame's logits
     must not depend on L or on where ``x`` starts (so inference in segments equals
     whole-song inference in eval mode).
 """

@@ -43,7 +43,8 @@ def test_second_architecture_train_transcribe_evaluate_compare(run_cli, tmp_path
     (conf / "model" / "tiny_conv.yaml").write_text(TINY_CONV)
     sweep = tmp_path / "sweep"
     run_cli(["-m", "gru_attn.train", "--multirun", f"hydra.sweep.dir={sweep}", f"hydra.searchpath=[file://{conf}]",
-             "experiment=fast_test", "model=tiny_conv", "trainer.max_epochs=1", "trainer.threads=1"], check=True)
+             "experiment=fast_test", "model=tiny_conv", "inference.pitch_method=praat", "trainer.max_epochs=1",
+             "trainer.threads=1"], check=True)
     run = sweep / "0"
     assert json.loads((run / "metrics.json").read_text())["summary"]["status"] == "completed"
     ckpt = run / "checkpoints" / "final.pt"
