@@ -111,7 +111,7 @@ def parity(device: str) -> tuple[float, float] | None:
     from gru_attn.audio import load_audio
     from gru_attn.cfp import cfp_features
 
-    audio, expected = load_audio(FIXTURE / "probe.wav"), np.load(FIXTURE / "probe_feat.npy")
+    audio, expected = load_audio(FIXTURE / "probe.wav"), np.load(FIXTURE / "probe_feat.npz")["feat"]
     return (float(np.abs(cfp_features(audio, device=device) - expected).max()),
             float(np.abs(vocano_reference.features(audio) - expected).max()))
 

@@ -23,7 +23,7 @@ from gru_attn.labels import notes_from_targets, notes_to_targets, pitch_to_notes
 from gru_attn.notes import hz_to_midi
 from gru_attn.synth import ensure_corpus
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "vocano_cfp" / "probe_feat.npy"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "vocano_cfp" / "probe_feat.npz"
 T = 120  # frames per test song
 
 
@@ -77,7 +77,7 @@ def test_n_bins_derived_from_rows(tmp_path):
 
 
 def test_vocano_features_pass_through_unchanged(tmp_path):
-    ref = np.load(FIXTURE)
+    ref = np.load(FIXTURE)["feat"]
     (tmp_path / "feat").mkdir()
     (tmp_path / "pitch").mkdir()
     np.save(tmp_path / "feat" / "probe_feat.npy", ref)
