@@ -22,7 +22,16 @@ VOCANO-style decoding on the frame grid of :mod:`gru_attn.frames`:
    threshold), when it has fewer than ``min_note_frames`` frames, or when the pitch
    contour has no voiced frame (f0 > 0) inside it - a note never gets a made-up
    pitch (unless a fallback contour is given, see 4).
-4. Pitch = median of the contour (as fractional MIDI) over the note's frames with
+4. Optionally (``split_semitones`` > 0) a note is split where its pitch moves to a
+   new note without a new onset peak (a melisma, or legato across a consonant the
+   onset curve missed): scanning windows of ``split_frames`` frames of the
+   fallback contour (see 5; the contour itself without one), a window is *stable*
+   when all its frames lie within half a semitone of its median. The first stable
+   window sets the note's reference pitch; a later stable window whose median lies
+   at least ``split_semitones`` from the reference starts a new note half-way
+   between the last stable frame at the reference and that window, and becomes the
+   new reference. Both parts must keep ``min_note_frames``.
+5. Pitch = median of the contour (as fractional MIDI) over the note's frames with
    f0 > 0 (if there are none, the median of the optional fallback contour there);
    rounded to the nearest semitone when ``round_pitch``.
 
@@ -61,6 +70,10 @@ class DecodeParams:
     - ``min_silence_frames``: an unvoiced stretch at least this long is silence: it
       ends a note, and a note whose onset is followed by one is dropped;
     - ``min_voiced_fraction``: notes with a smaller share of voiced frames are dropped;
+    - ``split_semitones``: split a note where its pitch settles at least this many
+      semitones away (0 = off; see the module docstring, rule 4);
+    - ``split_frames``: frames a pitch must hold (within half a semitone) to count
+      as settled;
     - ``round_pitch``: round each note's pitch to the nearest semitone.
     """
 
@@ -72,14 +85,18 @@ class DecodeParams:
     min_note_frames: int = 3
     min_silence_frames: int = 3
     min_voiced_fraction: float = 0.5
+    split_semitones: float = 0.0
+    split_frames: int = 4
     round_pitch: bool = False
 
     def __post_init__(self):
         for name in ("onset_threshold", "offset_threshold", "voiced_threshold", "min_voiced_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"decode.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not float(self.split_semitones) >= 0.0:
+            raise InputError(f"decode.split_semitones must be >= 0 semitones (0 = off), got {self.split_semitones}")
         for name, least in (("smooth_frames", 0), ("peak_distance_frames", 1), ("min_note_frames", 0),
-                            ("min_silence_frames", 1)):
+                            ("min_silence_frames", 1), ("split_frames", 1)):
             value = getattr(self, name)
             if int(value) != value or value < least:
                 raise InputError(f"decode.{name} must be a whole number of frames >= {least}, got {value}")
@@ -138,6 +155,8 @@ def decode_notes(probs, pitch_hz, params: DecodeParams | None = None, fallback_h
             if e - a >= max(params.min_note_frames, 1)
             and voiced[a:e].mean() >= params.min_voiced_fraction
             and not (np.isnan(midi[a:e]).all() and np.isnan(fallback[a:e]).all())]
+    if params.split_semitones > 0:
+        keep = [part for a, e in keep for part in _split_by_pitch(fallback, a, e, params)]
     if not keep:
         return NoteList.empty()
     keep = np.asarray(keep, dtype=np.int64)
@@ -146,6 +165,29 @@ def decode_notes(probs, pitch_hz, params: DecodeParams | None = None, fallback_h
     if params.round_pitch:
         pitch = np.rint(pitch)
     return NoteList(frame_to_time(keep[:, 0]), frame_to_time(keep[:, 1]), pitch)
+
+
+def _split_by_pitch(midi: np.ndarray, a: int, e: int, params: DecodeParams) -> list[tuple[int, int]]:
+    """Frames ``[a, e)`` of one note -> its parts, cut where ``midi`` (T,) settles on a new pitch (rule 4)."""
+    k, least = params.split_frames, max(params.min_note_frames, 1)
+    if e - a < k:
+        return [(a, e)]
+    windows = np.lib.stride_tricks.sliding_window_view(midi[a:e], k)  # (e - a - k + 1, k)
+    with np.errstate(invalid="ignore"):
+        centre = np.median(windows, axis=1)  # NaN where a window has an unvoiced frame
+        stable = np.all(np.abs(windows - centre[:, None]) < 0.5, axis=1)
+    cuts, ref, ref_end = [a], None, a
+    for i in np.flatnonzero(stable):
+        if ref is None or abs(centre[i] - ref) < 0.5:
+            ref = centre[i] if ref is None else ref
+            ref_end = a + i + k
+        elif abs(centre[i] - ref) >= params.split_semitones:
+            cut = (ref_end + a + i) // 2
+            if cut - cuts[-1] >= least and e - cut >= least:
+                cuts.append(cut)
+            ref, ref_end = centre[i], a + i + k
+    cuts.append(e)
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
 def _peaks(curve: np.ndarray, threshold: float, params: DecodeParams) -> np.ndarray:

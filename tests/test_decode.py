@@ -9,7 +9,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
 from gru_attn.errors import InputError
-from gru_attn.frames import HOP_SECONDS, frame_times
+from gru_attn.frames import HOP_SECONDS, frame_times, time_to_frame
 from gru_attn.labels import notes_to_targets
 from gru_attn.notes import NoteList, midi_to_hz
 
@@ -176,3 +176,54 @@ def test_ideal_curves_with_synthetic_true_f0_are_perfect():
         est = decode_notes(ideal_probs(song.notes, len(song.f0)), song.f0, DecodeParams(round_pitch=True))
         per_song.append(note_metrics(song.notes, est))
     assert all(v == 1.0 for v in aggregate_note_metrics(per_song).values())
+
+
+def melisma_probs_and_contour(vibrato: float = 0.0):
+    """One onset peak over a legato line of three pitches (a melisma): 60 -> 62 -> 59, 0.3 s each."""
+    notes = NoteList.from_rows([[0.2, 0.5, 60], [0.5, 0.8, 62], [0.8, 1.1, 59]])
+    probs = ideal_probs(notes, 70)
+    probs[time_to_frame(notes.onsets[1:]), 1] = 0.0  # the onset curve misses the two pitch moves
+    probs[time_to_frame(notes.offsets[:-1]), 2] = 0.0
+    return notes, probs, contour(notes, 70, vibrato)
+
+
+def test_pitch_split_off_by_default_keeps_one_note():
+    notes, probs, hz = melisma_probs_and_contour()
+    est = decode_notes(probs, hz)
+    assert len(est) == 1 and est.onsets[0] == pytest.approx(0.2, abs=HALF_HOP)
+
+
+@pytest.mark.parametrize("vibrato", [0.0, 0.3])
+def test_pitch_split_cuts_a_melisma_at_its_pitch_moves(vibrato):
+    notes, probs, hz = melisma_probs_and_contour(vibrato)
+    est = decode_notes(probs, hz, DecodeParams(split_semitones=0.75, split_frames=5))
+    assert len(est) == 3
+    np.testing.assert_allclose(est.onsets, notes.onsets, atol=HALF_HOP + HOP_SECONDS)
+    np.testing.assert_allclose(est.midi, notes.midi, atol=0.35)
+
+
+def test_pitch_split_ignores_small_moves_and_short_excursions():
+    notes = NoteList.from_rows([[0.2, 1.0, 60]])
+    probs = ideal_probs(notes, 60)
+    hz = contour(notes, 60, vibrato=0.4)  # vibrato of +-0.4 semitone
+    hz[30:33] = midi_to_hz(63)  # a 3-frame excursion (shorter than split_frames) is no new note
+    est = decode_notes(probs, hz, DecodeParams(split_semitones=0.75, split_frames=5))
+    assert len(est) == 1
+    hz[20:] = midi_to_hz(60.6)  # a settled move of 0.6 semitone (< split_semitones) either
+    assert len(decode_notes(probs, hz, DecodeParams(split_semitones=0.75, split_frames=5))) == 1
+
+
+def test_pitch_split_keeps_min_note_frames_and_uses_the_fallback():
+    notes, probs, hz = melisma_probs_and_contour()
+    params = DecodeParams(split_semitones=0.75, split_frames=5, min_note_frames=20)
+    assert len(decode_notes(probs, hz, params)) == 1  # parts of 15 frames would be too short
+    voiced_nowhere = np.zeros_like(hz)
+    est = decode_notes(probs, voiced_nowhere, DecodeParams(split_semitones=0.75, split_frames=5), fallback_hz=hz)
+    assert len(est) == 3
+
+
+def test_pitch_split_params_validation():
+    with pytest.raises(InputError, match="decode.split_semitones"):
+        DecodeParams(split_semitones=-1)
+    with pytest.raises(InputError, match="decode.split_frames"):
+        DecodeParams(split_frames=0)
