@@ -121,11 +121,19 @@ class PitchHead(nn.Module):
         self.bias = nn.Linear(hidden_dim, n_bins)
         self.voicing = nn.Linear(hidden_dim, 1)
 
-    def forward(self, frames: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def frame_logits(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, C, F) frames -> (N, F) bin logits of the frequency branch alone (no context)."""
         n_bins = frames.shape[-1]
         stack = [frames] + [nn.functional.pad(frames[..., s:], (0, s)) for s in HARMONIC_SHIFTS[1:] if s < n_bins]
         stack += [torch.zeros_like(frames)] * (len(HARMONIC_SHIFTS) - len(stack))
-        bins = self.branch(torch.cat(stack, dim=1))[:, 0] + self.bias(context)
+        return self.branch(torch.cat(stack, dim=1))[:, 0]
+
+    def forward(self, frames: torch.Tensor, context: torch.Tensor,
+                frame_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """``frame_logits``: :meth:`frame_logits` of ``frames`` when already computed."""
+        if frame_logits is None:
+            frame_logits = self.frame_logits(frames)
+        bins = frame_logits + self.bias(context)
         return torch.cat([bins, self.voicing(context)], dim=-1)
 
 
@@ -149,6 +157,11 @@ class NoteSegmenter(nn.Module):
         context: frames each side of the classified frame (window ``2 * context + 1``).
         pitch_head: add the :class:`PitchHead` (181 outputs per frame instead of 6);
             False builds the model of checkpoints from before the head.
+        pitch_features: (needs ``pitch_head``) add each frame's pitch distribution
+            (softmax of the head's frequency branch, projected to ``hidden_dim``) to
+            its encoding, so the GRU sees the fine pitch track of the window (a pitch
+            move is a note boundary in legato lines and melismas); False builds the
+            model of checkpoints from before this input.
 
     Raises:
         InputError: a size that is not a positive integer, ``hidden_dim`` odd or
@@ -158,7 +171,7 @@ class NoteSegmenter(nn.Module):
 
     def __init__(self, n_channels: int = 9, n_bins: int = 174, hidden_dim: int = 256, num_layers: int = 2,
                  num_heads: int = 8, conv_channels: Sequence[int] = (32, 64, 64), kernel_size: int = 5,
-                 dropout: float = 0.1, context: int = 9, pitch_head: bool = False):
+                 dropout: float = 0.1, context: int = 9, pitch_head: bool = False, pitch_features: bool = False):
         super().__init__()
         hidden_dim = _check_positive("hidden_dim", hidden_dim)
         num_layers = _check_positive("num_layers", num_layers)
@@ -172,6 +185,8 @@ class NoteSegmenter(nn.Module):
                              "(the bidirectional GRU has hidden_dim / 2 units per direction)")
         if not 0.0 <= float(dropout) < 1.0:
             raise InputError(f"model.dropout={dropout!r} must be in [0, 1)")
+        if pitch_features and not pitch_head:
+            raise InputError("model.pitch_features=true needs model.pitch_head=true (the features come from the head)")
         self.context = int(context)
         self.window = 2 * self.context + 1
         self.encoder = FrameEncoder(n_channels, n_bins, conv_channels, kernel_size, hidden_dim)
@@ -182,6 +197,7 @@ class NoteSegmenter(nn.Module):
         self.classifier = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
                                         nn.Dropout(float(dropout)), nn.Linear(hidden_dim, N_LOGITS))
         self.pitch = PitchHead(n_channels, n_bins, hidden_dim) if pitch_head else None
+        self.pitch_embed = nn.Linear(n_bins, hidden_dim) if pitch_features else None
 
     @property
     def has_pitch_head(self) -> bool:
@@ -202,16 +218,27 @@ class NoteSegmenter(nn.Module):
 
     def encode(self, feats: torch.Tensor) -> torch.Tensor:
         """(B, C, F, L) features -> (B, L, H) frame encodings (each frame encoded once)."""
+        return self._encode(feats)[0]
+
+    def _encode(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, C, F, L) -> (encodings (B, L, H), pitch-branch logits (B, L, F) or None without pitch features)."""
         b, c, f, n = feats.shape
         frames = feats.permute(0, 3, 1, 2).reshape(b * n, c, f)
-        return self.encoder(frames).reshape(b, n, -1)
+        enc = self.encoder(frames)
+        if self.pitch_embed is None:
+            return enc.reshape(b, n, -1), None
+        frame_logits = self.pitch.frame_logits(frames)
+        enc = enc + self.pitch_embed(torch.softmax(frame_logits, dim=-1))
+        return enc.reshape(b, n, -1), frame_logits.reshape(b, n, f)
 
-    def classify_encoded(self, enc: torch.Tensor, feats: torch.Tensor | None = None) -> torch.Tensor:
+    def classify_encoded(self, enc: torch.Tensor, feats: torch.Tensor | None = None,
+                         frame_logits: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L, H) encodings -> (B, L - 2 * context, n_outputs) logits of every full window.
 
         The windows are a strided view of ``enc`` (``unfold``); the GRU and the
         attention then run over the ``B * (L - 2 * context)`` windows. The pitch head
-        also needs the chunk's features ``feats`` (B, C, F, L).
+        also needs the chunk's features ``feats`` (B, C, F, L); ``frame_logits``
+        (B, L, F), from :meth:`_encode`, saves recomputing its frequency branch.
         """
         b, n, h = enc.shape
         n_out = n - 2 * self.context
@@ -229,12 +256,15 @@ class NoteSegmenter(nn.Module):
         if feats is None:
             raise ValueError("the pitch head needs the chunk's features: classify_encoded(enc, feats)")
         centre_frames = feats[..., self.context:self.context + n_out].permute(0, 3, 1, 2)
-        pitch = self.pitch(centre_frames.reshape(b * n_out, *feats.shape[1:3]), x)
+        if frame_logits is not None:
+            frame_logits = frame_logits[:, self.context:self.context + n_out].reshape(b * n_out, -1)
+        pitch = self.pitch(centre_frames.reshape(b * n_out, *feats.shape[1:3]), x, frame_logits)
         return torch.cat([sdt, pitch], dim=-1).reshape(b, n_out, -1)
 
     def forward(self, chunk: torch.Tensor) -> torch.Tensor:
         """(B, C, F, L + 2 * context) chunk -> (B, L, n_outputs) logits of its L centre frames (frame-shared)."""
-        return self.classify_encoded(self.encode(chunk), chunk)
+        enc, frame_logits = self._encode(chunk)
+        return self.classify_encoded(enc, chunk, frame_logits)
 
     def forward_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """(N, C, F, 2 * context + 1) windows -> (N, n_outputs) logits (reference path: every window encoded whole)."""

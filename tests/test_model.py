@@ -40,8 +40,8 @@ def randomise_norm_stats(model: torch.nn.Module, seed: int = 0) -> None:
 def test_preset_shapes(name, pitch_head):
     torch.manual_seed(0)
     config = preset(name)
-    assert config["pitch_head"] is True  # the presets train the pitch head
-    model = NoteSegmenter(**dict(config, pitch_head=pitch_head)).eval()
+    assert config["pitch_head"] is True and config["pitch_features"] is True  # the presets train the pitch head
+    model = NoteSegmenter(**dict(config, pitch_head=pitch_head, pitch_features=pitch_head)).eval()
     k, n_out = model.context, 181 if pitch_head else 6
     assert k == 9 and model.window == 19 and model.n_outputs == n_out
     chunk = torch.randn(2, 9, 174, 5 + 2 * k)
@@ -87,7 +87,8 @@ def test_all_parameters_registered_and_checkpoint_round_trip():
         torch.testing.assert_close(fresh(x), model(x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("kwargs", [TINY, dict(TINY, num_layers=2, context=9), dict(TINY, pitch_head=True)])
+@pytest.mark.parametrize("kwargs", [TINY, dict(TINY, num_layers=2, context=9), dict(TINY, pitch_head=True),
+                                    dict(TINY, pitch_head=True, pitch_features=True)])
 def test_frame_shared_equals_per_window(kwargs):
     torch.manual_seed(0)
     model = NoteSegmenter(**kwargs)
@@ -192,3 +193,20 @@ def test_tiny_model_overfits_one_batch():
 def test_config_errors(kwargs, message):
     with pytest.raises(InputError, match=message):
         NoteSegmenter(**kwargs)
+
+
+def test_pitch_features_feed_the_gru_and_need_the_head():
+    torch.manual_seed(0)
+    with_features = NoteSegmenter(**TINY, pitch_head=True, pitch_features=True)
+    without = NoteSegmenter(**TINY, pitch_head=True)
+    assert num_parameters(with_features) - num_parameters(without) == 24 * 16 + 16  # Linear(n_bins, hidden_dim)
+    with_features.eval()
+    chunk = torch.randn(1, 3, 24, 20)
+    with torch.no_grad():
+        before = with_features(chunk)[..., :6]
+        with_features.pitch.branch[-1].bias += 1.0  # a constant shift of every bin logit: same softmax
+        torch.testing.assert_close(with_features(chunk)[..., :6], before)
+        with_features.pitch.branch[-1].weight.mul_(3.0)  # a sharper pitch distribution changes the sdt6 outputs
+        assert not torch.allclose(with_features(chunk)[..., :6], before)
+    with pytest.raises(InputError, match="pitch_features=true needs model.pitch_head=true"):
+        NoteSegmenter(**TINY, pitch_features=True)
