@@ -24,6 +24,11 @@ Layers, in order:
    logits per frame (:func:`split_logits`). Cost: 49,184 parameters on
    ``gru_attention`` (1,300,710 -> 1,349,894), 26,784 on ``simplified``; 0.77 M
    multiply-adds per frame (``gru_attention`` 16.7 -> 17.5 M, ``simplified`` 2.7 -> 3.4 M).
+6. optional (``pitch_features=True``, on in both presets): the branch runs on every
+   frame of the chunk, and the softmax of its bin logits, projected to ``hidden_dim``
+   (Linear), is added to each frame's encoding before the GRU, so the window's fine
+   pitch track reaches the note decisions. Cost: ``n_bins * hidden_dim + hidden_dim``
+   parameters (44,800 on ``gru_attention``, 22,400 on ``simplified``).
 
 Frame sharing: neighbouring windows overlap in 18 of 19 frames, so
 :meth:`NoteSegmenter.forward` encodes each frame of a chunk once and gathers the
