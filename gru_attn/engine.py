@@ -273,7 +273,11 @@ def fit(
             load_weights(model, state["model"], resume_path)
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state.get("scheduler") is not None:
+                length = getattr(scheduler, "T_max", None)
                 scheduler.load_state_dict(state["scheduler"])
+                if length is not None and getattr(scheduler, "T_max", None) != length:
+                    log.warning("%s: its lr schedule spans %s epochs, the config %s; the checkpoint's schedule "
+                                "continues", resume_path, scheduler.T_max, length)
             set_rng_state(state["rng"])
             history = list(state["history"])
             start_epoch = int(state["epoch"])

@@ -94,9 +94,12 @@ def test_guide_command_runs_through_compat_script(run_cli, tmp_path):
 
 def test_resume_matches_uninterrupted_run(run_cli, fast_run, tmp_path):
     full, _ = fast_run
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_epochs=1", "trainer.checkpoint_every=1",
+    # the same run, interrupted after its first epoch (max_minutes is checked after every epoch;
+    # max_epochs stays, so the cosine schedule's length is the same in both)
+    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_minutes=1e-6", "trainer.checkpoint_every=1",
              f"hydra.run.dir={tmp_path}"], check=True)
     assert (tmp_path / "checkpoints/epoch_001.pt").is_file()
+    assert not (tmp_path / "checkpoints/epoch_002.pt").exists()
     run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.resume=auto", f"hydra.run.dir={tmp_path}"],
             check=True)
     a = torch.load(full / "checkpoints/final.pt", weights_only=True)
@@ -107,6 +110,15 @@ def test_resume_matches_uninterrupted_run(run_cli, fast_run, tmp_path):
     for ha, hb in zip(a["history"], b["history"]):
         assert ha["val/loss"] == pytest.approx(hb["val/loss"], abs=1e-6)
         assert ha["train/loss"] == pytest.approx(hb["train/loss"], abs=1e-6)
+
+
+def test_resume_with_a_longer_run_says_the_schedule_continues(run_cli, tmp_path):
+    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"],
+            check=True)
+    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_epochs=2", "trainer.resume=auto",
+                    f"hydra.run.dir={tmp_path}"], check=True)
+    assert "lr schedule spans 1 epochs, the config 2" in proc.stdout + proc.stderr
+    assert len(json.loads((tmp_path / "metrics.json").read_text())["history"]) == 2
 
 
 def assert_one_line_error(proc, *needles):
