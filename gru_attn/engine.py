@@ -152,6 +152,8 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
              pitch=None) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
 
+    ``val/loss`` is against the targets the loss trains on (``loss_fn.training_targets``,
+    when it has that method); the frame scores against the song's own targets.
     ``pitch`` is what inference will decode note pitches with (see :func:`validation_pitch`):
     ``"model"`` (the model's pitch head), a callable ``song -> (T,) Hz`` (an audio
     tracker), or None (the song's true f0). Returns ``val/loss`` (mean over frames),
@@ -168,7 +170,8 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
     head_f0, truth_f0 = [], []
     for song in songs:
         logits = predict_song(model, song.feats, segment_frames=segment_frames, device=device)
-        targets = torch.from_numpy(song.targets.astype(np.int64))[None]
+        train_targets = getattr(loss_fn, "training_targets", lambda t: t)(song.targets)
+        targets = torch.from_numpy(train_targets.astype(np.int64))[None]
         mask = torch.ones(targets.shape[:2], dtype=torch.bool)
         true_f0 = np.asarray(song.pitch, dtype=np.float64)
         loss, _ = loss_fn(torch.from_numpy(logits)[None], targets, mask,
@@ -252,7 +255,8 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     context = int(getattr(model, "context", 9))
     with_pitch = getattr(model, "has_pitch_head", False)
-    dataset = ChunkDataset([(s.feats, s.targets, s.pitch) if with_pitch else (s.feats, s.targets)
+    widen = getattr(loss_fn, "training_targets", lambda t: t)
+    dataset = ChunkDataset([(s.feats, widen(s.targets), s.pitch) if with_pitch else (s.feats, widen(s.targets))
                             for s in train_songs], chunk_frames=chunk_frames, context=context, seed=seed,
                            pitch_shift_bins=(augment or {}).get("pitch_shift_bins"))
     val_pitch = validation_pitch((checkpoint_info or {}).get("pitch_method"), (checkpoint_info or {}).get("config"))

@@ -52,6 +52,28 @@ def notes_to_targets(onsets, offsets, n_frames: int) -> np.ndarray:
     return targets
 
 
+def widen_events(targets: np.ndarray, width: int) -> np.ndarray:
+    """(T, 3) {0,1} targets -> a copy whose onset and offset columns are also 1 within
+    ``width`` frames either side of each labelled event (clipped to the song); the voiced
+    column is unchanged. ``width`` 0 returns an unchanged copy.
+
+    Training targets only: decoding still places an event at the peak of the curve, and
+    the metrics score against the notes, not these targets.
+    """
+    targets = np.array(targets, dtype=np.uint8, copy=True)
+    width = int(width)
+    if width < 0:
+        raise ValueError(f"width must be >= 0, got {width}")
+    if width == 0 or targets.shape[0] == 0:
+        return targets
+    events = targets[:, 1:].copy()
+    for d in range(1, width + 1):
+        events[d:] |= targets[:-d, 1:]
+        events[:-d] |= targets[d:, 1:]
+    targets[:, 1:] = events
+    return targets
+
+
 def targets_to_sdt6(targets: np.ndarray) -> np.ndarray:
     """(T, 3) {0,1} targets -> (T, 6) float32 one-hot pairs in ``SDT6_NAMES`` order."""
     targets = np.asarray(targets).astype(np.float32)

@@ -9,11 +9,19 @@ Why class weights rather than the alternatives:
 
 - focal loss adds a focusing parameter, and its probabilities are harder to
   threshold consistently across training runs;
-- label smoothing over +-1 frame blurs the very onset/offset timing the note
-  metrics score (COnPOff tolerates 50 ms, i.e. +-2.5 frames);
+- soft (smoothed) labels over neighbouring frames lower the peak the decoder
+  thresholds;
 - a positive-class weight ``w`` shifts the decision point in a known way
   (it acts like a prior ratio of ``w``), keeps the loss a proper per-frame mean, and
   is one easily swept number per pair.
+
+``event_width`` (frames) widens the onset and offset targets the model trains on: the
+``event_width`` frames either side of a labelled event are positive too
+(:func:`gru_attn.labels.widen_events`, applied by :meth:`Sdt6Loss.training_targets`
+to whole songs before they are cut into chunks, and by validation for ``val/loss``).
+A one-frame target asks the network to tell frame ``k`` from ``k +- 1`` (20 ms), finer
+than the metrics' 50 ms onset tolerance; the curve then spreads over its neighbours
+and its peak stays under the threshold. Decoding still takes the peak frame.
 
 With the model's pitch head (181 logits per frame) and the true f0 per frame, the
 loss adds ``pitch_weight * (pitch_loss + pitch_voicing_loss)``: cross-entropy of the
@@ -30,6 +38,7 @@ import torch.nn.functional as F
 from gru_attn.decode import PITCH_BINS_PER_OCTAVE, PITCH_F_LOW
 from gru_attn.errors import InputError
 from gru_attn.frames import PAIR_NAMES
+from gru_attn.labels import widen_events
 
 
 def pitch_targets(pitch_hz: torch.Tensor, n_bins: int, sigma: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,8 +68,11 @@ class Sdt6Loss(torch.nn.Module):
     """
 
     def __init__(self, onset_weight: float = 5.0, offset_weight: float = 5.0, voiced_weight: float = 1.0,
-                 pitch_weight: float = 1.0, pitch_sigma: float = 1.0):
+                 pitch_weight: float = 1.0, pitch_sigma: float = 1.0, event_width: int = 0):
         super().__init__()
+        if isinstance(event_width, bool) or int(event_width) != event_width or event_width < 0:
+            raise InputError(f"loss.event_width={event_width!r} must be a whole number of frames >= 0")
+        self.event_width = int(event_width)
         if not float(pitch_weight) >= 0:
             raise InputError(f"loss.pitch_weight={pitch_weight!r} must be >= 0")
         if not float(pitch_sigma) > 0:
@@ -71,6 +83,11 @@ class Sdt6Loss(torch.nn.Module):
             if not float(value) > 0:
                 raise InputError(f"loss.{name}_weight={value!r} must be > 0")
         self.register_buffer("pos_weight", torch.tensor([float(weights[n]) for n in PAIR_NAMES]), persistent=False)
+
+    def training_targets(self, targets):
+        """A song's (T, 3) targets -> the (T, 3) uint8 targets this loss trains on
+        (onset/offset widened by ``event_width`` frames each side)."""
+        return widen_events(targets, self.event_width)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
                 pitch: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

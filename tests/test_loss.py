@@ -1,12 +1,14 @@
-"""Sdt6Loss: per-pair cross-entropy, positive-class weights, masking."""
+"""Sdt6Loss: per-pair cross-entropy, positive-class weights, masking, widened event targets."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from gru_attn.errors import InputError
+from gru_attn.labels import widen_events
 from gru_attn.loss import Sdt6Loss
 
 
@@ -72,3 +74,62 @@ def test_bad_weights_and_shapes():
     logits, targets, mask = batch()
     with pytest.raises(ValueError, match="shapes do not match"):
         Sdt6Loss()(logits, targets[:, :5], mask)
+
+
+def test_widen_events_marks_neighbours_of_onsets_and_offsets_only():
+    targets = np.zeros((12, 3), dtype=np.uint8)
+    targets[2:9, 0] = 1
+    targets[[0, 5], 1] = 1  # an onset on the first frame: its left neighbour lies outside the song
+    targets[[8, 11], 2] = 1
+    wide = widen_events(targets, 1)
+    assert np.flatnonzero(wide[:, 1]).tolist() == [0, 1, 4, 5, 6]
+    assert np.flatnonzero(wide[:, 2]).tolist() == [7, 8, 9, 10, 11]
+    np.testing.assert_array_equal(wide[:, 0], targets[:, 0])
+    assert np.flatnonzero(widen_events(targets, 2)[:, 1]).tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    np.testing.assert_array_equal(widen_events(targets, 0), targets)
+    assert targets[:, 1].sum() == 2  # the input is not modified
+    with pytest.raises(ValueError, match="width must be >= 0"):
+        widen_events(targets, -1)
+
+
+def test_event_width_sets_the_training_targets():
+    targets = np.zeros((10, 3), dtype=np.uint8)
+    targets[4, 1] = 1
+    assert Sdt6Loss().training_targets(targets)[:, 1].sum() == 1
+    assert np.flatnonzero(Sdt6Loss(event_width=2).training_targets(targets)[:, 1]).tolist() == [2, 3, 4, 5, 6]
+    for bad in (-1, 1.5, True):
+        with pytest.raises(InputError, match="loss.event_width="):
+            Sdt6Loss(event_width=bad)
+
+
+def test_training_uses_the_widened_targets(monkeypatch, tmp_path):
+    """fit() hands ChunkDataset the loss's training targets, and validation's loss uses them too."""
+    from gru_attn import engine
+    from gru_attn.decode import DecodeParams
+    from gru_attn.model import NoteSegmenter
+    from gru_attn.notes import NoteList
+
+    seen = []
+
+    class Spy(engine.ChunkDataset):
+        def __init__(self, songs, **kw):
+            seen.extend(song[1] for song in songs)
+            super().__init__(songs, **kw)
+
+    monkeypatch.setattr(engine, "ChunkDataset", Spy)
+    rng = np.random.default_rng(0)
+    targets = np.zeros((60, 3), dtype=np.uint8)
+    targets[10:40, 0], targets[10, 1], targets[40, 2] = 1, 1, 1
+    song = type("Song", (), dict(feats=rng.normal(size=(9, 174, 60)).astype(np.float32), targets=targets,
+                                 pitch=np.where(targets[:, 0] == 1, 220.0, 0.0),
+                                 notes=NoteList([0.2], [0.8], [57.0]), name="s"))()
+    model = NoteSegmenter(hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2)
+    settings = engine.TrainerSettings(max_epochs=1, device="cpu")
+    wide = Sdt6Loss(event_width=1)
+    engine.fit(model, [song], [song], lambda p: torch.optim.SGD(p, lr=0.0), None, wide, DecodeParams(),
+               settings, tmp_path, batch_size=2, chunk_frames=16, seed=0, optimized_metric="val/loss",
+               direction="minimize")
+    assert np.flatnonzero(seen[0][:, 1]).tolist() == [9, 10, 11]
+    assert np.flatnonzero(seen[0][:, 2]).tolist() == [39, 40, 41]
+    narrow = engine.validate(model, [song], Sdt6Loss(), DecodeParams(), "cpu")["val/loss"]
+    assert engine.validate(model, [song], wide, DecodeParams(), "cpu")["val/loss"] != pytest.approx(narrow)
