@@ -6,11 +6,36 @@ Shared by training, feature extraction and inference.
 from __future__ import annotations
 
 import contextlib
+import functools
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import torch
 
 from gru_attn.errors import InputError
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU has bfloat16 arithmetic in hardware (Linux: the ``avx512_bf16`` or
+    ``amx_bf16`` flag in ``cpuinfo``); False where that cannot be read."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The mixed-precision dtype for training on ``device`` with ``amp`` on: float16 on CUDA,
+    bfloat16 on a CPU with native bf16 (:func:`cpu_has_native_bf16`; elsewhere bf16 is
+    emulated and slower than float32); None = float32."""
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return torch.float16
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
 
 
 def resolve_device(spec: str | torch.device | None = "auto", option: str = "device") -> torch.device:

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from gru_attn.audio import load_audio
 from gru_attn.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
 from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
-from gru_attn.devices import resolve_device
+from gru_attn.devices import autocast_dtype, resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import save_npy, write_json
 from gru_attn.metrics import FrameMetricAccumulator, aggregate_note_metrics, note_metrics
@@ -251,8 +251,9 @@ def fit(
     model.to(device)
     optimizer = make_optimizer(model.parameters())
     scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
-    use_amp = bool(settings.amp) and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    amp_dtype = autocast_dtype(device, bool(settings.amp))
+    precision = f"{str(amp_dtype).replace('torch.', '')} autocast" if amp_dtype is not None else "float32"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     context = int(getattr(model, "context", 9))
     with_pitch = getattr(model, "has_pitch_head", False)
     widen = getattr(loss_fn, "training_targets", lambda t: t)
@@ -261,8 +262,9 @@ def fit(
                            pitch_shift_bins=(augment or {}).get("pitch_shift_bins"))
     val_pitch = validation_pitch((checkpoint_info or {}).get("pitch_method"), (checkpoint_info or {}).get("config"))
     n_params = num_parameters(model)
-    log.info("model: %s parameters; device %s; %d train / %d val songs; %d train frames",
-             f"{n_params:,}", device, len(train_songs), len(val_songs), sum(len(s.targets) for s in train_songs))
+    log.info("model: %s parameters; device %s (%s); %d train / %d val songs; %d train frames",
+             f"{n_params:,}", device, precision,
+             len(train_songs), len(val_songs), sum(len(s.targets) for s in train_songs))
 
     history: list[dict] = []
     best_value, best_epoch, start_epoch, wall_before, bad_epochs = None, None, 0, 0.0, 0
@@ -293,6 +295,7 @@ def fit(
     initial = validate(model, val_songs, loss_fn, decode_params, device, settings.segment_frames, pitch=val_pitch)
     check_metric_name(optimized_metric, initial)
     summary = {"status": "running", "parameters": n_params, "device": str(device),
+               "precision": precision.split()[0],
                "optimized_metric": optimized_metric, "direction": direction, "initial": initial}
     t0 = time.time()
 
@@ -326,7 +329,7 @@ def fit(
             for i, batch in enumerate(bar):
                 feats, targets, mask = (t.to(device) for t in batch[:3])
                 pitch = batch[3].to(device) if len(batch) > 3 else None
-                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     logits = model(feats)
                 loss, parts = loss_fn(logits.float(), targets, mask, pitch=pitch)
                 if not torch.isfinite(loss):
