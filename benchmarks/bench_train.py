@@ -1,4 +1,4 @@
-"""Training throughput and memory: frame-shared chunks vs the naive per-window pipeline.
+"""Training throughput and memory: frame-shared chunks vs the naive per-window pipeline, float32 vs bf16.
 
 Usage: ``python benchmarks/bench_train.py [--threads 2] [--steps 5] [--models gru_attention simplified]``
 
@@ -12,6 +12,10 @@ pipeline starts another epoch when one runs out.
 
 - ``shared``: :class:`gru_attn.windows.ChunkDataset` batches (float32 songs stored
   once) through :meth:`NoteSegmenter.forward` (each frame encoded once);
+- ``shared-bf16``: ``shared`` with the forward pass under bfloat16 autocast, as
+  training runs with ``trainer.amp=true`` on a CPU with native bf16 (the loss, backward
+  and Adam step as in training); on other CPUs bf16 is emulated and this row shows
+  what that would cost;
 - ``naive``: what the replaced script did, rebuilt here: every 19-frame window
   materialised up front in float64 with the 174 bins zero-padded to 522, a per-item
   Dataset + DataLoader(shuffle) over the windows, each batch converted to float32,
@@ -41,6 +45,7 @@ from omegaconf import OmegaConf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gru_attn.devices import cpu_has_native_bf16  # noqa: E402
 from gru_attn.frames import HOP_SECONDS  # noqa: E402
 from gru_attn.loss import Sdt6Loss  # noqa: E402
 from gru_attn.model import NoteSegmenter  # noqa: E402
@@ -137,7 +142,7 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
     loss_fn = Sdt6Loss()
     kwargs = preset(model_name)
     rss0 = rss_mb()
-    if pipeline == "shared":
+    if pipeline.startswith("shared"):
         feats, targets = synthetic_song(args.shared_seconds)
         chunks = windows_per_step // args.chunk_frames
         data = ChunkDataset([(feats, targets)], chunk_frames=args.chunk_frames, context=CONTEXT)
@@ -147,7 +152,9 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
 
         def step(model, batch):
             x, y, m = batch
-            return loss_fn(model(x), y, m)[0], int(m.sum())
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=pipeline == "shared-bf16"):
+                logits = model(x)
+            return loss_fn(logits.float(), y, m)[0], int(m.sum())
     else:
         feats, targets = synthetic_song(args.naive_seconds)
         data = NaiveWindowDataset(feats, targets)
@@ -180,6 +187,7 @@ def main() -> None:
     parser.add_argument("--shared-seconds", type=float, default=120.0)
     parser.add_argument("--naive-seconds", type=float, default=12.0)
     parser.add_argument("--models", nargs="+", default=["gru_attention", "simplified"], help="conf/model presets")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the shared-bf16 rows")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: pipeline,model,windows
     args = parser.parse_args()
     if args.case:
@@ -191,14 +199,16 @@ def main() -> None:
     for model_name in args.models:
         cases += [("naive", model_name, args.naive_windows), ("shared", model_name, args.naive_windows),
                   ("shared", model_name, args.train_chunks * args.chunk_frames)]
+        if not args.no_bf16:
+            cases.append(("shared-bf16", model_name, args.train_chunks * args.chunk_frames))
     results = []
-    print(f"{'model':<14}{'pipeline':<9}{'win/step':>9}{'win/s':>10}{'data MB/min':>13}"
+    print(f"{'model':<14}{'pipeline':<12}{'win/step':>9}{'win/s':>10}{'data MB/min':>13}"
           f"{'RSS+ MB/min':>13}{'peak RSS MB':>13}", flush=True)
     for pipeline, model_name, windows in cases:
         cmd = [sys.executable, __file__, *sys.argv[1:], "--case", f"{pipeline},{model_name},{windows}"]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
         results.append(r)
-        print(f"{model_name:<14}{pipeline:<9}{windows:>9}{r['windows_per_s']:>10.1f}{r['data_mb_per_min']:>13.1f}"
+        print(f"{model_name:<14}{pipeline:<12}{windows:>9}{r['windows_per_s']:>10.1f}{r['data_mb_per_min']:>13.1f}"
               f"{r['rss_growth_mb_per_min']:>13.1f}{r['peak_rss_mb']:>13.0f}", flush=True)
 
     def find(pipeline, model_name, windows):
@@ -215,6 +225,12 @@ def main() -> None:
                      f"{args.train_chunks}x{args.chunk_frames}), "
                      f"{naive['data_mb_per_min'] / same['data_mb_per_min']:.0f}x less data memory per minute")
     print(f"frame-shared vs naive ({args.threads} threads): " + "; ".join(parts))
+    if not args.no_bf16:
+        train = args.train_chunks * args.chunk_frames
+        print(f"bf16 autocast vs float32 ({args.threads} threads, {train} windows/step; CPU "
+              f"{'has' if cpu_has_native_bf16() else 'lacks'} native bf16): " + "; ".join(
+                  f"{m} {find('shared-bf16', m, train)['windows_per_s'] / find('shared', m, train)['windows_per_s']:.2f}x"
+                  for m in args.models))
     if {"simplified", "gru_attention"} <= set(args.models):
         speed = (find("shared", "simplified", args.naive_windows)["windows_per_s"]
                  / find("shared", "gru_attention", args.naive_windows)["windows_per_s"])
