@@ -82,12 +82,15 @@ def test_files_match_render_song(corpus):
 
 
 def test_deterministic_bytes(corpus, tmp_path):
-    again = generate_corpus(tmp_path / "again", **TINY)
-    for name in song_names(corpus):
-        for pattern in FILES:
-            assert (again / pattern.format(name)).read_bytes() == (corpus / pattern.format(name)).read_bytes()
-    for meta in ("corpus.json", "splits.json"):
-        assert (again / meta).read_bytes() == (corpus / meta).read_bytes()
+    """Same arguments, same bytes: again, and with the songs rendered by 2 worker processes."""
+    for again in (generate_corpus(tmp_path / "again", **TINY), generate_corpus(tmp_path / "two", **TINY, workers=2)):
+        assert song_names(again) == song_names(corpus)
+        for name in song_names(corpus):
+            for pattern in FILES:
+                assert (again / pattern.format(name)).read_bytes() == (corpus / pattern.format(name)).read_bytes()
+        for meta in ("corpus.json", "splits.json"):
+            assert (again / meta).read_bytes() == (corpus / meta).read_bytes()
+    assert corpus_name(**TINY) == corpus_name(**TINY, workers=2)
     other = generate_corpus(tmp_path / "other", **{**TINY, "seed": 4, "minutes_val": 0, "minutes_test": 0})
     name = song_names(other)[0]
     assert (other / f"wav/{name}.wav").read_bytes() != (corpus / f"wav/{name}.wav").read_bytes()
