@@ -170,7 +170,7 @@ def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2
     share of the songs accompanied; ``reverb``: room reverb amount in [0, 1], or a range
     [lo, hi] each song draws from; ``recording_chain``: microphone EQ and background
     noise. ``out_dir`` must be new or empty. ``workers``: processes rendering songs in
-    parallel (None: one per CPU core, serial for fewer than 8 songs); the bytes written
+    parallel (None: one per CPU core this process may use, serial for fewer than 8 songs); the bytes written
     do not depend on it.
     """
     params = _params(minutes_train, minutes_val, minutes_test, seed, accompaniment_db, reverb, song_seconds,
@@ -182,7 +182,8 @@ def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2
         (out / folder).mkdir(parents=True, exist_ok=True)
     jobs = [(str(out), split, index, params) for split, index in _plan(params)]
     if workers is None:
-        workers = (os.cpu_count() or 1) if len(jobs) >= 8 else 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = cores if len(jobs) >= 8 else 1
     songs, splits = [], {split: [] for split in SPLITS}
     made = _songs_in_order(jobs, min(int(workers), len(jobs)))
     for entry in tqdm(made, total=len(jobs), desc="synthetic corpus", unit="song", disable=None if progress else True):
