@@ -152,8 +152,8 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
              pitch=None) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
 
-    ``val/loss`` is against the targets the loss trains on (``loss_fn.training_targets``,
-    when it has that method); the frame scores against the song's own targets.
+    ``val/loss`` is against the targets the loss trains on (:func:`training_targets`); the
+    frame scores against the song's own targets.
     ``pitch`` is what inference will decode note pitches with (see :func:`validation_pitch`):
     ``"model"`` (the model's pitch head), a callable ``song -> (T,) Hz`` (an audio
     tracker), or None (the song's true f0). Returns ``val/loss`` (mean over frames),
@@ -170,8 +170,7 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
     head_f0, truth_f0 = [], []
     for song in songs:
         logits = predict_song(model, song.feats, segment_frames=segment_frames, device=device)
-        train_targets = getattr(loss_fn, "training_targets", lambda t: t)(song.targets)
-        targets = torch.from_numpy(train_targets.astype(np.int64))[None]
+        targets = torch.from_numpy(training_targets(loss_fn, song.targets).astype(np.int64))[None]
         mask = torch.ones(targets.shape[:2], dtype=torch.bool)
         true_f0 = np.asarray(song.pitch, dtype=np.float64)
         loss, _ = loss_fn(torch.from_numpy(logits)[None], targets, mask,
@@ -199,6 +198,12 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
         scores = frame_pitch_scores(np.concatenate(head_f0), np.concatenate(truth_f0))
         out.update({f"val/pitch_{k}": v for k, v in scores.items()})
     return out
+
+
+def training_targets(loss_fn, targets: np.ndarray) -> np.ndarray:
+    """A song's (T, 3) targets as ``loss_fn`` trains on them (its ``training_targets``, when it has one)."""
+    method = getattr(loss_fn, "training_targets", None)
+    return method(targets) if method is not None else targets
 
 
 def check_metric_name(name: str, val_metrics: dict) -> None:
@@ -252,18 +257,17 @@ def fit(
     optimizer = make_optimizer(model.parameters())
     scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
     amp_dtype = autocast_dtype(device, bool(settings.amp))
-    precision = f"{str(amp_dtype).replace('torch.', '')} autocast" if amp_dtype is not None else "float32"
+    precision = str(amp_dtype or torch.float32).removeprefix("torch.")
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     context = int(getattr(model, "context", 9))
     with_pitch = getattr(model, "has_pitch_head", False)
-    widen = getattr(loss_fn, "training_targets", lambda t: t)
-    dataset = ChunkDataset([(s.feats, widen(s.targets), s.pitch) if with_pitch else (s.feats, widen(s.targets))
+    dataset = ChunkDataset([(s.feats, training_targets(loss_fn, s.targets)) + ((s.pitch,) if with_pitch else ())
                             for s in train_songs], chunk_frames=chunk_frames, context=context, seed=seed,
                            pitch_shift_bins=(augment or {}).get("pitch_shift_bins"))
     val_pitch = validation_pitch((checkpoint_info or {}).get("pitch_method"), (checkpoint_info or {}).get("config"))
     n_params = num_parameters(model)
     log.info("model: %s parameters; device %s (%s); %d train / %d val songs; %d train frames",
-             f"{n_params:,}", device, precision,
+             f"{n_params:,}", device, precision + (" autocast" if amp_dtype is not None else ""),
              len(train_songs), len(val_songs), sum(len(s.targets) for s in train_songs))
 
     history: list[dict] = []
@@ -295,7 +299,7 @@ def fit(
     initial = validate(model, val_songs, loss_fn, decode_params, device, settings.segment_frames, pitch=val_pitch)
     check_metric_name(optimized_metric, initial)
     summary = {"status": "running", "parameters": n_params, "device": str(device),
-               "precision": precision.split()[0],
+               "precision": precision,
                "optimized_metric": optimized_metric, "direction": direction, "initial": initial}
     t0 = time.time()
 

@@ -70,7 +70,8 @@ class Sdt6Loss(torch.nn.Module):
     def __init__(self, onset_weight: float = 5.0, offset_weight: float = 5.0, voiced_weight: float = 1.0,
                  pitch_weight: float = 1.0, pitch_sigma: float = 1.0, event_width: int = 0):
         super().__init__()
-        if isinstance(event_width, bool) or int(event_width) != event_width or event_width < 0:
+        if (isinstance(event_width, bool) or not isinstance(event_width, (int, float))
+                or not float(event_width).is_integer() or event_width < 0):
             raise InputError(f"loss.event_width={event_width!r} must be a whole number of frames >= 0")
         self.event_width = int(event_width)
         if not float(pitch_weight) >= 0:

@@ -97,7 +97,7 @@ def test_event_width_sets_the_training_targets():
     targets[4, 1] = 1
     assert Sdt6Loss().training_targets(targets)[:, 1].sum() == 1
     assert np.flatnonzero(Sdt6Loss(event_width=2).training_targets(targets)[:, 1]).tolist() == [2, 3, 4, 5, 6]
-    for bad in (-1, 1.5, True):
+    for bad in (-1, 1.5, True, "abc", float("inf")):
         with pytest.raises(InputError, match="loss.event_width="):
             Sdt6Loss(event_width=bad)
 
