@@ -8,8 +8,11 @@ VOCANO-style decoding on the frame grid of :mod:`gru_attn.frames`:
 2. Each onset peak ``a`` starts a note that may last up to the next onset peak
    ``b`` (or the end of the input). The note ends at the earliest of
 
-   - the first offset peak in ``(a, b]`` (an offset on the next onset's frame is
-     allowed: adjacent notes);
+   - the first offset peak in ``[a + min_note_frames, b]`` (an offset on the next
+     onset's frame is allowed: adjacent notes). An offset peak closer to ``a``
+     ends the previous note, not this one: after a short rest or in legato the
+     network often fires its offset on the next note's onset frame too, and a
+     note ended there would be too short to keep;
    - the first *silence*: after the voiced curve has reached ``voiced_threshold``
      at or after ``a``, the first frame where it falls below it again and stays
      below for ``min_silence_frames`` frames (or until ``b``) - a shorter dip does
@@ -147,7 +150,7 @@ def decode_notes(probs, pitch_hz, params: DecodeParams | None = None, fallback_h
         if first_voiced - a >= params.min_silence_frames:
             continue  # the onset lies in silence
         end = _first_silence(silence, voiced, first_voiced, b)
-        k = np.searchsorted(offsets, a, side="right")  # first offset peak after a
+        k = np.searchsorted(offsets, a + max(params.min_note_frames, 1))  # first offset peak that leaves a note
         if k < len(offsets) and offsets[k] <= end:
             end = offsets[k]
         bounds.append((a, end))

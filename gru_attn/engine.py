@@ -19,6 +19,7 @@ The run directory (``out_dir``) receives, updated after every epoch:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -61,6 +62,7 @@ class TrainerSettings:
     segment_frames: int | None = None
     resume: str | None = None
     threads: int | None = None
+    frame_step: int = 1
 
 
 class TrainingFailed(RuntimeError):
@@ -206,6 +208,17 @@ def training_targets(loss_fn, targets: np.ndarray) -> np.ndarray:
     return method(targets) if method is not None else targets
 
 
+def check_frame_step(value, model) -> int:
+    """``trainer.frame_step`` as an int >= 1; InputError unless it is one, or when it is > 1
+    and ``model.forward`` takes no ``frame_step`` (see :mod:`gru_attn.contract`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"trainer.frame_step={value!r} must be an integer >= 1")
+    if value > 1 and "frame_step" not in inspect.signature(model.forward).parameters:
+        raise InputError(f"trainer.frame_step={value}: {type(model).__name__}.forward takes no frame_step "
+                         "argument; use trainer.frame_step=1 with this model")
+    return int(value)
+
+
 def check_metric_name(name: str, val_metrics: dict) -> None:
     """InputError unless ``name`` is a key of ``val_metrics`` (what :func:`validate` returns) or a
     ``train/`` metric; called before the first step with the untrained model's metrics."""
@@ -259,6 +272,7 @@ def fit(
     amp_dtype = autocast_dtype(device, bool(settings.amp))
     precision = str(amp_dtype or torch.float32).removeprefix("torch.")
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    frame_step = check_frame_step(settings.frame_step, model)
     context = int(getattr(model, "context", 9))
     with_pitch = getattr(model, "has_pitch_head", False)
     dataset = ChunkDataset([(s.feats, training_targets(loss_fn, s.targets)) + ((s.pitch,) if with_pitch else ())
@@ -333,8 +347,15 @@ def fit(
             for i, batch in enumerate(bar):
                 feats, targets, mask = (t.to(device) for t in batch[:3])
                 pitch = batch[3].to(device) if len(batch) > 3 else None
+                kwargs = {}
+                if frame_step > 1:  # classify frames phase, phase + s, ... of every chunk
+                    phase = int(torch.randint(frame_step, ()))
+                    feats = feats[..., phase:]
+                    targets, mask = targets[:, phase::frame_step], mask[:, phase::frame_step]
+                    pitch = pitch[:, phase::frame_step] if pitch is not None else None
+                    kwargs = {"frame_step": frame_step}
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    logits = model(feats)
+                    logits = model(feats, **kwargs)
                 loss, parts = loss_fn(logits.float(), targets, mask, pitch=pitch)
                 if not torch.isfinite(loss):
                     raise TrainingFailed(f"non-finite loss ({float(loss)}) at epoch {epoch + 1}")

@@ -237,21 +237,23 @@ class NoteSegmenter(nn.Module):
         return enc.reshape(b, n, -1), frame_logits.reshape(b, n, f)
 
     def classify_encoded(self, enc: torch.Tensor, feats: torch.Tensor | None = None,
-                         frame_logits: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, L, H) encodings -> (B, L - 2 * context, n_outputs) logits of every full window.
+                         frame_logits: torch.Tensor | None = None, frame_step: int = 1) -> torch.Tensor:
+        """(B, L, H) encodings -> (B, n, n_outputs) logits of the full windows, ``n = L - 2 * context``.
 
         The windows are a strided view of ``enc`` (``unfold``); the GRU and the
-        attention then run over the ``B * (L - 2 * context)`` windows. The pitch head
-        also needs the chunk's features ``feats`` (B, C, F, L); ``frame_logits``
-        (B, L, F), from :meth:`_encode`, saves recomputing its frequency branch.
+        attention then run over the ``B * n`` windows. The pitch head also needs the chunk's features ``feats``
+        (B, C, F, L); ``frame_logits`` (B, L, F), from :meth:`_encode`, saves recomputing
+        its frequency branch. ``frame_step`` > 1 classifies only every ``frame_step``-th
+        centre frame (0, s, 2s, ...): ``n = ceil((L - 2 * context) / frame_step)``.
         """
         b, n, h = enc.shape
-        n_out = n - 2 * self.context
-        if n_out <= 0:
+        if n - 2 * self.context <= 0:
             raise ValueError(f"need more than {2 * self.context} encoded frames, got {n}")
-        windows = enc.unfold(1, self.window, 1)  # (B, n_out, H, W) view
-        windows = windows.permute(0, 1, 3, 2).reshape(b * n_out, self.window, h)
-        seq, _ = self.gru(windows)  # (N, W, H)
+        frame_step = _check_positive("frame_step", frame_step)
+        centres = slice(self.context, n - self.context, frame_step)
+        n_out = len(range(n - 2 * self.context)[::frame_step])
+        windows = enc.unfold(1, self.window, frame_step)  # (B, n, H, W) view
+        seq, _ = self.gru(windows.permute(0, 1, 3, 2).reshape(b * n_out, self.window, h))  # (N, W, H)
         centre = seq[:, self.context:self.context + 1]  # (N, 1, H)
         attended, _ = self.attention(centre, seq, seq, need_weights=False)
         x = self.norm(centre + attended)[:, 0]
@@ -260,16 +262,20 @@ class NoteSegmenter(nn.Module):
             return sdt.reshape(b, n_out, N_LOGITS)
         if feats is None:
             raise ValueError("the pitch head needs the chunk's features: classify_encoded(enc, feats)")
-        centre_frames = feats[..., self.context:self.context + n_out].permute(0, 3, 1, 2)
+        centre_frames = feats[..., centres].permute(0, 3, 1, 2)
         if frame_logits is not None:
-            frame_logits = frame_logits[:, self.context:self.context + n_out].reshape(b * n_out, -1)
+            frame_logits = frame_logits[:, centres].reshape(b * n_out, -1)
         pitch = self.pitch(centre_frames.reshape(b * n_out, *feats.shape[1:3]), x, frame_logits)
         return torch.cat([sdt, pitch], dim=-1).reshape(b, n_out, -1)
 
-    def forward(self, chunk: torch.Tensor) -> torch.Tensor:
-        """(B, C, F, L + 2 * context) chunk -> (B, L, n_outputs) logits of its L centre frames (frame-shared)."""
+    def forward(self, chunk: torch.Tensor, frame_step: int = 1) -> torch.Tensor:
+        """(B, C, F, L + 2 * context) chunk -> (B, L, n_outputs) logits of its L centre frames (frame-shared).
+
+        ``frame_step`` > 1: only centre frames 0, s, 2s, ... (``ceil(L / s)`` of them;
+        training with ``trainer.frame_step``).
+        """
         enc, frame_logits = self._encode(chunk)
-        return self.classify_encoded(enc, chunk, frame_logits)
+        return self.classify_encoded(enc, chunk, frame_logits, frame_step)
 
     def forward_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """(N, C, F, 2 * context + 1) windows -> (N, n_outputs) logits (reference path: every window encoded whole)."""

@@ -227,3 +227,20 @@ def test_pitch_split_params_validation():
         DecodeParams(split_semitones=-1)
     with pytest.raises(InputError, match="decode.split_frames"):
         DecodeParams(split_frames=0)
+
+
+def test_offset_peak_at_the_onset_ends_the_previous_note_not_this_one():
+    # a short rest, then a note: the offset curve also peaks on the new onset's frame
+    notes = NoteList.from_rows([[0.10, 0.50, 60], [0.60, 1.00, 62]])
+    probs = ideal_probs(notes, 60)
+    second = int(time_to_frame(0.60))
+    for lag in (0, 1, 2):  # offset peaks on the onset frame and just after it
+        curves = probs.copy()
+        curves[second + lag, 2] = 0.9
+        est = decode_notes(curves, contour(notes, 60))
+        assert_matches(est, notes)
+    # an offset peak min_note_frames after the onset does end the note
+    curves = probs.copy()
+    curves[second + 3, 2] = 0.9
+    est = decode_notes(curves, contour(notes, 60))
+    assert len(est) == 2 and abs(est.offsets[1] - (0.60 + 3 * HOP_SECONDS)) <= HALF_HOP

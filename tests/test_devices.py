@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from gru_attn import devices, engine
 from gru_attn.decode import DecodeParams
+from gru_attn.errors import InputError
 from gru_attn.devices import autocast_dtype, cpu_has_native_bf16
 from gru_attn.loss import Sdt6Loss
 from gru_attn.model import NoteSegmenter
@@ -70,3 +72,45 @@ def test_bf16_training_on_cpu_learns_like_float32(tmp_path, monkeypatch):
     # same data, same initialisation: the bf16 run follows the float32 one closely
     assert abs(bf16["history"][-1]["train/loss"] - fp32["history"][-1]["train/loss"]) < 0.1 * fp32["history"][-1]["train/loss"]
     assert _fit(tmp_path / "off", True, monkeypatch, native_bf16=False)["summary"]["precision"] == "float32"
+
+
+def test_frame_step_trains_on_every_other_frame(tmp_path, monkeypatch):
+    seen = []
+    forward = NoteSegmenter.forward
+
+    def spy(self, chunk, frame_step=1):
+        out = forward(self, chunk, frame_step=frame_step)
+        seen.append((chunk.shape[-1], frame_step, out.shape[1]))
+        return out
+
+    monkeypatch.setattr(NoteSegmenter, "forward", spy)
+    monkeypatch.setattr(engine, "autocast_dtype", lambda device, on: None)
+    torch.manual_seed(0)
+    model = NoteSegmenter(hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2,
+                          pitch_head=True, pitch_features=True)
+    settings = engine.TrainerSettings(max_epochs=8, device="cpu", early_stopping_patience=None, frame_step=2)
+    song = _tiny_song()
+    engine.fit(model, [song], [song], lambda p: torch.optim.Adam(p, lr=3e-3), None, Sdt6Loss(), DecodeParams(),
+               settings, tmp_path, batch_size=2, chunk_frames=32, seed=0, optimized_metric="val/loss",
+               direction="minimize")
+    steps = [s for s in seen if s[1] == 2]  # training calls (validation classifies every frame)
+    assert steps and all(n_out == len(range(0, length - 4, 2)) for length, _, n_out in steps)
+    assert {length for length, _, _ in steps} == {36, 35}  # both phases: chunk of 32 + 2 * 2, or from frame 1
+    history = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    assert history[-1]["train/loss"] < 0.7 * history[0]["train/loss"]  # it learns from half the frames
+
+
+def test_frame_step_needs_a_model_that_takes_it(tmp_path):
+    class Plain(torch.nn.Module):
+        context = 2
+
+        def forward(self, chunk):
+            return chunk.new_zeros(chunk.shape[0], chunk.shape[-1] - 4, 6)
+
+    for bad, message in ((0, "must be an integer >= 1"), (1.5, "must be an integer >= 1"),
+                         (2, "Plain.forward takes no frame_step")):
+        settings = engine.TrainerSettings(max_epochs=1, device="cpu", frame_step=bad)
+        with pytest.raises(InputError, match=message):
+            engine.fit(Plain(), [_tiny_song()], [_tiny_song()], lambda p: torch.optim.Adam([torch.zeros(1)]), None,
+                       Sdt6Loss(), DecodeParams(), settings, tmp_path, batch_size=2, chunk_frames=32, seed=0,
+                       optimized_metric="val/loss", direction="minimize")

@@ -210,3 +210,19 @@ def test_pitch_features_feed_the_gru_and_need_the_head():
         assert not torch.allclose(with_features(chunk)[..., :6], before)
     with pytest.raises(InputError, match="pitch_features=true needs model.pitch_head=true"):
         NoteSegmenter(**TINY, pitch_features=True)
+
+
+@pytest.mark.parametrize("pitch_head", [False, True])
+def test_frame_step_classifies_every_nth_centre_frame(pitch_head):
+    torch.manual_seed(0)
+    model = NoteSegmenter(hidden_dim=32, num_layers=2, num_heads=4, conv_channels=[8], context=3,
+                          pitch_head=pitch_head, pitch_features=pitch_head).eval()
+    chunk = torch.randn(2, 9, 174, 17 + 6)  # 17 centre frames
+    with torch.no_grad():
+        every = model(chunk)
+        for step in (2, 3, 17, 40):
+            some = model(chunk, frame_step=step)
+            assert some.shape == (2, len(range(0, 17, step)), model.n_outputs)
+            torch.testing.assert_close(some, every[:, ::step], rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError, match="frame_step"):
+        model(chunk, frame_step=0)
