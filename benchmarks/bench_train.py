@@ -16,6 +16,11 @@ pipeline starts another epoch when one runs out.
   training runs with ``trainer.amp=true`` on a CPU with native bf16 (the loss, backward
   and Adam step as in training); on other CPUs bf16 is emulated and this row shows
   what that would cost;
+- ``shared-bf16-stepN`` (``--frame-step N``, default: ``trainer.frame_step`` of
+  ``conf/trainer/default.yaml``): ``shared-bf16`` training as
+  with ``trainer.frame_step=N``: every chunk is encoded whole but only every N-th of
+  its frames (random phase) is classified. Its "win/step" and "win/s" count the
+  chunk's frames (the audio consumed), of which 1/N are classified;
 - ``naive``: what the replaced script did, rebuilt here: every 19-frame window
   materialised up front in float64 with the 174 bins zero-padded to 522, a per-item
   Dataset + DataLoader(shuffle) over the windows, each batch converted to float32,
@@ -59,6 +64,11 @@ def preset(name: str) -> dict:
     cfg = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model" / f"{name}.yaml"), resolve=True)
     cfg.pop("_target_")
     return cfg
+
+
+def default_frame_step() -> int:
+    """``frame_step`` of ``conf/trainer/default.yaml``."""
+    return int(OmegaConf.load(REPO / "conf" / "trainer" / "default.yaml").frame_step)
 
 
 def synthetic_song(seconds: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -147,19 +157,33 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
         chunks = windows_per_step // args.chunk_frames
         data = ChunkDataset([(feats, targets)], chunk_frames=args.chunk_frames, context=CONTEXT)
         minutes, data_bytes = feats.shape[-1] * HOP_SECONDS / 60, data.nbytes
+        if len(data.epoch_plan(0)) < chunks:
+            sys.exit(f"error: --shared-seconds {args.shared_seconds}: the song holds fewer than the "
+                     f"{chunks} chunks of one step; give a longer song")
         next_batch = endless(lambda epoch: data.epoch_batches(epoch, chunks))
         model = NoteSegmenter(n_channels=N_CHANNELS, n_bins=N_BINS, **kwargs)
 
+        frame_step = int(pipeline.rpartition("-step")[2]) if "-step" in pipeline else 1
+
         def step(model, batch):
             x, y, m = batch
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=pipeline == "shared-bf16"):
-                logits = model(x)
-            return loss_fn(logits.float(), y, m)[0], int(m.sum())
+            n_frames = int(m.sum())
+            kwargs = {}
+            if frame_step > 1:  # as the engine does with trainer.frame_step
+                phase = int(torch.randint(frame_step, ()))
+                x, y, m = x[..., phase:], y[:, phase::frame_step], m[:, phase::frame_step]
+                kwargs = {"frame_step": frame_step}
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=pipeline.startswith("shared-bf16")):
+                logits = model(x, **kwargs)
+            return loss_fn(logits.float(), y, m)[0], n_frames
     else:
         feats, targets = synthetic_song(args.naive_seconds)
         data = NaiveWindowDataset(feats, targets)
         del feats
         minutes, data_bytes = len(data) * HOP_SECONDS / 60, data.windows.nbytes + data.targets.nbytes
+        if len(data) < windows_per_step:
+            sys.exit(f"error: --naive-seconds {args.naive_seconds}: the song holds {len(data)} windows, fewer "
+                     f"than the {windows_per_step} of one step; give a longer song")
         loader = torch.utils.data.DataLoader(data, batch_size=windows_per_step, shuffle=True)
         next_batch = endless(lambda epoch: loader)
         model = NoteSegmenter(n_channels=N_CHANNELS, n_bins=NAIVE_BINS, **kwargs)
@@ -188,6 +212,9 @@ def main() -> None:
     parser.add_argument("--naive-seconds", type=float, default=12.0)
     parser.add_argument("--models", nargs="+", default=["gru_attention", "simplified"], help="conf/model presets")
     parser.add_argument("--no-bf16", action="store_true", help="skip the shared-bf16 rows")
+    parser.add_argument("--frame-step", type=int, default=default_frame_step(),
+                        help="trainer.frame_step of the shared-bf16-stepN rows (default: conf/trainer/default.yaml's; "
+                             "1: no such rows)")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: pipeline,model,windows
     args = parser.parse_args()
     if args.case:
@@ -201,14 +228,20 @@ def main() -> None:
                   ("shared", model_name, args.train_chunks * args.chunk_frames)]
         if not args.no_bf16:
             cases.append(("shared-bf16", model_name, args.train_chunks * args.chunk_frames))
+            if args.frame_step > 1:
+                cases.append((f"shared-bf16-step{args.frame_step}", model_name, args.train_chunks * args.chunk_frames))
     results = []
-    print(f"{'model':<14}{'pipeline':<12}{'win/step':>9}{'win/s':>10}{'data MB/min':>13}"
+    print(f"{'model':<14}{'pipeline':<19}{'win/step':>9}{'win/s':>10}{'data MB/min':>13}"
           f"{'RSS+ MB/min':>13}{'peak RSS MB':>13}", flush=True)
     for pipeline, model_name, windows in cases:
         cmd = [sys.executable, __file__, *sys.argv[1:], "--case", f"{pipeline},{model_name},{windows}"]
-        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else
+                     f"error: case {pipeline},{model_name},{windows} failed (exit {proc.returncode})")
+        r = json.loads(proc.stdout.splitlines()[-1])
         results.append(r)
-        print(f"{model_name:<14}{pipeline:<12}{windows:>9}{r['windows_per_s']:>10.1f}{r['data_mb_per_min']:>13.1f}"
+        print(f"{model_name:<14}{pipeline:<19}{windows:>9}{r['windows_per_s']:>10.1f}{r['data_mb_per_min']:>13.1f}"
               f"{r['rss_growth_mb_per_min']:>13.1f}{r['peak_rss_mb']:>13.0f}", flush=True)
 
     def find(pipeline, model_name, windows):
@@ -231,6 +264,11 @@ def main() -> None:
               f"{'has' if cpu_has_native_bf16() else 'lacks'} native bf16): " + "; ".join(
                   f"{m} {find('shared-bf16', m, train)['windows_per_s'] / find('shared', m, train)['windows_per_s']:.2f}x"
                   for m in args.models))
+    if not args.no_bf16 and args.frame_step > 1:
+        train = args.train_chunks * args.chunk_frames
+        print(f"trainer.frame_step={args.frame_step} vs 1 (bf16, {train} chunk frames/step): " + "; ".join(
+                  f"{m} {find(f'shared-bf16-step{args.frame_step}', m, train)['windows_per_s'] / find('shared-bf16', m, train)['windows_per_s']:.2f}x"
+                  " chunk frames/s" for m in args.models))
     if {"simplified", "gru_attention"} <= set(args.models):
         speed = (find("shared", "simplified", args.naive_windows)["windows_per_s"]
                  / find("shared", "gru_attention", args.naive_windows)["windows_per_s"])

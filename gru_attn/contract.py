@@ -29,7 +29,7 @@ Attributes
 ``forward(x, frame_step=s)`` (optional)
     returns only centre frames ``0, s, 2s, ...``: (B, ceil(L / s), n_outputs), equal to
     ``forward(x)[:, ::s]``. ``trainer.frame_step`` > 1 needs it (training then classifies
-    fewer windows per chunk); a model without it trains with ``frame_step`` 1.
+    fewer windows per chunk); a model without it trains on every frame (with a warning).
 
 Pitch output (optional)
     A model with ``has_pitch_head`` true returns ``6 + n_bins + 1`` values per frame:

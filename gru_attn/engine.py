@@ -209,13 +209,15 @@ def training_targets(loss_fn, targets: np.ndarray) -> np.ndarray:
 
 
 def check_frame_step(value, model) -> int:
-    """``trainer.frame_step`` as an int >= 1; InputError unless it is one, or when it is > 1
-    and ``model.forward`` takes no ``frame_step`` (see :mod:`gru_attn.contract`)."""
+    """``trainer.frame_step`` as an int >= 1 (InputError unless it is one); 1, with a warning,
+    when ``model.forward`` takes no ``frame_step`` (see :mod:`gru_attn.contract`): such a
+    model classifies every frame anyway, so every frame trains."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"trainer.frame_step={value!r} must be an integer >= 1")
     if value > 1 and "frame_step" not in inspect.signature(model.forward).parameters:
-        raise InputError(f"trainer.frame_step={value}: {type(model).__name__}.forward takes no frame_step "
-                         "argument; use trainer.frame_step=1 with this model")
+        log.warning("trainer.frame_step=%d: %s.forward takes no frame_step argument; training on every frame",
+                    value, type(model).__name__)
+        return 1
     return int(value)
 
 

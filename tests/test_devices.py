@@ -100,17 +100,18 @@ def test_frame_step_trains_on_every_other_frame(tmp_path, monkeypatch):
     assert history[-1]["train/loss"] < 0.7 * history[0]["train/loss"]  # it learns from half the frames
 
 
-def test_frame_step_needs_a_model_that_takes_it(tmp_path):
+def test_frame_step_is_checked_and_falls_back_to_every_frame(tmp_path, caplog):
     class Plain(torch.nn.Module):
         context = 2
 
         def forward(self, chunk):
             return chunk.new_zeros(chunk.shape[0], chunk.shape[-1] - 4, 6)
 
-    for bad, message in ((0, "must be an integer >= 1"), (1.5, "must be an integer >= 1"),
-                         (2, "Plain.forward takes no frame_step")):
-        settings = engine.TrainerSettings(max_epochs=1, device="cpu", frame_step=bad)
-        with pytest.raises(InputError, match=message):
-            engine.fit(Plain(), [_tiny_song()], [_tiny_song()], lambda p: torch.optim.Adam([torch.zeros(1)]), None,
-                       Sdt6Loss(), DecodeParams(), settings, tmp_path, batch_size=2, chunk_frames=32, seed=0,
-                       optimized_metric="val/loss", direction="minimize")
+    model = NoteSegmenter(hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2)
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(InputError, match="trainer.frame_step=.* must be an integer >= 1"):
+            engine.check_frame_step(bad, model)
+    assert engine.check_frame_step(4, model) == 4
+    with caplog.at_level("WARNING"):
+        assert engine.check_frame_step(4, Plain()) == 1
+    assert "Plain.forward takes no frame_step argument; training on every frame" in caplog.text
