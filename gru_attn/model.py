@@ -241,10 +241,11 @@ class NoteSegmenter(nn.Module):
         """(B, L, H) encodings -> (B, n, n_outputs) logits of the full windows, ``n = L - 2 * context``.
 
         The windows are a strided view of ``enc`` (``unfold``); the GRU and the
-        attention then run over the ``B * n`` windows. The pitch head also needs the chunk's features ``feats``
-        (B, C, F, L); ``frame_logits`` (B, L, F), from :meth:`_encode`, saves recomputing
-        its frequency branch. ``frame_step`` > 1 classifies only every ``frame_step``-th
-        centre frame (0, s, 2s, ...): ``n = ceil((L - 2 * context) / frame_step)``.
+        attention then run over the ``B * n`` windows. The pitch head also needs the
+        chunk's features ``feats`` (B, C, F, L); ``frame_logits`` (B, L, F), from
+        :meth:`_encode`, saves recomputing its frequency branch. ``frame_step`` > 1
+        classifies only every ``frame_step``-th centre frame (0, s, 2s, ...):
+        ``n = ceil((L - 2 * context) / frame_step)``.
         """
         b, n, h = enc.shape
         if n - 2 * self.context <= 0:
