@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gru_attn.devices import cpu_has_native_bf16  # noqa: E402
+from gru_attn.engine import every_nth_frame  # noqa: E402
 from gru_attn.frames import HOP_SECONDS  # noqa: E402
 from gru_attn.loss import Sdt6Loss  # noqa: E402
 from gru_attn.model import NoteSegmenter  # noqa: E402
@@ -169,9 +170,8 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
             x, y, m = batch
             n_frames = int(m.sum())
             kwargs = {}
-            if frame_step > 1:  # as the engine does with trainer.frame_step
-                phase = int(torch.randint(frame_step, ()))
-                x, y, m = x[..., phase:], y[:, phase::frame_step], m[:, phase::frame_step]
+            if frame_step > 1:
+                x, y, m, _ = every_nth_frame(x, y, m, None, frame_step)
                 kwargs = {"frame_step": frame_step}
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=pipeline.startswith("shared-bf16")):
                 logits = model(x, **kwargs)

@@ -221,6 +221,16 @@ def check_frame_step(value, model) -> int:
     return int(value)
 
 
+def every_nth_frame(feats, targets, mask, pitch, frame_step: int):
+    """A training batch cut to target frames ``p, p + s, ...`` of every chunk (``s = frame_step``,
+    one random phase ``p`` in ``[0, s)`` per batch): feats (B, C, F, L + 2k) from frame ``p`` on
+    (what ``model(feats, frame_step=s)`` classifies), targets (B, L, 3), mask (B, L) and pitch
+    (B, L) or None every s-th frame from ``p``."""
+    phase = int(torch.randint(frame_step, ()))
+    return (feats[..., phase:], targets[:, phase::frame_step], mask[:, phase::frame_step],
+            None if pitch is None else pitch[:, phase::frame_step])
+
+
 def check_metric_name(name: str, val_metrics: dict) -> None:
     """InputError unless ``name`` is a key of ``val_metrics`` (what :func:`validate` returns) or a
     ``train/`` metric; called before the first step with the untrained model's metrics."""
@@ -350,11 +360,8 @@ def fit(
                 feats, targets, mask = (t.to(device) for t in batch[:3])
                 pitch = batch[3].to(device) if len(batch) > 3 else None
                 kwargs = {}
-                if frame_step > 1:  # classify frames phase, phase + s, ... of every chunk
-                    phase = int(torch.randint(frame_step, ()))
-                    feats = feats[..., phase:]
-                    targets, mask = targets[:, phase::frame_step], mask[:, phase::frame_step]
-                    pitch = pitch[:, phase::frame_step] if pitch is not None else None
+                if frame_step > 1:
+                    feats, targets, mask, pitch = every_nth_frame(feats, targets, mask, pitch, frame_step)
                     kwargs = {"frame_step": frame_step}
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     logits = model(feats, **kwargs)

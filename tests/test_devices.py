@@ -100,7 +100,7 @@ def test_frame_step_trains_on_every_other_frame(tmp_path, monkeypatch):
     assert history[-1]["train/loss"] < 0.7 * history[0]["train/loss"]  # it learns from half the frames
 
 
-def test_frame_step_is_checked_and_falls_back_to_every_frame(tmp_path, caplog):
+def test_frame_step_is_checked_and_falls_back_to_every_frame(caplog):
     class Plain(torch.nn.Module):
         context = 2
 
