@@ -406,3 +406,42 @@ def test_help_of_train(monkeypatch, capsys):
     assert exit_info.value.code in (0, None)
     out = capsys.readouterr().out
     assert "model" in out and "trainer" in out
+
+
+# --------------------------------------------------------------------------- config keys
+
+CONFIG_KEY = re.compile(r"(?:seed|optimized_\w+|loss|decode|inference|trainer|data|model|optimizer|scheduler"
+                        r"|logger|hydra)\.[\w.]+")
+# Compositions whose keys together cover every config key the docs may name.
+KEY_SOURCES = [[], ["data=vocano"], ["logger=mlflow"], ["logger=tensorboard"],
+               ["hparams_search=optuna", "hydra/launcher=gpus"], ["hparams_search=optuna", "hydra/launcher=slurm"]]
+
+
+def flat_keys(node, prefix="") -> set[str]:
+    if isinstance(node, dict):
+        out = {prefix[:-1]} if prefix else set()
+        for key, value in node.items():
+            out |= flat_keys(value, f"{prefix}{key}.")
+        return out
+    return {prefix[:-1]}
+
+
+@pytest.mark.slow  # six compositions
+def test_config_keys_named_in_docs_exist():
+    from omegaconf import OmegaConf
+
+    from gru_attn.config import compose
+
+    known = set()
+    for overrides in KEY_SOURCES:
+        known |= flat_keys(OmegaConf.to_container(compose(overrides), resolve=False))
+    problems = []
+    for doc in DOC_FILES:
+        for span in backticked(doc):
+            for word in span.split():
+                key = word.split("=")[0].rstrip(".")
+                if "<" in word or word.startswith("+"):  # a placeholder, or a key the override adds
+                    continue
+                if CONFIG_KEY.fullmatch(key) and key not in known:
+                    problems.append(f"{doc.relative_to(ROOT)}: `{span}`: no config key {key!r}")
+    assert not problems, "\n".join(problems)
