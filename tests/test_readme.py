@@ -112,9 +112,9 @@ def defines(module_file: Path, name: str) -> bool:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == name for t in targets):
                 return True
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            if any((a.asname or a.name.split(".")[0]) == name for a in node.names):
-                return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                (a.asname or a.name.split(".")[0]) == name for a in node.names):
+            return True
     return False
 
 
@@ -297,9 +297,9 @@ def check_train_overrides(args: list[str], multirun: bool = False) -> None:
         arg = args.pop(0)
         if arg in ("--multirun", "-m"):
             multirun = True
-        elif arg in ("--cfg", "-c", "--package", "-p", "--info"):  # Hydra's flags with a value
-            assert arg == "--info" or args.pop(0), arg
-        elif arg in ("--resolve", "--help", "-h", "--hydra-help"):
+        elif arg in ("--cfg", "-c", "--package", "-p"):  # Hydra's flags that take a value
+            args.pop(0)
+        elif arg in ("--resolve", "--info", "--help", "-h", "--hydra-help"):
             pass
         elif arg.startswith("-"):
             raise AssertionError(f"train: unexpected flag {arg!r} in an example")
@@ -339,7 +339,7 @@ def command_id(item) -> str:
 @pytest.mark.parametrize("item", [pytest.param(c, id=command_id(c), marks=() if c[0] == README else pytest.mark.slow)
                                   for c in ALL_COMMANDS])
 def test_command_in_docs_is_valid(item, monkeypatch, capsys):
-    doc, argv = item
+    _, argv = item
     program, args = argv[0], argv[1:]
     if program in ("python", "python3"):
         if args[:1] == ["-m"]:
