@@ -15,7 +15,7 @@ from gru_attn.frames import SAMPLE_RATE
 
 CTRL_HOP = 40  # samples per control step: all contours are built on a 2.5 ms grid
 CTRL_RATE = SAMPLE_RATE / CTRL_HOP  # 400 Hz; frame k's centre is control step 8 (k + 1)
-MAX_PARTIAL_HZ = 7600.0  # harmonics fade out between TAPER_HZ and this
+MAX_PARTIAL_HZ = 7600.0  # no partial (voice or accompaniment) above this
 
 
 def span(t0: float, t1: float, n_ctl: int) -> slice:
@@ -46,6 +46,7 @@ def smooth(x: np.ndarray, seconds: float) -> np.ndarray:
 
 
 def rms(x: np.ndarray) -> float:
+    """Root mean square of ``x`` (0 for an empty array)."""
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 

@@ -1,5 +1,8 @@
 """One song from ``(seed, split, index)``: random streams, score, voice, mix, int16, labels.
 
+:func:`render_song` draws the singer and the score (``score``), sings it (``voice``), adds
+accompaniment, room and recording chain (``mix``), then a faint noise floor and a peak
+level, and quantises to 16 bits; the labels and the true f0 per frame come from the voice.
 
 Determinism: song ``i`` of split ``s`` draws from ``numpy`` generators seeded by
 ``(seed, s, i)`` (separate streams for its length, the voice, the accompaniment, the

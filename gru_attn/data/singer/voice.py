@@ -28,8 +28,9 @@ from gru_attn.data.singer.score import Score, Singer
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.notes import midi_to_hz
 
-TAPER_HZ = 6000.0
+TAPER_HZ = 6000.0  # harmonics fade out between this and MAX_PARTIAL_HZ
 SYNTH_CHUNK = 8000  # samples rendered at once (a multiple of CTRL_HOP)
+
 # Vowel formants F1-F3 (Hz) of an adult low voice: a, e, E, i, o, O, u, schwa, ae.
 _VOWELS = np.array([[730, 1090, 2440], [400, 2000, 2550], [530, 1840, 2480], [270, 2290, 3010],
                     [500, 850, 2450], [570, 840, 2410], [300, 870, 2240], [500, 1500, 2500],
