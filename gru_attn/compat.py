@@ -59,6 +59,11 @@ def to_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The entry point of ``train_gru_attention.py``: translate the flags, then run ``gru_attn.train``.
+
+    Hydra's ``train.main`` reads its overrides from ``sys.argv`` only, so they are put
+    there for the call and the previous ``sys.argv`` is restored afterwards.
+    """
     args = parse_args(argv)
     overrides = to_overrides(args)
     if args.print_overrides:
@@ -66,5 +71,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     from gru_attn import train
 
-    sys.argv = [sys.argv[0], *overrides]
-    train.main()
+    saved = sys.argv
+    sys.argv = [saved[0], *overrides]
+    try:
+        train.main()
+    finally:
+        sys.argv = saved

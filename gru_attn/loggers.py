@@ -19,6 +19,7 @@ missing one is an :class:`InputError` with the install hint.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import io
@@ -155,6 +156,23 @@ def _tb_params(params: dict) -> dict:
     return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in params.items()}
 
 
+@contextlib.contextmanager
+def mlflow_file_store_allowed():
+    """Within this block MLflow 3 opens its local file store (``mlruns``), which it refuses
+    unless ``MLFLOW_ALLOW_FILE_STORE`` is true, its only switch; the variable is set for the
+    block alone (an explicit value of the user's is kept). MLflow caches an opened store per
+    tracking URI, so a client that opened it inside keeps working after the block."""
+    key = "MLFLOW_ALLOW_FILE_STORE"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = "true"
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
 class MLflowLogger(NoLogger):
     """``logger=mlflow``: one MLflow run per training run, in a local store.
 
@@ -164,8 +182,8 @@ class MLflowLogger(NoLogger):
     both. The run is named after the run directory's name; epoch metrics and ``lr`` go in
     with step = epoch, steps every ``log_every_n_steps``, params and final metrics at the
     end, the last figure as an artifact; status FINISHED, KILLED (pruned) or FAILED. A
-    resumed training run starts a new MLflow run. Sets ``MLFLOW_ALLOW_FILE_STORE=true`` in
-    this process (MLflow 3 refuses its file store without it).
+    resumed training run starts a new MLflow run. The local file store is opened inside
+    :func:`mlflow_file_store_allowed`; the process environment is left as it was.
     """
 
     STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
@@ -176,16 +194,16 @@ class MLflowLogger(NoLogger):
         run_dir = Path(run_dir).resolve()
         sweep = Path(sweep_dir).resolve() if sweep_dir else None
         in_sweep = sweep is not None and sweep != run_dir and run_dir.is_relative_to(sweep)
-        if tracking_uri is None:
-            # MLflow 3 keeps its file store but refuses it unless this is set
-            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        file_store = tracking_uri is None
+        if file_store:
             store = (sweep if in_sweep else run_dir) / "mlruns"
             store.mkdir(parents=True, exist_ok=True)
             tracking_uri = store.as_uri()
         from mlflow.tracking import MlflowClient
 
         self.every = max(int(log_every_n_steps), 1)
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        with mlflow_file_store_allowed() if file_store else contextlib.nullcontext():
+            self.client = MlflowClient(tracking_uri=tracking_uri)  # opens (and caches) the store
         self.tracking_uri = tracking_uri
         name = sweep.name if in_sweep else experiment_name
         experiment = self.client.get_experiment_by_name(name)

@@ -1,7 +1,9 @@
 """Figures: training curves of one run and the piano roll of one transcription; the shared
-atomic :func:`save_figure` (sweep plots live in :mod:`gru_attn.compare`).
+:func:`new_figure` and atomic :func:`save_figure` (sweep plots live in :mod:`gru_attn.sweep.figures`).
 
-Every figure is written atomically (temp file + rename) with the Agg backend.
+Figures are matplotlib's object-oriented :class:`~matplotlib.figure.Figure`, drawn without
+pyplot: no global backend is chosen and no window can open, wherever this is imported.
+Every figure is written atomically (temp file + rename).
 """
 
 from __future__ import annotations
@@ -9,21 +11,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from gru_attn.files import atomic_path
 
-from gru_attn.files import atomic_path  # noqa: E402
+
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """An empty figure of ``figsize`` inches, outside pyplot (save it with :func:`save_figure`)."""
+    return Figure(figsize=figsize)
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
-    """Save ``fig`` to ``path`` atomically and close it."""
+    """Save ``fig`` to ``path`` atomically; a figure pyplot made (Optuna's plots) is closed there."""
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     finally:
-        plt.close(fig)
+        if getattr(fig.canvas, "manager", None) is not None:  # registered with pyplot
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
     return Path(path)
 
 
@@ -37,7 +44,8 @@ def plot_training_curves(history: list[dict], path: str | os.PathLike) -> Path:
                                   ("val/offset_f1", "offset F1")]),
         ("note F1 (val)", [("val/COnPOff_f1", "COnPOff"), ("val/COnP_f1", "COnP"), ("val/COn_f1", "COn")]),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = new_figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3)
     for ax, (title, series) in zip(axes, panels):
         for key, label in series:
             values = [h.get(key) for h in history]
@@ -65,8 +73,8 @@ def plot_transcription(path: str | os.PathLike, notes, pitch_hz, probs, threshol
 
     t = frame_times(len(pitch_hz))
     contour = contour_to_midi(pitch_hz)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8.0, min(40.0, len(t) / 150)), 6), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1.4]})
+    fig = new_figure(figsize=(max(8.0, min(40.0, len(t) / 150)), 6))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.4]})
     for onset, offset, midi in zip(notes.onsets, notes.offsets, notes.midi):
         top.add_patch(Rectangle((onset, midi - 0.4), offset - onset, 0.8, color="tab:orange", alpha=0.6, lw=0))
     top.plot(t, contour, color="tab:blue", lw=0.8, label="pitch contour")

@@ -18,7 +18,7 @@ files, not recursively) writes into ``--out`` (default: the current folder), und
   MIDI, Hz, 0..1: see :func:`note_confidence`);
 - ``txt``: ``<name>.txt``, ``onset offset midi`` a line (MIR-ST500 / VOCANO text);
 - ``json``: ``<name>.json``, MIR-ST500 style ``{"<name>": [[onset, offset, midi], ...]}``;
-- with ``--synth``, ``<name>.synth.wav``: the notes rendered as harmonic tones (16 kHz);
+- with ``--synth``, ``<name>.synth.wav``: the notes rendered as harmonic tones (16 kHz, :mod:`gru_attn.sonify`);
 - with ``--plot``, ``<name>.png``: the notes over the pitch contour, with the voiced /
   onset / offset probabilities beneath.
 
@@ -45,7 +45,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
 from gru_attn.audio import find_audio_files, load_audio
@@ -53,7 +52,7 @@ from gru_attn.devices import resolve_device
 from gru_attn.errors import InputError
 from gru_attn.features import FEAT_SUFFIX
 from gru_attn.files import atomic_path
-from gru_attn.frames import SAMPLE_RATE, time_to_frame
+from gru_attn.frames import time_to_frame
 from gru_attn.inference import (
     ModelInfo,
     Transcription,
@@ -66,10 +65,7 @@ from gru_attn.inference import (
 from gru_attn.notes import MIDI_TEMPO, MIDI_TEMPO_RANGE, NoteList, write_notes
 from gru_attn.pitch import INFERENCE_METHODS
 from gru_attn.plots import plot_transcription
-
-SYNTH_HARMONICS = (1.0, 0.5, 0.25, 0.125)  # relative amplitudes of partials 1..4
-SYNTH_FADE_S = 0.01  # raised-cosine fade in and out of every note
-SYNTH_LEVEL = 0.3  # peak amplitude of one note
+from gru_attn.sonify import render_notes, write_wav
 
 FORMATS = {"mid": ".mid", "csv": ".csv", "txt": ".txt", "json": ".json"}  # --formats -> file extension
 DEFAULT_FORMATS = ("mid", "csv")
@@ -92,35 +88,6 @@ def note_confidence(notes: NoteList, probs: np.ndarray) -> np.ndarray:
     out = [probs[a:e, 0].mean() * probs[max(a - ONSET_PEAK_FRAMES, 0):a + ONSET_PEAK_FRAMES + 1, 1].max()
            for a, e in zip(starts, stops)]
     return np.clip(np.asarray(out), 0.0, 1.0)
-
-
-def render_notes(notes: NoteList, duration_s: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """(N,) float32 audio of ``duration_s`` seconds: each note a harmonic tone at its pitch.
-
-    Partials above Nyquist are left out; every note fades in and out over
-    ``SYNTH_FADE_S`` (shortened for very short notes), so notes never click.
-    """
-    out = np.zeros(int(round(duration_s * sample_rate)), dtype=np.float64)
-    for onset, offset, hz in zip(notes.onsets, notes.offsets, notes.hz):
-        start, stop = int(round(onset * sample_rate)), min(int(round(offset * sample_rate)), len(out))
-        if stop <= start:
-            continue
-        t = np.arange(stop - start) / sample_rate
-        tone = sum(a * np.sin(2 * np.pi * k * hz * t) for k, a in enumerate(SYNTH_HARMONICS, start=1)
-                   if k * hz < sample_rate / 2)
-        fade = min(int(SYNTH_FADE_S * sample_rate), (stop - start) // 2)
-        envelope = np.ones(stop - start)
-        if fade:
-            ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(fade) / fade)
-            envelope[:fade], envelope[-fade:] = ramp, ramp[::-1]
-        out[start:stop] += SYNTH_LEVEL / sum(SYNTH_HARMONICS) * tone * envelope
-    return out.astype(np.float32)
-
-
-def write_wav(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write (N,) float audio in [-1, 1] as 16-bit PCM WAV, atomically."""
-    with atomic_path(path) as tmp:
-        sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
 
 
 def output_paths(name: str, out_dir: Path, formats=DEFAULT_FORMATS, synth: bool = False,

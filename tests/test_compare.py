@@ -11,7 +11,8 @@ import optuna
 import pytest
 import yaml
 
-from gru_attn.compare import compare, main, param_importances, pareto_front
+from gru_attn.compare import compare, main
+from gru_attn.sweep.figures import param_importances, pareto_front
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

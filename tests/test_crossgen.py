@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gru_attn import crossgen
 from gru_attn.audio import load_audio
 from gru_attn.notes import read_notes
 from gru_attn.pitch import track_pitch
 from gru_attn.frames import frame_times
+from gru_attn.tools import crossgen
+from gru_attn.tools.crossgen import calibrate, compose, midi, render
 
 SONGS, SECONDS, SEED = 1, 8.0, 3
 
@@ -90,10 +91,10 @@ def test_labels_agree_with_praat_pitch_of_the_voice(rendered):
     for song in rendered.values():
         f0 = track_pitch(song["stems"]["voice"], "praat")
         t = frame_times(len(f0))
-        for onset, offset, midi in song["notes"].to_rows():
+        for onset, offset, pitch in song["notes"].to_rows():
             inside = (t >= onset + 0.03) & (t < offset - 0.03) & (f0 > 0)
             assert inside.sum() >= 2, (onset, offset)
-            errors.append(abs(np.median(69 + 12 * np.log2(f0[inside] / 440)) - midi) * 100)
+            errors.append(abs(np.median(69 + 12 * np.log2(f0[inside] / 440)) - pitch) * 100)
     errors = np.array(errors)
     assert len(errors) >= 15
     assert np.mean(errors < 50) >= 0.95, np.round(errors)
@@ -102,7 +103,7 @@ def test_labels_agree_with_praat_pitch_of_the_voice(rendered):
 def test_onsets_and_offsets_sit_at_the_energy_rise_and_fall(rendered):
     rises, falls = [], []
     for song in rendered.values():
-        env = crossgen._envelope_db(song["stems"]["voice"])
+        env = calibrate.envelope_db(song["stems"]["voice"])
         rows = song["notes"].to_rows()
         for k, (onset, offset, _) in enumerate(rows):
             detached_in = k == 0 or onset - rows[k - 1][1] > 0.02
@@ -120,7 +121,7 @@ def test_onsets_and_offsets_sit_at_the_energy_rise_and_fall(rendered):
 def test_voiced_consonants_dip_the_voice_before_the_shared_boundary(rendered):
     dips = []
     for song in rendered.values():
-        env = crossgen._envelope_db(song["stems"]["voice"])
+        env = calibrate.envelope_db(song["stems"]["voice"])
         labels = song["notes"]
         for k, n in enumerate(song["score"][:-1]):
             if n.dip_db:
@@ -130,24 +131,24 @@ def test_voiced_consonants_dip_the_voice_before_the_shared_boundary(rendered):
 
 
 def test_glides_label_the_pitch_move(tools, tmp_path):
-    notes = [crossgen.Note(1.0, 1.6, 60, 100, (1.0, 1.0), glide=0.06, vibrato=(5.5, 0.0, 0.0)),
-             crossgen.Note(1.6, 2.4, 64, 100, (1.0, 1.0), vibrato=(5.5, 0.0, 0.0))]
-    crossgen._assign_channels(notes)
+    notes = [compose.Note(1.0, 1.6, 60, 100, (1.0, 1.0), glide=0.06, vibrato=(5.5, 0.0, 0.0)),
+             compose.Note(1.6, 2.4, 64, 100, (1.0, 1.0), vibrato=(5.5, 0.0, 0.0))]
+    midi.assign_channels(notes)
     assert notes[0].channel == notes[1].channel  # one sampled voice, bent to the new pitch
-    crossgen.voice_midi(notes, 53, tmp_path / "glide.mid")
-    audio = crossgen.render_midi(tmp_path / "glide.mid", tools, 3.0)
+    midi.voice_midi(notes, 53, tmp_path / "glide.mid")
+    audio = render.render_midi(tmp_path / "glide.mid", tools, 3.0)
     f0 = track_pitch(audio, "praat")
     t = frame_times(len(f0))
-    midi = 69 + 12 * np.log2(np.maximum(f0, 1) / 440)
-    assert np.all(np.abs(midi[(t > 1.1) & (t < 1.55)] - 60) < 0.3)
-    assert np.all(np.abs(midi[(t > 1.65) & (t < 2.3)] - 64) < 0.3)
-    labels = crossgen._labels(notes, {"on": 0.015, "off": -0.015})
+    pitch = 69 + 12 * np.log2(np.maximum(f0, 1) / 440)
+    assert np.all(np.abs(pitch[(t > 1.1) & (t < 1.55)] - 60) < 0.3)
+    assert np.all(np.abs(pitch[(t > 1.65) & (t < 2.3)] - 64) < 0.3)
+    labels = compose.reference_labels(notes, {"on": 0.015, "off": -0.015})
     assert labels.offsets[0] == labels.onsets[1] == 1.6
 
 
 def test_accompaniment_and_noise_at_the_drawn_ratios(rendered):
     acc = rendered["accompaniment"]
-    ratio = 20 * np.log10(crossgen.rms(acc["stems"]["voice"]) / crossgen.rms(acc["stems"]["accompaniment"]))
+    ratio = 20 * np.log10(render.rms(acc["stems"]["voice"]) / render.rms(acc["stems"]["accompaniment"]))
     assert 6 <= acc["meta"]["ratio_db"] <= 12
     assert ratio == pytest.approx(acc["meta"]["ratio_db"], abs=0.01)
     np.testing.assert_allclose(acc["audio"], (acc["stems"]["voice"] + acc["stems"]["accompaniment"])
@@ -156,13 +157,13 @@ def test_accompaniment_and_noise_at_the_drawn_ratios(rendered):
     assert np.mean(track_pitch(acc["stems"]["accompaniment"] / np.max(np.abs(acc["stems"]["accompaniment"])),
                                "praat") > 0) > 0.3
     rev = rendered["reverb"]
-    snr = 20 * np.log10(crossgen.rms(rev["stems"]["wet"]) / crossgen.rms(rev["stems"]["noise"]))
+    snr = 20 * np.log10(render.rms(rev["stems"]["wet"]) / render.rms(rev["stems"]["noise"]))
     assert 15 <= rev["meta"]["snr_db"] <= 30 and snr == pytest.approx(rev["meta"]["snr_db"], abs=0.01)
     assert 0.3 <= rev["meta"]["rt60_s"] <= 1.0
     # the room smears the voice: energy after the last note's end
     end = rev["notes"].offsets[-1]
-    voice_tail = crossgen.rms(rev["stems"]["voice"][int((end + 0.05) * 16000):int((end + 0.15) * 16000)])
-    wet_tail = crossgen.rms(rev["stems"]["wet"][int((end + 0.05) * 16000):int((end + 0.15) * 16000)])
+    voice_tail = render.rms(rev["stems"]["voice"][int((end + 0.05) * 16000):int((end + 0.15) * 16000)])
+    wet_tail = render.rms(rev["stems"]["wet"][int((end + 0.05) * 16000):int((end + 0.15) * 16000)])
     assert wet_tail > 10 * voice_tail
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 
 import numpy as np
 import pytest
@@ -144,16 +145,18 @@ def test_tensorboard_logger_writes_scalars_image_and_hparams(tmp_path):
                       "log_every_n_steps": 0})
 
 
-def test_mlflow_logger_puts_a_sweep_in_one_store(tmp_path):
+def test_mlflow_logger_puts_a_sweep_in_one_store(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     sweep = tmp_path / "multirun" / "12-00-00"
     for job, status in (("0", "completed"), ("1", "pruned")):
         run_dir = sweep / job
         run_dir.mkdir(parents=True)
         drive(build_logger({"_target_": "gru_attn.loggers.MLflowLogger", "run_dir": str(run_dir),
                             "sweep_dir": str(sweep), "log_every_n_steps": 2}), run_dir, status)
+    assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # the logger leaves the environment as it was
     assert not (sweep / "0" / "mlruns").exists()
     client = MlflowClient(tracking_uri=(sweep / "mlruns").as_uri())
     experiment = client.get_experiment_by_name("12-00-00")

@@ -17,7 +17,7 @@ from scipy import signal
 from gru_attn.errors import InputError
 from gru_attn.frames import frame_times, num_frames
 from gru_attn.notes import midi_to_hz, read_notes
-from gru_attn.singer import accompanied, render_song
+from gru_attn.data.singer import accompanied, render_song
 from gru_attn.synth import (DEFAULT_ACCOMPANIMENT_DB, DEFAULT_ACCOMPANIMENT_SHARE, DEFAULT_REVERB, MIDI_HIGH, MIDI_LOW,
                             _params, _plan, corpus_name, ensure_corpus, generate_corpus)
 

@@ -16,8 +16,9 @@ from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.inference import features_from_file, load_model, pitch_from_file, transcribe_audio
 from gru_attn.notes import midi_to_hz, read_notes
+from gru_attn.sonify import render_notes
 from gru_attn.synth import corpus_name
-from gru_attn.transcribe import list_inputs, main, note_confidence, parse_formats, render_notes, write_outputs
+from gru_attn.transcribe import list_inputs, main, note_confidence, parse_formats, write_outputs
 
 CLIP_SECONDS = 8.0
 

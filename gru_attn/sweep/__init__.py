@@ -13,7 +13,8 @@ namespace package that Hydra imports when it discovers plugins.
 
 Modules: ``devices`` (GPU per job), ``study`` (Optuna bookkeeping: storages, budget,
 orphans, grid queue, pruning reporter), ``runs`` (reading run directories), ``sweeper``
-(the sweep loop), ``workers`` (one sweep process per GPU), ``schema`` (configs).
+(the sweep loop), ``workers`` (one sweep process per GPU), ``schema`` (configs), ``table``
+and ``figures`` (the comparison of ``python -m gru_attn.compare``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Corpora: the synthetic singer (``data.singer``)."""

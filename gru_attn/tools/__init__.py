@@ -1,0 +1,1 @@
+"""Infrastructure around the pipeline: the cross-generator evaluation set (``tools.crossgen``)."""
