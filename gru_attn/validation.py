@@ -119,7 +119,7 @@ SCHEMA: dict[str, Rule] = {
     "data.corpus.accompaniment_share": PROBABILITY, "data.corpus.recording_chain": BOOL,
     # model (the shipped architecture's settings; another model checks its own)
     "model.hidden_dim": Int(ge=1), "model.num_layers": Int(ge=1), "model.num_heads": Int(ge=1),
-    "model.dropout": Num(ge=0, lt=1), "model.context": Int(ge=0), "model.kernel_size": Int(ge=1),
+    "model.dropout": Num(ge=0, lt=1), "model.context": Int(ge=0),
     "model.pitch_head": BOOL, "model.pitch_features": BOOL,
     # optimizer / scheduler
     "optimizer.lr": Num(gt=0), "optimizer.weight_decay": Num(ge=0), "optimizer.momentum": Num(ge=0, lt=1),
@@ -170,6 +170,8 @@ def _select(cfg: DictConfig, key: str):
     node, _, last = key.rpartition(".")
     parent = OmegaConf.select(cfg, node) if node else cfg
     if not isinstance(parent, DictConfig) or last not in parent:
+        return False, None
+    if OmegaConf.is_interpolation(parent, last):  # follows another setting, which is checked itself
         return False, None
     value = parent[last]
     if isinstance(value, (DictConfig, ListConfig)):
@@ -224,18 +226,19 @@ def _check_targets(cfg: DictConfig) -> list[str]:
         if any(p.kind == p.VAR_KEYWORD for p in params.values()):
             continue
         allowed = set(params) | _HYDRA_KEYS | _BUILT_LATER.get(node_key, set())
-        for key in node:
-            if key in allowed:
-                continue
-            group = node_key.split(".")[0]
-            picked = f" ({group}={choices[group]})" if group in choices else ""
-            hint = ""
-            if group == "data" and choices.get("experiment"):
-                hint = (f"; experiment={choices['experiment']} is a preset for the synthetic corpus "
-                        "(it sets data.corpus.minutes_*), not for this data set")
-            valid = ", ".join(sorted(set(params) - {"self", "params"} - _BUILT_LATER.get(node_key, set())
-                                     - {"splits", "progress"}))
-            problems.append(f"{node_key}.{key}: not a setting of {target}{picked}{hint}; its settings: {valid}")
+        unknown = [f"{node_key}.{key}" for key in node if key not in allowed]
+        if not unknown:
+            continue
+        group = node_key.split(".")[0]
+        picked = f" ({group}={choices[group]})" if group in choices else ""
+        hint = ""
+        if group == "data" and choices.get("experiment"):
+            hint = (f"; experiment={choices['experiment']} is a preset for the synthetic corpus "
+                    "(it sets data.corpus.minutes_*), not for this data set")
+        valid = ", ".join(sorted(set(params) - {"self", "params", "splits", "progress"}
+                                 - _BUILT_LATER.get(node_key, set())))
+        problems.append(f"{', '.join(unknown)}: {'not a setting' if len(unknown) == 1 else 'not settings'} "
+                        f"of {target}{picked}{hint}; its settings: {valid}")
     return problems
 
 
@@ -370,11 +373,11 @@ def run_hydra(hydra_main, argv: list[str] | None = None, config_name: str = "tra
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         return hydra_main()
-    except InputError as exc:
-        print_error(exc)
-        sys.exit(2)
-    except (HydraException, OmegaConfBaseException) as exc:
-        print_error(hydra_error_line(exc, argv, config_name).splitlines()[0])
+    except (InputError, HydraException, OmegaConfBaseException) as exc:
+        cause = exc
+        while cause is not None and not isinstance(cause, InputError):  # e.g. the sweeper's, wrapped by Hydra
+            cause = cause.__cause__ or cause.__context__
+        print_error(cause if cause is not None else hydra_error_line(exc, argv, config_name).splitlines()[0])
         sys.exit(2)
     finally:
         if previous is None:
