@@ -285,7 +285,7 @@ def _overrides(argv: list[str]) -> list[str]:
                    "--experimental-rerun", "--info", "-i"):
             skip = arg not in ("--info", "-i")
             continue
-        if not arg.startswith("-") and "=" in arg:
+        if not arg.startswith("-") and ("=" in arg or arg.startswith("~")):
             out.append(arg)
     return out
 
@@ -325,7 +325,8 @@ def hydra_error_line(exc: BaseException, argv: list[str], config_name: str = "tr
     overrides = _overrides(argv)
     text = str(exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    found = re.search(r"Error parsing override '(.+?)'\n(.+)", text)
+    found = (re.search(r"Error parsing override '(.+?)'\n(.+)", text)
+             or re.search(r"Error when parsing index: \d+, string: (.+?) out of \[.*?\n(.+)", text))
     if found:  # a malformed override
         reason = re.sub(r"^\w+ while evaluating '.*?': ", "", found.group(2).strip())
         return f"{found.group(1)}: {reason} (see https://hydra.cc/docs/advanced/override_grammar/basic)"
@@ -335,7 +336,8 @@ def hydra_error_line(exc: BaseException, argv: list[str], config_name: str = "tr
         override = _find_override(overrides, group) if group else found.group(1)
         options = ", ".join(o for o in exc.options) or "none"
         return f"{override}: no option {name!r} in group {group or '(root)'}; choose one of {options}"
-    found = re.search(r"Could not (?:override|append to|delete) '([^']+)'", text)
+    found = re.search(r"Could not (?:override|append to|delete) '([^']+)'", text) or re.search(
+        r"Could not delete from config\. '([^']+)' does not exist", text)
     if found or "is not in struct" in text:
         key = found.group(1) if found else re.search(r"full_key: (\S+)", text).group(1)
         override = _find_override(overrides, key)
@@ -345,7 +347,7 @@ def hydra_error_line(exc: BaseException, argv: list[str], config_name: str = "tr
         what = f"{parent} has" if parent else "the settings are"
         adding = f"; to add a new key use +{override.lstrip('+')}" if not override.startswith("+") else ""
         if "Could not delete" in text:
-            return f"{override}: no such key to delete" + (f"; {what}: {valid}" if valid else "")
+            return f"{_find_override(overrides, '~' + key)}: no such key to delete" + (f"; {what}: {valid}" if valid else "")
         return f"{override}: no such setting{adding}" + (f"; {what}: {valid}" if valid else "")
     found = re.search(r"Ambiguous value for argument '(.+?)'", text)
     if found:  # a sweep in a single run
@@ -353,7 +355,8 @@ def hydra_error_line(exc: BaseException, argv: list[str], config_name: str = "tr
                 "a string with commas: quote it)")
     found = re.search(r"full_key: (\S+)", text)
     key = found.group(1) if found else next((_key(o) for o in overrides if _key(o) in text), None)
-    reason = lines[0] if lines else type(exc).__name__
+    cause = str(exc.__cause__ or "").strip().splitlines()
+    reason = cause[0] if cause else lines[0] if lines else type(exc).__name__
     return f"{_find_override(overrides, key)}: {reason}" if key else reason
 
 
