@@ -194,7 +194,7 @@ def check_out_folder(path: str | os.PathLike, option: str = "--out") -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         reason = "a folder above it is a file" if exc.errno in (errno.ENOTDIR, errno.EEXIST) else os_reason(exc)
-        raise InputError(f"{option} {path}: cannot create the folder ({reason})") from None
+        raise InputError(f"{option} {path}: cannot create the output folder ({reason})") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: permission denied (cannot write into it)")
     return path
