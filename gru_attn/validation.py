@@ -213,8 +213,10 @@ def _check_targets(cfg: DictConfig) -> list[str]:
     choices = _choices()
     for node_key in (*TARGET_NODES, *SETTINGS_NODES):
         node = OmegaConf.select(cfg, node_key)
-        target = SETTINGS_NODES.get(node_key) or (node.get("_target_") if isinstance(node, DictConfig) else None)
-        if not isinstance(node, DictConfig) or not isinstance(target, str):
+        if not isinstance(node, DictConfig):
+            continue
+        target = node.get("_target_") if "_target_" in node else SETTINGS_NODES.get(node_key)
+        if not isinstance(target, str):
             continue
         fn = _target_callable(target)
         if fn is None:
