@@ -35,7 +35,7 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
     Raises InputError naming the file when it is missing, empty, not readable audio
     or holds no samples.
     """
-    path = check_readable(path, "audio file")  # missing, a symlink loop, a folder, permission denied
+    path = check_readable(path, "an audio file")  # missing, a symlink loop, a folder, permission denied
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file, expected audio (WAV/FLAC/OGG)")
     try:
@@ -88,7 +88,7 @@ def find_audio_files(path: str | os.PathLike) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        check_readable(path, "audio file or folder")  # says why: no such file, a symlink loop, ...
+        check_readable(path, "an audio file or folder")  # says why: no such file, a symlink loop, ...
         raise InputError(f"{path}: not a file or folder")
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
     if not files:

@@ -62,7 +62,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: checkpoint file not found")
-    check_readable(path, "checkpoint file")
+    check_readable(path, "a checkpoint file")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -35,7 +35,7 @@ def load_npy(path) -> np.ndarray:
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: file not found")
-    check_readable(path, ".npy file")  # a symlink loop, a folder, permission denied
+    check_readable(path, "a .npy file")  # a symlink loop, a folder, permission denied
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:

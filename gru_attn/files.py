@@ -165,7 +165,7 @@ def os_reason(exc: OSError) -> str:
     return _OS_REASONS.get(exc.errno) or (exc.strerror or str(exc) or type(exc).__name__).lower()
 
 
-def check_readable(path: str | os.PathLike, what: str = "file") -> Path:
+def check_readable(path: str | os.PathLike, what: str = "a file") -> Path:
     """``path`` when it is a readable regular file; else InputError naming it with the reason:
     no such file, a symlink loop, a folder, permission denied."""
     path = Path(path)
@@ -176,9 +176,9 @@ def check_readable(path: str | os.PathLike, what: str = "file") -> Path:
             raise InputError(f"{path}: a broken symlink (its target does not exist)") from None
         raise InputError(f"{path}: {os_reason(exc)}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{path}: is a folder, expected a {what}")
+        raise InputError(f"{path}: a folder, not a file (expected {what})")
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{path}: not a regular file, expected a {what}")
+        raise InputError(f"{path}: not a regular file (expected {what})")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: permission denied")
     return path

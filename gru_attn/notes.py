@@ -159,7 +159,7 @@ def read_notes(path, fmt: str | None = None, song: str | None = None) -> NoteLis
     kind = note_format(path, fmt)
     if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: note file not found")
-    check_readable(path, "note file")  # a symlink loop, a folder, permission denied
+    check_readable(path, "a note file")  # a symlink loop, a folder, permission denied
     if kind == "midi":
         return _read_midi(path)
     text = _read_text(path)
