@@ -26,7 +26,6 @@ directory stops the comparison.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
