@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from gru_attn.errors import InputError
+from gru_attn.files import check_readable
 from gru_attn.frames import HOP, SAMPLE_RATE
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
@@ -34,14 +35,13 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
     Raises InputError naming the file when it is missing, empty, not readable audio
     or holds no samples.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a file, expected audio")
+    path = check_readable(path, "an audio file")  # missing, a symlink loop, a folder, permission denied
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file, expected audio (WAV/FLAC/OGG)")
     try:
-        int16 = sf.info(str(path)).subtype == "PCM_16"
-        data, rate = sf.read(str(path), dtype="int16" if int16 else "float32", always_2d=True)
+        name = os.fsencode(path)  # bytes: libsndfile opens any file name (also ones that are not UTF-8)
+        int16 = sf.info(name).subtype == "PCM_16"
+        data, rate = sf.read(name, dtype="int16" if int16 else "float32", always_2d=True)
     except (RuntimeError, ValueError) as exc:  # sf.LibsndfileError is a RuntimeError
         reason = getattr(exc, "error_string", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}: not a readable audio file (expected WAV/FLAC/OGG): {reason}") from None
@@ -88,7 +88,8 @@ def find_audio_files(path: str | os.PathLike) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise InputError(f"{path}: no such file or folder")
+        check_readable(path, "an audio file or folder")  # says why: no such file, a symlink loop, ...
+        raise InputError(f"{path}: not a file or folder")
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
     if not files:
         raise InputError(f"{path}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")

@@ -13,10 +13,17 @@ loads with ``torch.load(..., weights_only=True)``):
 - ``optimizer`` / ``scheduler``: their ``state_dict`` (absent in inference-only files);
 - ``epoch`` (completed epochs), ``history`` (per-epoch metrics), ``best`` (best value
   and epoch), ``rng`` (torch RNG states), ``config`` (the resolved run config).
+
+A checkpoint is untrusted input: before a model is built from it, :func:`check_model_weights`
+builds the model its ``model_config`` describes on the ``meta`` device (shapes only, no
+memory), refuses more than :data:`MAX_PARAMETERS` values, and compares every weight's shape
+with the state dict; :func:`check_weights` refuses NaN or infinite weights. Shipped models
+go through the same checks (they are loaded by the same code).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
@@ -25,8 +32,14 @@ from pathlib import Path
 
 import torch
 
+from gru_attn.contract import DEFAULT_TARGET, build_from_config
 from gru_attn.errors import InputError
-from gru_attn.files import atomic_path
+from gru_attn.files import atomic_path, check_readable
+
+# The largest model a checkpoint may describe: 100 M values (400 MB of float32; the default
+# model has under 2 M). A crafted model_config asking for more is refused before anything is built.
+MAX_PARAMETERS = 100_000_000
+MAX_CONFIG_INT = 100_000  # no constructor argument of a model is a larger whole number
 
 FORMAT = "gru_attn/1"
 
@@ -47,8 +60,9 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     another kind.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: checkpoint file not found")
+    check_readable(path, "a checkpoint file")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -69,9 +83,64 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return state
 
 
+def check_weights(weights, path) -> None:
+    """InputError naming ``path`` unless ``weights`` is a state dict of at most
+    :data:`MAX_PARAMETERS` finite values (names -> tensors)."""
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                for k, v in weights.items()):
+        raise InputError(f"{path}: the model weights are not a state dict (names -> tensors)")
+    total = sum(v.numel() for v in weights.values())
+    if total > MAX_PARAMETERS:
+        raise InputError(f"{path}: the weights hold {total:,} values, more than the {MAX_PARAMETERS:,} "
+                         "a gru_attn model may have")
+    for name, value in weights.items():
+        if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all()):
+            raise InputError(f"{path}: weight {name!r} holds NaN or infinite values (a diverged or damaged "
+                             "model); use an earlier checkpoint")
+
+
+def _check_config_numbers(config: dict, path) -> None:
+    """InputError for a whole-number constructor argument above :data:`MAX_CONFIG_INT` (checked
+    before the model is even built on the meta device)."""
+    for key, value in config.items():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_CONFIG_INT:
+                raise InputError(f"{path}: model_config.{key}={value!r} is out of range (at most {MAX_CONFIG_INT:,})")
+
+
+def check_model_weights(config: dict, weights, path) -> None:
+    """Compare a checkpoint's ``model_config`` with its ``weights`` before building the model.
+
+    The model is built on the ``meta`` device (shapes, no memory); InputError naming ``path``
+    when it would have more than :data:`MAX_PARAMETERS` values, when a weight is missing,
+    unexpected or of another shape than the config implies, or when a weight is not finite.
+    """
+    config = {"_target_": DEFAULT_TARGET, **config}
+    _check_config_numbers(config, path)
+    check_weights(weights, path)
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_from_config(config, path).state_dict().items()}
+    total = sum(math.prod(shape) for shape in expected.values())
+    if total > MAX_PARAMETERS:
+        raise InputError(f"{path}: model_config describes a model of {total:,} values, more than the "
+                         f"{MAX_PARAMETERS:,} a gru_attn model may have")
+    for name, shape in expected.items():
+        if name not in weights:
+            raise InputError(f"{path}: the weights lack {name!r}, which the model its model_config describes has")
+        if tuple(weights[name].shape) != shape:
+            raise InputError(f"{path}: the weights do not fit the model its model_config describes "
+                             f"({name}: model_config gives shape {list(shape)}, the weights "
+                             f"{list(weights[name].shape)})")
+    extra = sorted(set(weights) - set(expected))
+    if extra:
+        raise InputError(f"{path}: the weights hold {extra[0]!r}, which the model its model_config describes "
+                         "lacks (another architecture)")
+
+
 def load_weights(model: torch.nn.Module, weights, path) -> None:
     """``model.load_state_dict(weights)``; InputError naming ``path`` when they do not fit
-    (another size or architecture), with the first mismatch torch reports."""
+    (another size or architecture), with the first mismatch torch reports, or are not finite."""
+    check_weights(weights, path)
     try:
         model.load_state_dict(weights)
     except (RuntimeError, TypeError, AttributeError, KeyError) as exc:

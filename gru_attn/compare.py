@@ -28,14 +28,14 @@ plots :mod:`gru_attn.sweep.figures`'s.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from gru_attn.errors import InputError
+from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
+from gru_attn.files import check_out_folder, os_reason
 from gru_attn.sweep.figures import plot_curves, plot_heatmap, plot_pareto, plot_study
 from gru_attn.sweep.table import (format_table, load_sweep, pruning_savings, run_row, savings_line, sort_rows,
                                   table_columns, write_csv, write_markdown)
@@ -84,8 +84,9 @@ def compare(sweep_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gru_attn.compare",
-                                     description="Compare the runs of one or more sweep directories.")
+    safe_streams()
+    parser = ArgumentParser(prog="python -m gru_attn.compare",
+                            description="Compare the runs of one or more sweep directories.")
     parser.add_argument("sweep_dirs", nargs="+", help="sweep directories, e.g. multirun/grid")
     parser.add_argument("--out", default=None, help="where to write results.csv/.md and plots "
                                                     "(default: the first sweep directory)")
@@ -95,9 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     matplotlib.use("Agg")  # Optuna's plots go through pyplot: never open a window
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
+        if args.out is not None:
+            check_out_folder(args.out)  # an existing file, or a folder that cannot be created: one line
         compare(args.sweep_dirs, args.out)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
+        return 2
+    except OSError as exc:  # a full disk, an unwritable folder
+        print_error(f"{exc.filename or args.out or args.sweep_dirs[0]}: {os_reason(exc)}")
         return 2
     return 0
 

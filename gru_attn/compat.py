@@ -9,7 +9,10 @@ trainer.max_epochs=10 data.batch_size=32``. Each flag maps to one override
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+
+from gru_attn.errors import ArgumentParser
 
 MODEL_TYPES = {"gru_attention": "gru_attention", "simplified_gru_attention": "simplified",
                "simplified": "simplified"}
@@ -32,13 +35,35 @@ FLAG_TO_KEY = {
 }
 
 
+def _number(kind):
+    """An argparse ``type`` that checks the flag is a (finite) ``kind`` number and keeps its text."""
+
+    def check(text: str) -> str:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}"
+                                             ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        return text
+
+    return check
+
+
+# flags whose value must be a number (checked here, so the error names the flag, not the Hydra key)
+FLAG_TYPES = {"hidden_dim": int, "num_layers": int, "num_heads": int, "dropout": float, "learning_rate": float,
+              "batch_size": int, "num_epochs": int, "seed": int}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="train_gru_attention.py",
         description="Seed-guide compatible front end of `python -m gru_attn.train`.")
     parser.add_argument("--model_type", choices=sorted(MODEL_TYPES), default=None)
     for flag in FLAG_TO_KEY:
-        parser.add_argument(f"--{flag}", default=None)
+        parser.add_argument(f"--{flag}", default=None,
+                            type=_number(FLAG_TYPES[flag]) if flag in FLAG_TYPES else None)
     parser.add_argument("--print-overrides", action="store_true", help="print the Hydra overrides and exit")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, passed through")
     return parser.parse_args(argv)
@@ -74,6 +99,6 @@ def main(argv: list[str] | None = None) -> None:
     saved = sys.argv
     sys.argv = [saved[0], *overrides]
     try:
-        train.main()
+        train.main()  # Hydra's and the config's errors: one line, exit 2 (gru_attn.validation.run_hydra)
     finally:
         sys.argv = saved

@@ -46,8 +46,9 @@ from tqdm import tqdm
 from gru_attn import corpus
 from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.devices import resolve_device
-from gru_attn.errors import InputError
-from gru_attn.files import write_json, write_text
+from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
+from gru_attn.files import check_out_folder, os_reason, write_json, write_text
+from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio, with_pitch_method
 from gru_attn.labels import notes_to_targets
 from gru_attn.pitch import INFERENCE_METHODS, MODEL_METHOD
@@ -112,11 +113,39 @@ def corpus_folder(root: Path, split: str) -> list[corpus.Song]:
     return songs
 
 
+MIDI_RANGE = (0.0, 127.0)  # a reference note's pitch must be a MIDI number in this range
+END_TOLERANCE_S = 1.0  # a reference note may end this long after the song (rounding, trailing silence)
+
+
+def check_reference_notes(notes: NoteList, duration_s: float, source) -> NoteList:
+    """``notes`` when every one is a MIDI pitch in :data:`MIDI_RANGE` within the song's ``duration_s``
+    (+ :data:`END_TOLERANCE_S`); else InputError naming ``source`` (the notes file) and the note."""
+    low, high = MIDI_RANGE
+    for i, (onset, offset, midi) in enumerate(zip(notes.onsets, notes.offsets, notes.midi), start=1):
+        what = f"note {i} ({onset:.3f}-{offset:.3f} s, MIDI {midi:g})"
+        if not low <= midi <= high:
+            raise InputError(f"{source}: {what}: pitch outside MIDI {low:g}..{high:g}")
+        if onset < 0 or offset > duration_s + END_TOLERANCE_S:
+            raise InputError(f"{source}: {what}: outside the song, which lasts {duration_s:.2f} s")
+    return notes
+
+
+def _checked_songs(songs: list[corpus.Song], notes_dir) -> list[corpus.Song]:
+    """``songs`` after :func:`check_reference_notes` (their notes files of ``notes_dir`` named in errors)."""
+    for song in songs:
+        if song.label_source == "notes":
+            source = corpus.find_notes_file(notes_dir, song.name) if notes_dir else f"song {song.name!r}"
+            check_reference_notes(song.notes, (song.n_frames + 1) * HOP_SECONDS, source)
+    return songs
+
+
 def audio_songs(wav_dir: Path, notes_dir: Path) -> Iterator[tuple[Path, np.ndarray, NoteList]]:
     """(audio path, audio, reference notes) of every audio file of ``wav_dir``, read one at a time."""
     for path in find_audio_files(wav_dir):
-        notes = read_notes(corpus.find_notes_file(notes_dir, path.stem))
-        yield path, load_audio(path), notes
+        notes_file = corpus.find_notes_file(notes_dir, path.stem)
+        notes = read_notes(notes_file)
+        audio = load_audio(path)
+        yield path, audio, check_reference_notes(notes, len(audio) / SAMPLE_RATE, notes_file)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -211,7 +240,7 @@ def _rounded(row: dict) -> dict:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gru_attn.evaluate", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m gru_attn.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", required=True, help="checkpoint written by `python -m gru_attn.train`")
     parser.add_argument("--corpus", help="corpus folder with feat/, pitch/, notes/ (and splits.json)")
     parser.add_argument("--split", default="test", choices=(*corpus.SPLIT_NAMES, "all"),
@@ -246,9 +275,12 @@ def labelled_set(args: argparse.Namespace, info: ModelInfo) -> tuple[str, object
         return f"audio in {args.wav_dir}", audio_songs(Path(args.wav_dir), Path(args.notes_dir))
     if args.feat_dir:
         return (f"features in {args.feat_dir}",
-                corpus.load_songs(args.feat_dir, args.pitch_dir, args.notes_dir, progress=True))
+                _checked_songs(corpus.load_songs(args.feat_dir, args.pitch_dir, args.notes_dir, progress=True),
+                               args.notes_dir))
     if args.corpus:
-        return f"{args.split} split of {args.corpus}", corpus_folder(Path(args.corpus), args.split)
+        notes_dir = Path(args.corpus) / "notes"
+        return (f"{args.split} split of {args.corpus}",
+                _checked_songs(corpus_folder(Path(args.corpus), args.split), notes_dir if notes_dir.is_dir() else None))
     if args.split == "all":
         raise InputError("--split all needs --corpus")
     return f"{args.split} split of the checkpoint's corpus", corpus_from_config(info, args.split)
@@ -256,9 +288,12 @@ def labelled_set(args: argparse.Namespace, info: ModelInfo) -> tuple[str, object
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad checkpoint, option or data)."""
+    safe_streams()
     args = parse_args(argv)
     out = Path(args.out)
     try:
+        if out.exists() and not out.is_dir():
+            raise InputError(f"--out {out}: is a file, expected a folder")
         if args.segment_frames is not None and args.segment_frames < 1:
             raise InputError(f"--segment-frames {args.segment_frames}: expected a positive number of frames")
         device = resolve_device(args.device, option="--device")
@@ -268,20 +303,23 @@ def main(argv: list[str] | None = None) -> int:
         results = evaluate(model, info, songs, device=device, segment_frames=args.segment_frames,
                            notes_out=out / "notes" if args.save_notes else None, progress=sys.stderr.isatty())
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     except OSError as exc:  # e.g. an unwritable --out with --save-notes
-        print(f"error: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
+        print_error(f"{exc.filename or out}: {os_reason(exc)}")
         return 2
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        check_out_folder(out)
         write_json(out / "metrics.json",
                    {"checkpoint": str(info.path), "epoch": info.epoch, "labelled_set": description,
                     "songs": len(results["per_song"]), "decode": info.decode.as_dict(),
                     "pitch_method": info.pitch_method, "mean": results["mean"], "per_song": results["per_song"]})
         write_csv(results, out / "metrics.csv")
+    except InputError as exc:
+        print_error(exc)
+        return 2
     except OSError as exc:
-        print(f"error: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
+        print_error(f"{exc.filename or out}: {os_reason(exc)}")
         return 2
     print(f"{info.path} on the {description}: {len(results['per_song'])} song(s)")
     print(format_table(results))

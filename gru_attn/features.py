@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from gru_attn.errors import InputError
+from gru_attn.files import check_readable
 
 FEAT_SUFFIX = "_feat.npy"
 PITCH_SUFFIX = "_pitch.npy"
@@ -32,8 +33,9 @@ MAX_TRIM_FRAMES = 2  # feature/pitch/label length differences up to this are tri
 def load_npy(path) -> np.ndarray:
     """Read a real-valued, all-finite ``.npy`` array (no pickles); InputError naming ``path`` otherwise."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: file not found")
+    check_readable(path, "a .npy file")  # a symlink loop, a folder, permission denied
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:

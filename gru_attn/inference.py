@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from gru_attn import cfp
-from gru_attn.checkpoint import load_checkpoint, load_weights
+from gru_attn.checkpoint import check_model_weights, load_checkpoint, load_weights
 from gru_attn.contract import DEFAULT_TARGET, build_from_config
 from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
 from gru_attn.errors import InputError
@@ -126,6 +126,7 @@ def load_model(path: str | os.PathLike, device="cpu") -> tuple[torch.nn.Module, 
     layout = _layout(path, state)
     config = {"_target_": DEFAULT_TARGET, **state["model_config"], "n_channels": layout["n_channels"],
               "n_bins": layout["n_bins"]}
+    check_model_weights(config, state["model"], path)  # shapes, size cap, finite values: before building
     model = build_from_config(config, path)
     if getattr(model, "context", None) != layout["context"]:
         raise InputError(f"{path}: the model has context={getattr(model, 'context', None)!r} but "

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from gru_attn.errors import InputError
-from gru_attn.files import write_bytes
+from gru_attn.files import check_readable, write_bytes
 
 
 def midi_to_hz(midi) -> np.ndarray:
@@ -157,8 +157,9 @@ def read_notes(path, fmt: str | None = None, song: str | None = None) -> NoteLis
     """
     path = Path(path)
     kind = note_format(path, fmt)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: note file not found")
+    check_readable(path, "a note file")  # a symlink loop, a folder, permission denied
     if kind == "midi":
         return _read_midi(path)
     text = _read_text(path)

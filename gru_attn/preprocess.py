@@ -31,8 +31,8 @@ from tqdm import tqdm
 from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.cfp import cfp_features
 from gru_attn.devices import resolve_device
-from gru_attn.errors import InputError
-from gru_attn.files import save_npy
+from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
+from gru_attn.files import check_out_folder, os_reason, remove_stale_temps, save_npy
 from gru_attn.pitch import DEFAULT_METHOD, METHODS, track_pitch
 
 
@@ -74,7 +74,7 @@ def preprocess_file(path: str | os.PathLike, out_dir: str | os.PathLike = "gener
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gru_attn.preprocess", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m gru_attn.preprocess", description=__doc__.splitlines()[0])
     parser.add_argument("input", help="audio file (.wav/.flac/.ogg) or folder of audio files")
     parser.add_argument("--out", default="generated", help="output folder (default: generated)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="CFP device (default: auto)")
@@ -86,18 +86,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 some files failed, 2 bad input path)."""
+    safe_streams()
     args = parse_args(argv)
     try:
         files = find_audio_files(args.input)
         resolve_device(args.device, option="--device")
+        check_out_folder(args.out)  # --out is a file, or cannot be created: one line
         for sub in ("feat", "pitch"):
-            try:
-                (Path(args.out) / sub).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:  # --out (or a folder above it) is a regular file, or unwritable
-                raise InputError(f"{args.out}: cannot create the output folder {sub}/ "
-                                 f"({exc.strerror or type(exc).__name__})") from None
+            check_out_folder(Path(args.out) / sub, option="--out")
+            remove_stale_temps(Path(args.out) / sub)  # left by a killed run
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     start = time.perf_counter()
     processed = skipped = failed = 0
@@ -106,12 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if preprocess_file(path, args.out, args.device, args.pitch_method, args.force):
                 processed += 1
-                seconds += sf.info(str(path)).duration
+                seconds += sf.info(os.fsencode(path)).duration  # bytes: any file name
             else:
                 skipped += 1
         except InputError as exc:
             failed += 1
             tqdm.write(f"error: {exc}", file=sys.stderr)
+        except OSError as exc:  # a full disk: the file's outputs are not written (atomically)
+            failed += 1
+            tqdm.write(f"error: {args.out}: cannot write the outputs of {path} ({os_reason(exc)})", file=sys.stderr)
     print(f"processed {processed}, skipped {skipped} (up to date), failed {failed}; "
           f"{seconds:.1f} s of audio in {time.perf_counter() - start:.1f} s; outputs in {args.out}")
     return 1 if failed else 0

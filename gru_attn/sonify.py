@@ -7,12 +7,13 @@ written atomically.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from gru_attn.files import atomic_path
+from gru_attn.files import write_bytes
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.notes import NoteList
 
@@ -45,6 +46,8 @@ def render_notes(notes: NoteList, duration_s: float, sample_rate: int = SAMPLE_R
 
 
 def write_wav(audio: np.ndarray, path: Path, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write (N,) float audio in [-1, 1] as 16-bit PCM WAV, atomically."""
-    with atomic_path(path) as tmp:
-        sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    """Write (N,) float audio in [-1, 1] as 16-bit PCM WAV, atomically (encoded in memory first, so a
+    full disk or any file name is an ordinary ``OSError`` of the write, never a libsndfile error)."""
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    write_bytes(path, buf.getvalue())

@@ -23,7 +23,6 @@ microphone EQ and background noise at 20-50 dB SNR to every song. Song ``i`` of 
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import hashlib
 import inspect
@@ -46,7 +45,7 @@ from tqdm.auto import tqdm
 from gru_attn.audio import load_audio
 from gru_attn.cfp import cfp_features
 from gru_attn.data.singer import MIDI_HIGH, MIDI_LOW, SINGER_VERSION, SPLITS, Song, render_song, song_length, song_name
-from gru_attn.errors import InputError
+from gru_attn.errors import ArgumentParser, InputError
 from gru_attn.files import atomic_path, write_json
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.notes import write_notes
@@ -273,7 +272,7 @@ def ensure_corpus(root_dir, minutes_train: float = 15.0, minutes_val: float = 2.
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m gru_attn.synth",
         description="Generate the synthetic singing corpus (wav, notes, feat, pitch, splits).")
     parser.add_argument("--minutes", type=float, required=True, help="minutes of training audio")

@@ -27,12 +27,13 @@ from gru_attn.config import CONF_DIR, TARGET_WHITELIST, target_allowed  # import
 from gru_attn.contract import check_model, model_class
 from gru_attn.decode import DecodeParams
 from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value
-from gru_attn.errors import InputError
+from gru_attn.errors import InputError, print_error
 from gru_attn.files import write_json
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.loggers import build_logger, finish, flat_params
 from gru_attn.model import num_parameters
 from gru_attn.sweep import epoch_callback, job_device
+from gru_attn.validation import run_hydra, validate_config
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ def check_optimizer(make_optimizer, model: torch.nn.Module) -> None:
 
 def train(cfg: DictConfig) -> float:
     """Train one run as configured; returns the best ``optimized_metric``."""
+    validate_config(cfg)  # types and ranges of every setting, before any work (gru_attn.validation)
     out_dir = Path(cfg.paths.output_dir)
     direction = cfg.optimized_direction
     if direction not in ("maximize", "minimize"):
@@ -175,22 +177,27 @@ def record_failure(out_dir: Path, reason: str, direction: str) -> float:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> float:
+def run(cfg: DictConfig) -> float:
+    """The task function: :func:`train`, with a failed run recorded (``metrics.json``) and, alone,
+    one ``error:`` line and exit status 2; in a sweep it returns the worst value instead."""
     try:
         return train(cfg)
     except Pruned as exc:  # sweeps: the study's pruner stopped it; metrics.json says "pruned"
         log.info("run pruned: %s", exc)
         return worst_value(cfg.optimized_direction)
-    except TrainingFailed as exc:
-        log.error("run failed: %s", exc)
-        return record_failure(Path(cfg.paths.output_dir), str(exc), cfg.optimized_direction)
-    except InputError as exc:
+    except (TrainingFailed, InputError) as exc:
         worst = record_failure(Path(cfg.paths.output_dir), str(exc), cfg.optimized_direction)
         if HydraConfig.get().mode == RunMode.MULTIRUN:  # one bad point must not end a sweep
             log.error("run failed: %s", exc)
             return worst
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc if isinstance(exc, InputError) else f"{cfg.paths.output_dir}: run failed: {exc}")
         sys.exit(2)
+
+
+def main() -> float | None:
+    """``python -m gru_attn.train [overrides]``: Hydra's own errors (unknown key, unknown option,
+    malformed override) are one ``error:`` line too, exit status 2 (:func:`gru_attn.validation.run_hydra`)."""
+    return run_hydra(run)
 
 
 if __name__ == "__main__":

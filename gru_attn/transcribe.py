@@ -40,6 +40,7 @@ option exits with 2.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -49,9 +50,9 @@ from tqdm import tqdm
 
 from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.devices import resolve_device
-from gru_attn.errors import InputError
+from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.features import FEAT_SUFFIX
-from gru_attn.files import atomic_path
+from gru_attn.files import atomic_path, os_reason
 from gru_attn.frames import time_to_frame
 from gru_attn.inference import (
     ModelInfo,
@@ -148,7 +149,7 @@ def transcribe_file(path: Path | None, model, info: ModelInfo, device, feat: Pat
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gru_attn.transcribe", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m gru_attn.transcribe", description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", help="audio file (.wav/.flac/.ogg) or folder of audio files")
     parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
                         help=f"comma-separated output formats out of {', '.join(FORMATS)} (default: %(default)s)")
@@ -226,11 +227,14 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
         raise InputError(f"--name {args.name!r}: expected a plain file name without folders")
     if args.segment_frames is not None and args.segment_frames < 1:
         raise InputError(f"--segment-frames {args.segment_frames}: expected a positive number of frames")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out {args.out}: is a file, expected a folder")
     return [(args.name, path) for _, path in jobs] if args.name else jobs
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 some inputs failed, 2 bad checkpoint/option/input path)."""
+    safe_streams()
     args = parse_args(argv)
     try:
         jobs = _jobs(args)
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         model, info = load_model(args.ckpt, device)
         info = with_pitch_method(model, info, args.pitch_method)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     out_dir = Path(args.out)
     failed = 0
@@ -256,9 +260,9 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             tqdm.write(f"error: {exc}", file=sys.stderr)
             continue
-        except OSError as exc:  # an unwritable --out
+        except OSError as exc:  # an unwritable --out, a full disk: nothing of this song is left
             failed += 1
-            tqdm.write(f"error: {out_dir}: cannot write the outputs of {name} ({exc.strerror or exc})", file=sys.stderr)
+            tqdm.write(f"error: {out_dir}: cannot write the outputs of {name} ({os_reason(exc)})", file=sys.stderr)
             continue
         tqdm.write(summary_line(name, result))
     if len(jobs) > 1:

@@ -40,6 +40,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from gru_attn.engine import Pruned
+from gru_attn.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +123,30 @@ def open_storage(url: str, heartbeat_interval: float | None = None, grace_period
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
+    _check_url(url)
     heartbeat: dict[str, Any] = {}
     if heartbeat_interval:
         heartbeat = {"heartbeat_interval": max(1, round(heartbeat_interval)),
                      "grace_period": max(1, round(grace_period or 4 * heartbeat_interval)),
                      "heartbeat_stale_trial_callback": retry_callback()}
     return _retry_on_race(lambda: RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat), f"open storage {url}")
+
+
+def _check_url(url: str) -> None:
+    """InputError naming ``hydra.sweeper.storage`` for a URL SQLAlchemy cannot open (unknown scheme, malformed,
+    driver not installed); nothing is created."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    expected = "expected sqlite:///<file>, journal:///<file> or a PostgreSQL URL (postgresql+psycopg2://...)"
+    try:
+        make_url(url).get_dialect()
+    except (NoSuchModuleError, ArgumentError, ValueError) as exc:
+        raise InputError(f"hydra.sweeper.storage={masked_url(url)}: not a storage URL ({expected}; "
+                         f"{str(exc).splitlines()[0]})") from None
+    except ImportError as exc:
+        raise InputError(f"hydra.sweeper.storage={masked_url(url)}: its database driver is not installed "
+                         f"({exc}; PostgreSQL: pip install \"gru_attn[postgres]\")") from None
 
 
 def open_study(storage: BaseStorage | str, study_name: str, directions: Sequence[str],

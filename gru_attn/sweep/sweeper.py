@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -42,7 +43,9 @@ from optuna.trial import TrialState
 
 from gru_attn.files import write_json
 from gru_attn.sweep import study as st
+from gru_attn.errors import InputError
 from gru_attn.sweep.runs import STUDY_FILE, run_status
+from gru_attn.validation import SWEEPER_SCHEMA, check_values
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,12 @@ class GruOptunaSweeper(Sweeper):
                  n_jobs: int | None = None, max_failure_rate: float = 0.0, params: dict | None = None,
                  pruner: Any = None, heartbeat_interval: float = 30.0, grace_period: float | None = None,
                  reseed: bool = False) -> None:
+        problems = check_values({"hydra.sweeper.n_trials": n_trials, "hydra.sweeper.n_jobs": n_jobs,
+                                 "hydra.sweeper.max_failure_rate": max_failure_rate,
+                                 "hydra.sweeper.heartbeat_interval": heartbeat_interval,
+                                 "hydra.sweeper.grace_period": grace_period}, SWEEPER_SCHEMA)
+        if problems:  # before any study is opened or run started
+            raise InputError("\n".join(problems))
         self.sampler_cfg, self.pruner_cfg = sampler, pruner
         self.direction = [direction] if isinstance(direction, str) else list(direction)
         self.storage, self.study_name = storage, study_name or "optuna"
@@ -168,6 +177,7 @@ class GruOptunaSweeper(Sweeper):
             url = None
         else:
             url = st.absolute_storage_url(str(self.storage), self.config.hydra.runtime.cwd)
+            self._check_sweep_dir(url)
             storage = st.open_storage(url, self.heartbeat_interval, self.grace_period)
         study = st.open_study(storage, self.study_name, self.direction)
         study.sampler = self._sampler(grid, resumed=bool(study.get_trials(deepcopy=False)))
@@ -176,6 +186,21 @@ class GruOptunaSweeper(Sweeper):
             write_json(self._sweep_path() / STUDY_FILE,
                        {"storage": url, "study_name": study.study_name, "direction": self.direction[0]})
         return study, st.Trials(study, storage)
+
+    def _check_sweep_dir(self, url: str) -> None:
+        """InputError when the sweep directory belongs to another study (its ``study.json`` names another
+        study or storage): its runs are left alone."""
+        record = self._sweep_path() / STUDY_FILE
+        if not record.is_file():
+            return
+        try:
+            other = json.loads(record.read_text())
+        except (OSError, ValueError):
+            return
+        if isinstance(other, dict) and (other.get("study_name"), other.get("storage")) != (self.study_name, url):
+            raise InputError(f"hydra.sweep.dir={self._sweep_path()}: holds the runs of study "
+                             f"{other.get('study_name')!r} ({st.masked_url(str(other.get('storage')))}), not of "
+                             f"{self.study_name!r}; use another hydra.sweep.dir (the runs there are kept)")
 
     def _batch_size(self) -> int:
         return int(self.n_jobs) if self.n_jobs else launcher_parallelism(self.launcher)
@@ -258,8 +283,11 @@ class GruOptunaSweeper(Sweeper):
         for trial, _ in batch:
             run_dir = self._sweep_path() / str(trial.number)
             if (run_dir / "metrics.json").exists():
-                raise RuntimeError(f"{run_dir} already holds a run, not of trial {trial.number} of study "
-                                   f"{study.study_name!r}: use another hydra.sweep.dir for this study")
+                for t, _ in batch:  # nothing was launched: these trials did not run
+                    study.tell(t.number, state=TrialState.FAIL)
+                raise InputError(f"hydra.sweep.dir={self._sweep_path()}: {run_dir.name}/ already holds a run, not of "
+                                 f"trial {trial.number} of study {study.study_name!r}: use another hydra.sweep.dir "
+                                 "for this study (the runs there are kept)")
             trial.set_user_attr(st.RUN_DIR_ATTR, str(run_dir))
         heartbeat.track(numbers)
         try:

@@ -17,13 +17,13 @@ so running the same command again finishes the study.
 
 from __future__ import annotations
 
-import argparse
 import signal
 import subprocess
 import sys
 import threading
 from typing import IO, Sequence
 
+from gru_attn.errors import ArgumentParser
 from gru_attn.sweep.devices import FAKE_GPUS_ENV, gpu_count
 
 
@@ -109,7 +109,7 @@ def run_workers(gpus: Sequence[int], overrides: Sequence[str], grace: float = 30
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m gru_attn.sweep.workers",
         description="One sweep process per GPU, all sharing one Optuna study. "
                     "Everything after -- is passed to `python -m gru_attn.train --multirun`.")
