@@ -23,16 +23,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gru_attn.config import CONF_DIR, TARGET_WHITELIST, target_allowed  # importing it registers the configs' resolvers
+from gru_attn.config import CONF_DIR, instantiate  # importing it registers the configs' resolvers
 from gru_attn.contract import check_model, model_class
 from gru_attn.decode import DecodeParams
-from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value
+from gru_attn.engine import (Pruned, RunSpec, TrainerSettings, TrainingFailed, ValidationSet, fit, training_set,
+                             worst_value)
 from gru_attn.errors import InputError
 from gru_attn.files import write_json
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.loggers import build_logger, finish, flat_params
 from gru_attn.model import num_parameters
 from gru_attn.sweep import epoch_callback, job_device
+from gru_attn.tracked_pitch import validation_pitch
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +44,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def instantiate(group: str, config):
-    """``hydra.utils.instantiate(config)`` restricted to :data:`gru_attn.config.TARGET_WHITELIST`;
-    a bad value (InputError or ValueError raised by the target, a target outside the whitelist or
-    one that cannot be built) becomes one InputError naming the config group."""
-    target = config.get("_target_") if hasattr(config, "get") else None
-    if isinstance(target, str) and not target_allowed(target):
-        raise InputError(f"{group}: _target_ {target!r} is not allowed: config targets must be in "
-                         + " or ".join(TARGET_WHITELIST))
-    try:
-        return hydra.utils.instantiate(config, _execution_whitelist_=TARGET_WHITELIST)
-    except hydra.errors.InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, (InputError, ValueError)):
-            raise InputError(f"{group}: {cause}") from None
-        reason = " ".join(str(exc).split("\nfull_key:")[0].split()) or type(exc).__name__
-        raise InputError(f"{group}: cannot build {target!r}: {reason}") from None
 
 
 # Config keys that moved: old key -> new key (a run that sets an old key stops with one line).
@@ -110,9 +94,11 @@ def train(cfg: DictConfig) -> float:
         raise InputError(f"trainer.max_epochs={cfg.trainer.max_epochs}: must be at least 1 "
                          "(a run of 0 epochs would save an untrained model)")
     seed_everything(int(cfg.seed))
+    if cfg.trainer.get("threads"):
+        torch.set_num_threads(int(cfg.trainer.threads))  # global state: set here, never in the engine
 
-    splits = instantiate("data.corpus", cfg.data.corpus)
-    train_songs, val_songs = splits["train"], splits["val"]
+    corpus = instantiate("data.corpus", cfg.data.corpus)
+    train_songs, val_songs = corpus["train"], corpus["val"]
     if not train_songs or not val_songs:
         raise InputError(f"data: need at least one train and one val song (got {len(train_songs)} / {len(val_songs)})")
     n_channels, n_bins, _ = train_songs[0].feats.shape
@@ -127,6 +113,7 @@ def train(cfg: DictConfig) -> float:
     make_scheduler = None
     if scheduler_cfg is not None and scheduler_cfg.get("_target_") is not None:
         make_scheduler = instantiate("scheduler", scheduler_cfg)
+    loss_fn = instantiate("loss", cfg.loss)
     checkpoint_info = {
         "model_config": model_config,
         "feature_layout": {"n_channels": int(n_channels), "n_bins": int(n_bins),
@@ -137,26 +124,18 @@ def train(cfg: DictConfig) -> float:
     }
     settings = TrainerSettings(**cfg.trainer)
     settings.device = job_device(settings.device)  # sweeps: one job per GPU
+    augment = OmegaConf.to_container(cfg.data.augment, resolve=True) if cfg.data.get("augment") else None
+    train_set = training_set(train_songs, model, loss_fn, batch_size=int(cfg.data.batch_size),
+                             chunk_frames=int(cfg.data.chunk_frames), seed=int(cfg.seed), augment=augment)
+    # what validation decodes note pitches with: the pitch head, or a tracker on the corpus's audio
+    val_pitch = validation_pitch(cfg.inference.pitch_method, getattr(corpus, "wav_dir", None))
+    val_set = ValidationSet(val_songs, DecodeParams(**cfg.decode), val_pitch)
     logger = build_logger(cfg.get("logger"))  # live logs (conf/logger); closed with the final metrics
+    run = RunSpec(out_dir, cfg.optimized_metric, direction, checkpoint_info,
+                  on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
+                  logger=logger)
     try:
-        summary = fit(
-            model, train_songs, val_songs,
-            make_optimizer=make_optimizer,
-            make_scheduler=make_scheduler,
-            loss_fn=instantiate("loss", cfg.loss),
-            decode_params=DecodeParams(**cfg.decode),
-            settings=settings,
-            out_dir=out_dir,
-            batch_size=int(cfg.data.batch_size),
-            chunk_frames=int(cfg.data.chunk_frames),
-            seed=int(cfg.seed),
-            optimized_metric=cfg.optimized_metric,
-            direction=direction,
-            checkpoint_info=checkpoint_info,
-            on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
-            augment=OmegaConf.to_container(cfg.data.augment, resolve=True) if cfg.data.get("augment") else None,
-            logger=logger,
-        )
+        summary = fit(model, train_set, val_set, loss_fn, make_optimizer, make_scheduler, settings, run)
     finally:
         finish(logger, flat_params(cfg), out_dir / "metrics.json")
     best = summary["best_value"]

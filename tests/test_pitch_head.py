@@ -19,7 +19,7 @@ from gru_attn.inference import features_for_audio, load_model, transcribe_audio,
 from gru_attn.loss import Sdt6Loss, pitch_targets
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList
-from gru_attn.pitch import frame_pitch_scores
+from gru_attn.metrics import frame_pitch_scores
 from gru_attn.windows import ChunkDataset
 
 CONFIG = dict(n_channels=9, n_bins=174, hidden_dim=32, num_layers=1, num_heads=2, conv_channels=[8, 16],
