@@ -297,7 +297,7 @@ def fit(model: torch.nn.Module, train: TrainingSet, val: ValidationSet, loss_fn:
             if should_stop(settings, state, run.optimized_metric):
                 break
     except Pruned as exc:
-        save_checkpoint(checkpoint(parts, val, run, state), run.ckpt_dir / "final.pt")
+        save(parts, val, run, state, "final")
         record(run, state, "pruned", str(exc))
         raise
     except TrainingFailed as exc:
@@ -308,7 +308,7 @@ def fit(model: torch.nn.Module, train: TrainingSet, val: ValidationSet, loss_fn:
         record(run, state, "failed", reason)
         raise TrainingFailed(reason) from None
     # the end of training, also when stopped early
-    save_checkpoint(checkpoint(parts, val, run, state), run.ckpt_dir / "final.pt")
+    save(parts, val, run, state, "final")
     return record(run, state, "completed")
 
 
@@ -437,12 +437,8 @@ def end_epoch(parts: Parts, val: ValidationSet, settings: TrainerSettings, run: 
              epoch, settings.max_epochs, metrics.get("train/loss", float("nan")), metrics["val/loss"],
              metrics.get("val/COnP_f1", float("nan")), metrics.get("val/COnPOff_f1", float("nan")),
              metrics.get("val/COn_f1", float("nan")), name, value, "  (best)" if improved else "")
-    saved = checkpoint(parts, val, run, state)
-    save_checkpoint(saved, run.ckpt_dir / "last.pt")
-    if improved:
-        save_checkpoint(saved, run.ckpt_dir / "best.pt")
-    if settings.checkpoint_every and epoch % settings.checkpoint_every == 0:
-        save_checkpoint(saved, run.ckpt_dir / f"epoch_{epoch:03d}.pt")
+    every = settings.checkpoint_every and epoch % settings.checkpoint_every == 0
+    save(parts, val, run, state, "last", *(["best"] if improved else []), *([f"epoch_{epoch:03d}"] if every else []))
     record(run, state, "running")
     if run.logger is not None:
         run.logger.log_epoch(epoch, metrics, metrics["lr"])
@@ -460,14 +456,17 @@ def should_stop(settings: TrainerSettings, state: RunState, metric: str) -> bool
     return False
 
 
-def checkpoint(parts: Parts, val: ValidationSet, run: RunSpec, state: RunState) -> dict:
-    """The checkpoint after ``state.history``'s epochs: weights, optimizer, scheduler, RNG, history,
-    best, decoding settings and ``run.checkpoint_info``."""
-    return {"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict(),
-            "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
-            "epoch": len(state.history), "history": state.history, "rng": rng_state(), "wall_time_s": state.wall(),
-            "best": {"value": state.best_value, "epoch": state.best_epoch, "metric": run.optimized_metric},
-            "decode": val.decode.as_dict(), **run.checkpoint_info}
+def save(parts: Parts, val: ValidationSet, run: RunSpec, state: RunState, *names: str) -> None:
+    """Save the checkpoint after ``state.history``'s epochs as ``checkpoints/<name>.pt`` for each of
+    ``names``: weights, optimizer, scheduler, RNG, history, best, decoding settings and
+    ``run.checkpoint_info``."""
+    saved = {"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict(),
+             "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
+             "epoch": len(state.history), "history": state.history, "rng": rng_state(), "wall_time_s": state.wall(),
+             "best": {"value": state.best_value, "epoch": state.best_epoch, "metric": run.optimized_metric},
+             "decode": val.decode.as_dict(), **run.checkpoint_info}
+    for name in names:
+        save_checkpoint(saved, run.ckpt_dir / f"{name}.pt")
 
 
 def record(run: RunSpec, state: RunState, status: str, reason: str | None = None) -> dict:
