@@ -151,7 +151,7 @@ def check_pitch_method(model, method: str, path) -> None:
         raise InputError(f"{path}: pitch_method={method!r}; expected one of {', '.join(pitch_methods())}")
     if method == MODEL_METHOD and not getattr(model, "has_pitch_head", False):
         raise InputError(f"{path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
-                         f"(use --pitch-method {' or '.join(tracker_names())})")
+                         f"(use --pitch-method {', '.join(tracker_names()[:-1])} or {tracker_names()[-1]})")
 
 
 def with_pitch_method(model, info: ModelInfo, method: str | None) -> ModelInfo:

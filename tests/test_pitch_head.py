@@ -269,4 +269,4 @@ def test_cli_pitch_method_model_on_a_checkpoint_without_head(run_cli, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"error: {path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
-        "(use --pitch-method praat, world or harvest)"]
+        "(use --pitch-method harvest, praat or world)"]  # the trackers of conf/pitch
