@@ -32,7 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 from gru_attn.frames import SAMPLE_RATE  # noqa: E402
-from gru_attn.pitch import METHODS, frame_pitch_scores, track_pitch  # noqa: E402
+from gru_attn.metrics import frame_pitch_scores  # noqa: E402
+from gru_attn.pitch import METHODS, track_pitch  # noqa: E402
 from gru_attn.synth import render_song  # noqa: E402
 
 VARIANTS = {"clean": {}, "accomp +6 dB": {"accompaniment_db": 6.0}, "accomp 0 dB": {"accompaniment_db": 0.0},

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hydra
 from omegaconf import DictConfig, OmegaConf
+
+from gru_attn.errors import InputError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -24,6 +27,25 @@ def target_allowed(target: str) -> bool:
     Hydra's rule: an entry ending in ``.*`` allows every name under that package prefix."""
     return any(target.startswith(entry[:-1]) if entry.endswith(".*") else target == entry
                for entry in TARGET_WHITELIST)
+
+
+def instantiate(group: str, config, **kwargs):
+    """``hydra.utils.instantiate(config, **kwargs)`` restricted to :data:`TARGET_WHITELIST`, for
+    every project config (training, evaluate's corpus, pitch trackers); a bad value (InputError or
+    ValueError raised by the target, a target outside the whitelist or one that cannot be built)
+    becomes one InputError naming the config ``group``."""
+    target = config.get("_target_") if hasattr(config, "get") else None
+    if isinstance(target, str) and not target_allowed(target):
+        raise InputError(f"{group}: _target_ {target!r} is not allowed: config targets must be in "
+                         + " or ".join(TARGET_WHITELIST))
+    try:
+        return hydra.utils.instantiate(config, **kwargs, _execution_whitelist_=TARGET_WHITELIST)
+    except hydra.errors.InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, (InputError, ValueError)):
+            raise InputError(f"{group}: {cause}") from None
+        reason = " ".join(str(exc).split("\nfull_key:")[0].split()) or type(exc).__name__
+        raise InputError(f"{group}: cannot build {target!r}: {reason}") from None
 
 
 def _mode_of(direction: str) -> str:

@@ -53,6 +53,7 @@ from gru_attn.errors import InputError
 N_SDT_LOGITS = 6  # the sdt6 logits every model produces first
 PACKAGE = "gru_attn"  # models are built only from classes defined in this package
 DEFAULT_TARGET = "gru_attn.model.NoteSegmenter"  # checkpoints written before targets were recorded
+MODEL_METHOD = "model"  # the pitch method that reads the model's pitch head (not an audio tracker)
 
 
 def model_class(target, source) -> type[torch.nn.Module]:

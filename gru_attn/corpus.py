@@ -45,6 +45,11 @@ splits) or a seeded fraction of the sorted names.
 
 :func:`load_synthetic_corpus` loads the embedded synthetic corpus (``gru_attn.synth``,
 generated on first use) with its notes and its own split file.
+
+A corpus loader (``data.corpus._target_``; a new data set = its loader plus
+``conf/data/<name>.yaml``) takes ``splits`` and returns ``{split: [Song, ...]}``: a
+:class:`Corpus`, which also says where the songs' audio is (``wav_dir``), or a plain dict
+(no audio).
 """
 
 from __future__ import annotations
@@ -83,6 +88,15 @@ class Song:
     @property
     def n_frames(self) -> int:
         return self.feats.shape[-1]
+
+
+class Corpus(dict):
+    """``{split: [Song, ...]}`` of one corpus, plus ``wav_dir``: the folder of its ``<song>.wav``
+    files (None: no audio), which validation with an audio pitch tracker reads."""
+
+    def __init__(self, splits: dict, wav_dir=None):
+        super().__init__(splits)
+        self.wav_dir = Path(wav_dir) if wav_dir is not None else None
 
 
 # --------------------------------------------------------------------------- files
@@ -279,23 +293,23 @@ def split_songs(names: list[str], split_file=None, val_fraction: float = 0.1, te
 
 def load_corpus(feat_dir, pitch_dir, notes_dir=None, sdt_dir=None, split_file=None, val_fraction: float = 0.1,
                 test_fraction: float = 0.0, seed: int = 0, splits=("train", "val"), n_channels: int = N_CHANNELS,
-                progress: bool = True) -> dict[str, list[Song]]:
-    """Split the corpus by song and load the requested ``splits`` -> {split: [Song, ...]}."""
+                progress: bool = True, wav_dir=None) -> Corpus:
+    """Split the corpus by song and load the requested ``splits`` -> :class:`Corpus` {split: [Song, ...]}
+    (``wav_dir``: the songs' audio, if any)."""
     unknown = [s for s in splits if s not in SPLIT_NAMES]
     if unknown:
         raise InputError(f"splits={list(splits)}: unknown split {unknown[0]!r} (expected {', '.join(SPLIT_NAMES)})")
     assignment = split_songs(find_songs(feat_dir), split_file, val_fraction, test_fraction, seed)
-    return {split: load_songs(feat_dir, pitch_dir, notes_dir, sdt_dir, assignment[split], n_channels, progress)
-            for split in splits}
+    return Corpus({split: load_songs(feat_dir, pitch_dir, notes_dir, sdt_dir, assignment[split], n_channels, progress)
+                   for split in splits}, wav_dir)
 
 
-def load_synthetic_corpus(root_dir, splits=("train", "val"), progress: bool = True, **params
-                          ) -> dict[str, list[Song]]:
+def load_synthetic_corpus(root_dir, splits=("train", "val"), progress: bool = True, **params) -> Corpus:
     """The embedded synthetic corpus (:func:`gru_attn.synth.ensure_corpus` under ``root_dir`` with the
     generator ``params``, generated on first use) loaded with its notes and its own split file
-    -> {split: [Song, ...]}."""
+    -> :class:`Corpus` {split: [Song, ...]}, ``wav_dir`` its ``wav/`` folder."""
     from gru_attn.synth import ensure_corpus  # here, so that loading other corpora never imports the singer
 
     root = ensure_corpus(root_dir, **params, progress=progress)
     return load_corpus(root / "feat", root / "pitch", notes_dir=root / "notes", split_file=root / "splits.json",
-                       splits=splits, progress=progress)
+                       splits=splits, progress=progress, wav_dir=root / "wav")

@@ -15,6 +15,11 @@ The run directory (``out_dir``) receives, updated after every epoch:
   ``final.pt`` (the end of training, also when stopped early), and ``epoch_NNN.pt``
   every ``checkpoint_every`` epochs when that is > 0 (default 0: none);
 - ``training_curves.png``: loss, frame accuracy and note F1 per epoch.
+
+The engine reads no audio and no config: :mod:`gru_attn.train` hands it the ready
+training chunks (:func:`training_set`), what validation needs (:class:`ValidationSet`,
+its pitch built on the data side by :mod:`gru_attn.tracked_pitch`), the loop's settings
+and where the run reports (:class:`RunSpec`).
 """
 
 from __future__ import annotations
@@ -22,25 +27,23 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gru_attn.audio import load_audio
 from gru_attn.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
+from gru_attn.contract import MODEL_METHOD
 from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
 from gru_attn.devices import autocast_dtype, resolve_device
 from gru_attn.errors import InputError
-from gru_attn.files import save_npy, write_json
-from gru_attn.metrics import FrameMetricAccumulator, aggregate_note_metrics, note_metrics
+from gru_attn.files import write_json
+from gru_attn.metrics import FrameMetricAccumulator, aggregate_note_metrics, frame_pitch_scores, note_metrics
 from gru_attn.model import num_parameters, predict_song
-from gru_attn.pitch import INFERENCE_METHODS, MODEL_METHOD, frame_pitch_scores, track_pitch
 from gru_attn.plots import plot_training_curves
 from gru_attn.windows import ChunkDataset
 
@@ -49,9 +52,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainerSettings:
-    """Settings of the loop (``conf/trainer/*.yaml``)."""
+    """Settings of the loop: the fields of ``conf/trainer/default.yaml``, whose values are the
+    defaults (``tests/test_train.py`` pins them). ``threads`` is applied by the entry point
+    (:mod:`gru_attn.train`), never by the loop."""
 
-    max_epochs: int = 6
+    max_epochs: int = 3
     device: str = "auto"
     amp: bool = True
     grad_clip: float | None = 1.0
@@ -62,7 +67,80 @@ class TrainerSettings:
     segment_frames: int | None = None
     resume: str | None = None
     threads: int | None = None
-    frame_step: int = 1
+    frame_step: int = 4
+
+
+@dataclass
+class TrainingSet:
+    """The training side: ``chunks`` (every training frame once per epoch) and ``batch_size`` chunks per step."""
+
+    chunks: ChunkDataset
+    batch_size: int
+
+
+@dataclass
+class ValidationSet:
+    """What validation needs: the songs, the note decoding and the pitch notes are decoded with
+    (None: true f0; ``"model"``: the pitch head; else a callable song -> (T,) Hz, see :func:`validate`)."""
+
+    songs: list
+    decode: DecodeParams
+    pitch: Any = None
+
+
+@dataclass
+class RunSpec:
+    """Where a run reports and what it optimises.
+
+    ``checkpoint_info`` (model config, feature layout, resolved config, pitch method) is
+    stored opaquely in every checkpoint so that inference needs nothing else;
+    ``on_epoch_end(epoch, metrics)`` may raise :class:`Pruned`; ``logger`` (see
+    :mod:`gru_attn.loggers`) gets every step's loss and every epoch's metrics and
+    curves (the caller closes it).
+    """
+
+    out_dir: Path
+    optimized_metric: str
+    direction: str = "maximize"
+    checkpoint_info: dict = field(default_factory=dict)
+    on_epoch_end: Callable[[int, dict], None] | None = None
+    logger: Any = None
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return Path(self.out_dir) / "checkpoints"
+
+
+@dataclass
+class Parts:
+    """The objects every step works with, built once by :func:`fit`."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    loss_fn: Callable
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    frame_step: int
+
+
+@dataclass
+class RunState:
+    """What changes from epoch to epoch (and what resuming restores)."""
+
+    summary: dict = field(default_factory=dict)  # metrics.json's summary
+    history: list = field(default_factory=list)  # per-epoch metrics
+    epoch: int = 0  # epochs completed
+    best_value: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0  # epochs since the best one
+    wall_before: float = 0.0  # training seconds of earlier processes (resumed runs)
+    started: float = field(default_factory=time.time)
+
+    def wall(self) -> float:
+        """Training wall time so far, s (earlier processes included)."""
+        return self.wall_before + time.time() - self.started
 
 
 class TrainingFailed(RuntimeError):
@@ -87,68 +165,6 @@ def worst_value(direction: str) -> float:
     return -math.inf if direction == "maximize" else math.inf
 
 
-class TrackerPitch:
-    """Validation pitch of an audio tracker: ``pitch(song)`` -> (T,) Hz for ``song.name``.
-
-    Reads ``<wav_dir>/<song>.wav``, tracks it with ``method`` once and caches the
-    contour as ``<cache_dir>/<song>_pitch.npy`` (atomic write); the contour is trimmed
-    or zero-padded to the song's frames. Without ``wav_dir`` (e.g. a VOCANO-layout
-    corpus, whose pitch files are a tracker's output of the audio) it returns the
-    song's own pitch contour.
-    """
-
-    def __init__(self, method: str, wav_dir=None, cache_dir=None):
-        self.method = method
-        self.wav_dir = Path(wav_dir) if wav_dir is not None else None
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-
-    def __call__(self, song) -> np.ndarray:
-        if self.wav_dir is None:
-            return np.asarray(song.pitch, dtype=np.float64)
-        cached = self.cache_dir / f"{song.name}_pitch.npy" if self.cache_dir is not None else None
-        if cached is not None and cached.is_file():
-            pitch = np.load(cached, allow_pickle=False)
-        else:
-            pitch = track_pitch(load_audio(self.wav_dir / f"{song.name}.wav"), self.method)
-            if cached is not None:
-                save_npy(cached, pitch)
-        n = song.n_frames
-        return np.pad(pitch[:n], (0, max(0, n - len(pitch))))
-
-
-def validation_pitch(method: str | None, config: dict | None):
-    """What :func:`validate` decodes with for the checkpoint's ``method``: ``"model"`` (the
-    model's pitch head), a :class:`TrackerPitch`, or None (the corpus's true f0: no method).
-
-    The synthetic corpus' audio is ``<corpus>/wav`` and tracked contours are cached in
-    ``<corpus>/pitch_<method>/``; a VOCANO-layout corpus uses ``data.wav_dir`` when set
-    (cache ``<wav_dir>/../pitch_<method>``), else its own pitch files (logged).
-    """
-    if method is None:
-        return None
-    if method not in INFERENCE_METHODS:
-        raise InputError(f"inference.pitch_method={method!r}: expected one of {', '.join(INFERENCE_METHODS)}")
-    if method == MODEL_METHOD:
-        return MODEL_METHOD
-    data = (config or {}).get("data") or {}
-    corpus = data.get("corpus") or {}
-    wav_dir = data.get("wav_dir")
-    if wav_dir is None and str(corpus.get("_target_", "")).endswith("load_synthetic_corpus"):
-        import inspect
-
-        from gru_attn.synth import ensure_corpus
-
-        names = inspect.signature(ensure_corpus).parameters
-        root = ensure_corpus(**{k: v for k, v in corpus.items() if k in names and k != "progress"}, progress=False)
-        wav_dir = root / "wav"
-    if wav_dir is None:
-        log.info("validation pitch: no audio for the %s tracker (set data.wav_dir); decoding with the corpus's "
-                 "pitch files", method)
-        return TrackerPitch(method)
-    wav_dir = Path(wav_dir)
-    return TrackerPitch(method, wav_dir, wav_dir.parent / f"pitch_{method}")
-
-
 @torch.no_grad()
 def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment_frames: int | None = None,
              pitch=None) -> dict:
@@ -156,7 +172,7 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
 
     ``val/loss`` is against the targets the loss trains on (:func:`training_targets`); the
     frame scores against the song's own targets.
-    ``pitch`` is what inference will decode note pitches with (see :func:`validation_pitch`):
+    ``pitch`` is what inference will decode note pitches with (:func:`gru_attn.tracked_pitch.validation_pitch`):
     ``"model"`` (the model's pitch head), a callable ``song -> (T,) Hz`` (an audio
     tracker), or None (the song's true f0). Returns ``val/loss`` (mean over frames),
     per-pair frame accuracy, onset/offset frame F1, the mean over songs of the
@@ -238,202 +254,229 @@ def check_metric_name(name: str, val_metrics: dict) -> None:
         raise InputError(f"optimized_metric={name!r} is not a validation metric; choose one of {sorted(val_metrics)}")
 
 
-def fit(
-    model: torch.nn.Module,
-    train_songs: list,
-    val_songs: list,
-    make_optimizer: Callable,
-    make_scheduler: Callable | None,
-    loss_fn: Callable,
-    decode_params: DecodeParams,
-    settings: TrainerSettings,
-    out_dir: str | os.PathLike,
-    *,
-    batch_size: int,
-    chunk_frames: int,
-    seed: int,
-    optimized_metric: str,
-    direction: str = "maximize",
-    checkpoint_info: dict | None = None,
-    on_epoch_end: Callable[[int, dict], None] | None = None,
-    augment: dict | None = None,
-    logger=None,
-) -> dict:
+def training_set(songs: list, model, loss_fn, *, batch_size: int, chunk_frames: int, seed: int,
+                 augment: dict | None = None) -> TrainingSet:
+    """The training chunks of ``songs`` for ``model`` (its ``context``; with a pitch head, the true
+    f0 too) with the targets ``loss_fn`` trains on. ``augment``: ``{"pitch_shift_bins": [lo, hi]}``
+    (see :class:`gru_attn.windows.ChunkDataset`)."""
+    with_pitch = getattr(model, "has_pitch_head", False)
+    chunks = ChunkDataset([(s.feats, training_targets(loss_fn, s.targets)) + ((s.pitch,) if with_pitch else ())
+                           for s in songs], chunk_frames=chunk_frames, context=int(getattr(model, "context", 9)),
+                          seed=seed, pitch_shift_bins=(augment or {}).get("pitch_shift_bins"))
+    return TrainingSet(chunks, int(batch_size))
+
+
+def fit(model: torch.nn.Module, train: TrainingSet, val: ValidationSet, loss_fn: Callable, make_optimizer: Callable,
+        make_scheduler: Callable | None, settings: TrainerSettings, run: RunSpec) -> dict:
     """Train ``model``; returns the summary also stored in ``metrics.json``.
 
-    ``checkpoint_info`` (model config, feature layout, resolved config, pitch method)
-    is stored in every checkpoint so that inference needs nothing else; its
-    ``pitch_method`` also decides the pitch validation decodes with
-    (:func:`validation_pitch`). ``augment``: ``{"pitch_shift_bins": [lo, hi]}`` (see
-    :class:`gru_attn.windows.ChunkDataset`).
-    ``on_epoch_end(epoch, metrics)`` may raise :class:`Pruned` to stop the run.
-    ``logger`` (see :mod:`gru_attn.loggers`) gets every step's loss and every epoch's
-    metrics and curves; the caller closes it.
-    Raises :class:`TrainingFailed` on a NaN/inf loss or out-of-memory, after
-    recording the reason in ``metrics.json``.
+    Raises :class:`TrainingFailed` on a NaN/inf loss or out-of-memory, and re-raises
+    :class:`Pruned`, after recording the reason in ``metrics.json``.
     """
-    out_dir = Path(out_dir)
-    ckpt_dir = out_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    if settings.threads:
-        torch.set_num_threads(int(settings.threads))
+    # the run directory; the device, optimizer, scheduler and precision every step works with
+    run.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    parts = setup(model, loss_fn, make_optimizer, make_scheduler, settings, train, val)
+    # continue from a checkpoint (trainer.resume), or start fresh
+    state = resume(parts, settings.resume, run.ckpt_dir)
+    # the metrics before this process's first step; they also check optimized_metric up front
+    initial = validate(model, val.songs, loss_fn, val.decode, parts.device, settings.segment_frames, pitch=val.pitch)
+    check_metric_name(run.optimized_metric, initial)
+    state.summary = {"status": "running", "parameters": num_parameters(model), "device": str(parts.device),
+                     "precision": precision_name(parts.amp_dtype), "optimized_metric": run.optimized_metric,
+                     "direction": run.direction, "initial": initial}
+    state.started = time.time()  # wall time counts training, not the set-up above
+    try:
+        for epoch in range(state.epoch, settings.max_epochs):
+            # one pass over every training frame
+            metrics = train_epoch(parts, train, settings, epoch, run.logger)
+            # validate, keep the best, step the lr schedule, save checkpoints, write metrics.json, log
+            end_epoch(parts, val, settings, run, state, metrics)
+            # pruned by a sweeper (raises Pruned), out of patience or out of time
+            if run.on_epoch_end is not None:
+                run.on_epoch_end(epoch + 1, metrics)
+            if should_stop(settings, state, run.optimized_metric):
+                break
+    except Pruned as exc:
+        save(parts, val, run, state, "final")
+        record(run, state, "pruned", str(exc))
+        raise
+    except TrainingFailed as exc:
+        record(run, state, "failed", str(exc))
+        raise
+    except torch.cuda.OutOfMemoryError as exc:
+        reason = f"out of memory: {str(exc).splitlines()[0]}"
+        record(run, state, "failed", reason)
+        raise TrainingFailed(reason) from None
+    # the end of training, also when stopped early
+    save(parts, val, run, state, "final")
+    return record(run, state, "completed")
+
+
+def precision_name(amp_dtype: torch.dtype | None) -> str:
+    """``"bfloat16"``, ``"float16"`` (autocast) or ``"float32"``."""
+    return str(amp_dtype or torch.float32).removeprefix("torch.")
+
+
+def setup(model, loss_fn, make_optimizer, make_scheduler, settings: TrainerSettings, train: TrainingSet,
+          val: ValidationSet) -> Parts:
+    """Move ``model`` to ``trainer.device`` and build its optimizer, scheduler and gradient scaler."""
     device = resolve_device(settings.device, option="trainer.device")
     model.to(device)
     optimizer = make_optimizer(model.parameters())
     scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
     amp_dtype = autocast_dtype(device, bool(settings.amp))
-    precision = str(amp_dtype or torch.float32).removeprefix("torch.")
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    frame_step = check_frame_step(settings.frame_step, model)
-    context = int(getattr(model, "context", 9))
-    with_pitch = getattr(model, "has_pitch_head", False)
-    dataset = ChunkDataset([(s.feats, training_targets(loss_fn, s.targets)) + ((s.pitch,) if with_pitch else ())
-                            for s in train_songs], chunk_frames=chunk_frames, context=context, seed=seed,
-                           pitch_shift_bins=(augment or {}).get("pitch_shift_bins"))
-    val_pitch = validation_pitch((checkpoint_info or {}).get("pitch_method"), (checkpoint_info or {}).get("config"))
-    n_params = num_parameters(model)
+    parts = Parts(model, optimizer, scheduler, scaler, loss_fn, device, amp_dtype,
+                  check_frame_step(settings.frame_step, model))
     log.info("model: %s parameters; device %s (%s); %d train / %d val songs; %d train frames",
-             f"{n_params:,}", device, precision + (" autocast" if amp_dtype is not None else ""),
-             len(train_songs), len(val_songs), sum(len(s.targets) for s in train_songs))
+             f"{num_parameters(model):,}", device,
+             precision_name(amp_dtype) + (" autocast" if amp_dtype is not None else ""),
+             len(train.chunks.targets), len(val.songs), sum(len(t) for t in train.chunks.targets))
+    return parts
 
-    history: list[dict] = []
-    best_value, best_epoch, start_epoch, wall_before, bad_epochs = None, None, 0, 0.0, 0
-    if settings.resume:
-        resume_path = ckpt_dir / "last.pt" if settings.resume == "auto" else Path(settings.resume)
-        if settings.resume == "auto" and not resume_path.exists():
-            log.info("trainer.resume=auto: no %s yet, starting fresh", resume_path)
-        else:
-            state = load_checkpoint(resume_path, map_location=device)
-            if "optimizer" not in state:
-                raise InputError(f"{resume_path}: checkpoint has no optimizer state; cannot resume from it")
-            load_weights(model, state["model"], resume_path)
-            optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None and state.get("scheduler") is not None:
-                length = getattr(scheduler, "T_max", None)
-                scheduler.load_state_dict(state["scheduler"])
-                if length is not None and getattr(scheduler, "T_max", None) != length:
-                    log.warning("%s: its lr schedule spans %s epochs, the config %s; the checkpoint's schedule "
-                                "continues", resume_path, scheduler.T_max, length)
-            set_rng_state(state["rng"])
-            history = list(state["history"])
-            start_epoch = int(state["epoch"])
-            best_value, best_epoch = state["best"]["value"], state["best"]["epoch"]
-            wall_before = float(state.get("wall_time_s", 0.0))
-            bad_epochs = start_epoch - (best_epoch or 0)
-            log.info("resumed from %s after epoch %d", resume_path, start_epoch)
 
-    initial = validate(model, val_songs, loss_fn, decode_params, device, settings.segment_frames, pitch=val_pitch)
-    check_metric_name(optimized_metric, initial)
-    summary = {"status": "running", "parameters": n_params, "device": str(device),
-               "precision": precision,
-               "optimized_metric": optimized_metric, "direction": direction, "initial": initial}
-    t0 = time.time()
+def resume(parts: Parts, resume_from: str | None, ckpt_dir: Path) -> RunState:
+    """A fresh :class:`RunState`, or the one of checkpoint ``resume_from`` (``"auto"``:
+    ``ckpt_dir/last.pt`` when it exists) with the weights, optimizer, scheduler and RNG state
+    loaded into ``parts``. A cosine schedule keeps the checkpoint's length (logged when the
+    config's differs)."""
+    if not resume_from:
+        return RunState()
+    path = ckpt_dir / "last.pt" if resume_from == "auto" else Path(resume_from)
+    if resume_from == "auto" and not path.exists():
+        log.info("trainer.resume=auto: no %s yet, starting fresh", path)
+        return RunState()
+    saved = load_checkpoint(path, map_location=parts.device)
+    if "optimizer" not in saved:
+        raise InputError(f"{path}: checkpoint has no optimizer state; cannot resume from it")
+    load_weights(parts.model, saved["model"], path)
+    parts.optimizer.load_state_dict(saved["optimizer"])
+    scheduler = parts.scheduler
+    if scheduler is not None and saved.get("scheduler") is not None:
+        length = getattr(scheduler, "T_max", None)
+        scheduler.load_state_dict(saved["scheduler"])
+        if length is not None and getattr(scheduler, "T_max", None) != length:
+            log.warning("%s: its lr schedule spans %s epochs, the config %s; the checkpoint's schedule "
+                        "continues", path, scheduler.T_max, length)
+    set_rng_state(saved["rng"])
+    epoch, best = int(saved["epoch"]), saved["best"]
+    log.info("resumed from %s after epoch %d", path, epoch)
+    return RunState(history=list(saved["history"]), epoch=epoch, best_value=best["value"],
+                    best_epoch=best["epoch"], bad_epochs=epoch - (best["epoch"] or 0),
+                    wall_before=float(saved.get("wall_time_s", 0.0)))
 
-    def wall() -> float:
-        return wall_before + time.time() - t0
 
-    def record(status: str, reason: str | None = None) -> dict:
-        summary.update(status=status, reason=reason, epochs=len(history), wall_time_s=round(wall(), 2),
-                       best_epoch=best_epoch, best_value=best_value,
-                       final={k: v for k, v in history[-1].items()} if history else {})
-        write_json(out_dir / "metrics.json", {"summary": summary, "history": history})
-        if history:
-            plot_training_curves(history, out_dir / "training_curves.png")
-        return summary
+def train_epoch(parts: Parts, train: TrainingSet, settings: TrainerSettings, epoch: int, logger=None) -> dict:
+    """One optimisation pass over ``train`` (0-based ``epoch``); returns ``epoch`` (1-based), ``lr``
+    and the frame-weighted mean ``train/<loss part>`` values. TrainingFailed on a non-finite loss."""
+    model, optimizer, scaler, device, frame_step = (parts.model, parts.optimizer, parts.scaler, parts.device,
+                                                    parts.frame_step)
+    model.train()
+    batches = train.chunks.epoch_batches(epoch, train.batch_size)
+    if settings.limit_train_batches:
+        batches = batches[: int(settings.limit_train_batches)]
+    sums, n_seen = {}, 0
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{settings.max_epochs}", leave=False, disable=None)
+    for i, batch in enumerate(bar):
+        feats, targets, mask = (t.to(device) for t in batch[:3])
+        pitch = batch[3].to(device) if len(batch) > 3 else None
+        kwargs = {}
+        if frame_step > 1:
+            feats, targets, mask, pitch = every_nth_frame(feats, targets, mask, pitch, frame_step)
+            kwargs = {"frame_step": frame_step}
+        with torch.autocast(device.type, dtype=parts.amp_dtype, enabled=parts.amp_dtype is not None):
+            logits = model(feats, **kwargs)
+        loss, loss_parts = parts.loss_fn(logits.float(), targets, mask, pitch=pitch)
+        if not torch.isfinite(loss):
+            raise TrainingFailed(f"non-finite loss ({float(loss)}) at epoch {epoch + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if settings.grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        n = int(mask.sum())
+        n_seen += n
+        for k, v in {"loss": loss.detach(), **loss_parts}.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * n
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if logger is not None:
+            logger.log_step(epoch * len(batches) + i, {"train/loss_step": loss.item()})
+    metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
+    metrics.update({f"train/{k}": v / max(n_seen, 1) for k, v in sums.items()})
+    return metrics
 
-    def state_dict(epoch: int) -> dict:
-        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "epoch": epoch, "history": history, "rng": rng_state(), "wall_time_s": wall(),
-                "best": {"value": best_value, "epoch": best_epoch, "metric": optimized_metric},
-                "decode": decode_params.as_dict(), **(checkpoint_info or {})}
 
-    try:
-        for epoch in range(start_epoch, settings.max_epochs):
-            model.train()
-            batches = dataset.epoch_batches(epoch, batch_size)
-            if settings.limit_train_batches:
-                batches = batches[: int(settings.limit_train_batches)]
-            sums, n_seen = {}, 0
-            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{settings.max_epochs}", leave=False, disable=None)
-            for i, batch in enumerate(bar):
-                feats, targets, mask = (t.to(device) for t in batch[:3])
-                pitch = batch[3].to(device) if len(batch) > 3 else None
-                kwargs = {}
-                if frame_step > 1:
-                    feats, targets, mask, pitch = every_nth_frame(feats, targets, mask, pitch, frame_step)
-                    kwargs = {"frame_step": frame_step}
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    logits = model(feats, **kwargs)
-                loss, parts = loss_fn(logits.float(), targets, mask, pitch=pitch)
-                if not torch.isfinite(loss):
-                    raise TrainingFailed(f"non-finite loss ({float(loss)}) at epoch {epoch + 1}")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if settings.grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                n = int(mask.sum())
-                n_seen += n
-                for k, v in {"loss": loss.detach(), **parts}.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * n
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-                if logger is not None:
-                    logger.log_step(epoch * len(batches) + i, {"train/loss_step": loss.item()})
-            metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
-            metrics.update({f"train/{k}": v / max(n_seen, 1) for k, v in sums.items()})
-            model.eval()
-            metrics.update(validate(model, val_songs, loss_fn, decode_params, device, settings.segment_frames,
-                                    pitch=val_pitch))
-            metrics["wall_time_s"] = round(wall(), 2)
-            if optimized_metric not in metrics:
-                raise InputError(f"optimized_metric={optimized_metric!r} is not a validation metric; "
-                                 f"choose one of {sorted(k for k in metrics if k.startswith('val/'))}")
-            value = metrics[optimized_metric]
-            history.append(metrics)
-            improved = is_better(value, best_value, direction)
-            if improved:
-                best_value, best_epoch, bad_epochs = value, epoch + 1, 0
-            else:
-                bad_epochs += 1
-            if scheduler is not None:
-                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    scheduler.step(value)
-                else:
-                    scheduler.step()
-            log.info("epoch %d/%d  train loss %.4f  val loss %.4f  COnP %.3f  COnPOff %.3f  COn %.3f  %s %.4f%s",
-                     epoch + 1, settings.max_epochs, metrics.get("train/loss", float("nan")), metrics["val/loss"],
-                     metrics.get("val/COnP_f1", float("nan")), metrics.get("val/COnPOff_f1", float("nan")),
-                     metrics.get("val/COn_f1", float("nan")), optimized_metric, value, "  (best)" if improved else "")
-            state = state_dict(epoch + 1)
-            save_checkpoint(state, ckpt_dir / "last.pt")
-            if improved:
-                save_checkpoint(state, ckpt_dir / "best.pt")
-            if settings.checkpoint_every and (epoch + 1) % settings.checkpoint_every == 0:
-                save_checkpoint(state, ckpt_dir / f"epoch_{epoch + 1:03d}.pt")
-            record("running")
-            if logger is not None:
-                logger.log_epoch(epoch + 1, metrics, metrics["lr"])
-                logger.log_figure("training_curves", out_dir / "training_curves.png")
-            if on_epoch_end is not None:
-                on_epoch_end(epoch + 1, metrics)
-            if settings.early_stopping_patience and bad_epochs >= settings.early_stopping_patience:
-                log.info("early stopping: no improvement of %s for %d epochs", optimized_metric, bad_epochs)
-                break
-            if settings.max_minutes and wall() > 60.0 * settings.max_minutes:
-                log.info("stopping: trainer.max_minutes=%s reached", settings.max_minutes)
-                break
-    except Pruned as exc:
-        save_checkpoint(state_dict(len(history)), ckpt_dir / "final.pt")
-        record("pruned", str(exc))
-        raise
-    except TrainingFailed as exc:
-        record("failed", str(exc))
-        raise
-    except torch.cuda.OutOfMemoryError as exc:
-        record("failed", f"out of memory: {str(exc).splitlines()[0]}")
-        raise TrainingFailed(f"out of memory: {str(exc).splitlines()[0]}") from None
-    save_checkpoint(state_dict(len(history)), ckpt_dir / "final.pt")
-    return record("completed")
+def end_epoch(parts: Parts, val: ValidationSet, settings: TrainerSettings, run: RunSpec, state: RunState,
+              metrics: dict) -> None:
+    """Complete the epoch's ``metrics`` (from :func:`train_epoch`) with validation and wall time, update
+    the best value and the lr schedule, save ``last.pt`` (and ``best.pt``, ``epoch_NNN.pt``),
+    write ``metrics.json`` and the curves, and log the epoch."""
+    parts.model.eval()
+    metrics.update(validate(parts.model, val.songs, parts.loss_fn, val.decode, parts.device,
+                            settings.segment_frames, pitch=val.pitch))
+    metrics["wall_time_s"] = round(state.wall(), 2)
+    name, epoch = run.optimized_metric, metrics["epoch"]
+    if name not in metrics:
+        raise InputError(f"optimized_metric={name!r} is not a validation metric; "
+                         f"choose one of {sorted(k for k in metrics if k.startswith('val/'))}")
+    value = metrics[name]
+    state.history.append(metrics)
+    state.epoch = epoch
+    improved = is_better(value, state.best_value, run.direction)
+    if improved:
+        state.best_value, state.best_epoch, state.bad_epochs = value, epoch, 0
+    else:
+        state.bad_epochs += 1
+    if isinstance(parts.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        parts.scheduler.step(value)
+    elif parts.scheduler is not None:
+        parts.scheduler.step()
+    log.info("epoch %d/%d  train loss %.4f  val loss %.4f  COnP %.3f  COnPOff %.3f  COn %.3f  %s %.4f%s",
+             epoch, settings.max_epochs, metrics.get("train/loss", float("nan")), metrics["val/loss"],
+             metrics.get("val/COnP_f1", float("nan")), metrics.get("val/COnPOff_f1", float("nan")),
+             metrics.get("val/COn_f1", float("nan")), name, value, "  (best)" if improved else "")
+    every = settings.checkpoint_every and epoch % settings.checkpoint_every == 0
+    save(parts, val, run, state, "last", *(["best"] if improved else []), *([f"epoch_{epoch:03d}"] if every else []))
+    record(run, state, "running")
+    if run.logger is not None:
+        run.logger.log_epoch(epoch, metrics, metrics["lr"])
+        run.logger.log_figure("training_curves", Path(run.out_dir) / "training_curves.png")
+
+
+def should_stop(settings: TrainerSettings, state: RunState, metric: str) -> bool:
+    """Whether early stopping (``trainer.early_stopping_patience``) or ``trainer.max_minutes`` ends the run (logged)."""
+    if settings.early_stopping_patience and state.bad_epochs >= settings.early_stopping_patience:
+        log.info("early stopping: no improvement of %s for %d epochs", metric, state.bad_epochs)
+        return True
+    if settings.max_minutes and state.wall() > 60.0 * settings.max_minutes:
+        log.info("stopping: trainer.max_minutes=%s reached", settings.max_minutes)
+        return True
+    return False
+
+
+def save(parts: Parts, val: ValidationSet, run: RunSpec, state: RunState, *names: str) -> None:
+    """Save the checkpoint after ``state.history``'s epochs as ``checkpoints/<name>.pt`` for each of
+    ``names``: weights, optimizer, scheduler, RNG, history, best, decoding settings and
+    ``run.checkpoint_info``."""
+    saved = {"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict(),
+             "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
+             "epoch": len(state.history), "history": state.history, "rng": rng_state(), "wall_time_s": state.wall(),
+             "best": {"value": state.best_value, "epoch": state.best_epoch, "metric": run.optimized_metric},
+             "decode": val.decode.as_dict(), **run.checkpoint_info}
+    for name in names:
+        save_checkpoint(saved, run.ckpt_dir / f"{name}.pt")
+
+
+def record(run: RunSpec, state: RunState, status: str, reason: str | None = None) -> dict:
+    """Write ``metrics.json`` (summary with ``status``/``reason``, history) and ``training_curves.png``;
+    returns the summary."""
+    history = state.history
+    state.summary.update(status=status, reason=reason, epochs=len(history), wall_time_s=round(state.wall(), 2),
+                         best_epoch=state.best_epoch, best_value=state.best_value,
+                         final=dict(history[-1]) if history else {})
+    write_json(Path(run.out_dir) / "metrics.json", {"summary": state.summary, "history": history})
+    if history:
+        plot_training_curves(history, Path(run.out_dir) / "training_curves.png")
+    return state.summary

@@ -45,21 +45,17 @@ from tqdm import tqdm
 
 from gru_attn import corpus
 from gru_attn.audio import find_audio_files, load_audio
+from gru_attn.config import instantiate
 from gru_attn.devices import resolve_device
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.files import check_out_folder, os_reason, write_json, write_text
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio, with_pitch_method
 from gru_attn.labels import notes_to_targets
-from gru_attn.pitch import INFERENCE_METHODS, MODEL_METHOD
+from gru_attn.pitch import MODEL_METHOD, pitch_methods
 from gru_attn.metrics import NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics, note_metrics
 from gru_attn.notes import NoteList, read_notes, write_notes
 
-# corpus loaders a checkpoint's ``config.data.corpus`` may name (nothing else is called)
-CORPUS_LOADERS = {
-    "gru_attn.corpus.load_synthetic_corpus": corpus.load_synthetic_corpus,
-    "gru_attn.corpus.load_corpus": corpus.load_corpus,
-}
 FRAME_KEYS = ("voiced_acc", "onset_acc", "offset_acc", "voiced_f1", "onset_f1", "offset_f1",
               "onset_f1_tol1", "offset_f1_tol1")
 TABLE = (("COnPOff", "COnPOff_f1"), ("COnP", "COnP_f1"), ("COn", "COn_f1"), ("on F1", "onset_f1"),
@@ -85,13 +81,13 @@ def evaluate_notes(ref_by_song: dict[str, NoteList], est_by_song: dict[str, Note
 
 
 def corpus_from_config(info: ModelInfo, split: str) -> list[corpus.Song]:
-    """Songs of ``split`` of the corpus the checkpoint was trained on (its ``config.data.corpus``)."""
+    """Songs of ``split`` of the corpus the checkpoint was trained on: its ``config.data.corpus``, built
+    by the same whitelisted instantiate as training (:func:`gru_attn.config.instantiate`)."""
     spec = dict((info.config.get("data") or {}).get("corpus") or {})
-    target = spec.pop("_target_", None)
-    if target not in CORPUS_LOADERS:
-        raise InputError(f"{info.path}: the checkpoint names no known corpus (data.corpus._target_={target!r}); "
+    if not isinstance(spec.get("_target_"), str):
+        raise InputError(f"{info.path}: the checkpoint names no corpus (data.corpus._target_ is missing); "
                          "pass --corpus, --feat-dir/--pitch-dir/--notes-dir or --wav-dir/--notes-dir")
-    songs = CORPUS_LOADERS[target](**spec, splits=(split,))[split]
+    songs = instantiate(f"{info.path}: data.corpus", {**spec, "splits": [split]})[split]
     if not songs:
         raise InputError(f"{info.path}: the checkpoint's corpus has no {split!r} songs; choose another --split "
                          "or pass a labelled set")
@@ -252,7 +248,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--notes-dir", help="folder of reference notes <song>.<ext> (with --wav-dir or --feat-dir)")
     parser.add_argument("--out", default="eval", help="output folder for metrics.json / metrics.csv (default: eval)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument("--pitch-method", choices=INFERENCE_METHODS, default=None,
+    parser.add_argument("--pitch-method", choices=pitch_methods(), default=None,
                         help="where note pitches come from (default: the checkpoint's); 'model' = the network's "
                              "pitch head, otherwise a tracker on the audio (corpus/feature inputs use their pitch files)")
     parser.add_argument("--segment-frames", type=int, default=None,

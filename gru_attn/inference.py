@@ -29,7 +29,7 @@ from gru_attn.features import MAX_TRIM_FRAMES, N_CHANNELS, load_pitch, read_feat
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList
-from gru_attn.pitch import DEFAULT_METHOD, INFERENCE_METHODS, MODEL_METHOD, track_pitch
+from gru_attn.pitch import DEFAULT_METHOD, MODEL_METHOD, pitch_methods, track_pitch, tracker_names
 
 STAGES = ("features", "pitch", "model", "decode")  # the timed steps of one transcription
 
@@ -42,7 +42,7 @@ class ModelInfo:
     ``feature_layout``: ``n_channels``, ``n_bins``, ``context`` (frames each side),
     ``hop_seconds``, ``sample_rate``; ``decode``: the note-decoding thresholds;
     ``pitch_method``: where note pitches come from, one of
-    :data:`gru_attn.pitch.INFERENCE_METHODS` (an audio tracker, or ``"model"``: the
+    :func:`gru_attn.pitch.pitch_methods` (an audio tracker of ``conf/pitch``, or ``"model"``: the
     network's pitch head); ``config``: the resolved training config (may be empty); ``epoch``: training
     epochs completed (None if unknown).
     """
@@ -148,11 +148,11 @@ def load_model(path: str | os.PathLike, device="cpu") -> tuple[torch.nn.Module, 
 
 def check_pitch_method(model, method: str, path) -> None:
     """InputError naming ``path`` unless ``method`` is usable with ``model`` ("model" needs a pitch head)."""
-    if method not in INFERENCE_METHODS:
-        raise InputError(f"{path}: pitch_method={method!r}; expected one of {', '.join(INFERENCE_METHODS)}")
+    if method not in pitch_methods():
+        raise InputError(f"{path}: pitch_method={method!r}; expected one of {', '.join(pitch_methods())}")
     if method == MODEL_METHOD and not getattr(model, "has_pitch_head", False):
         raise InputError(f"{path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
-                         "(use --pitch-method praat, world or harvest)")
+                         f"(use --pitch-method {', '.join(tracker_names()[:-1])} or {tracker_names()[-1]})")
 
 
 def with_pitch_method(model, info: ModelInfo, method: str | None) -> ModelInfo:

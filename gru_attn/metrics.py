@@ -165,3 +165,30 @@ def _dilate1(x: np.ndarray) -> np.ndarray:
     out[:, 1:] |= x[:, :-1]
     out[:, :-1] |= x[:, 1:]
     return out
+
+
+def frame_pitch_scores(estimate: np.ndarray, truth: np.ndarray) -> dict:
+    """Frame-level pitch scores of ``estimate`` against ``truth`` (both (T,) Hz, 0 = unvoiced).
+
+    ``RPA``: share of truly voiced frames estimated voiced and within 50 cents; ``RCA``:
+    the same ignoring octave errors; ``recall``: share of truly voiced frames estimated
+    voiced; ``FA``: share of truly unvoiced frames estimated voiced (mir_eval.melody's
+    definitions). A score whose denominator is empty is NaN.
+    """
+    estimate, truth = np.asarray(estimate, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if estimate.shape != truth.shape:
+        raise ValueError(f"frame_pitch_scores: shapes differ: {estimate.shape} vs {truth.shape}")
+    voiced, guessed = truth > 0, estimate > 0
+    both = voiced & guessed
+    cents = np.zeros(len(truth))
+    cents[both] = 1200 * np.log2(estimate[both] / truth[both])
+    chroma = np.abs(cents - 1200 * np.round(cents / 1200))
+    n_voiced, n_unvoiced = int(voiced.sum()), int((~voiced).sum())
+
+    def share(count, total):
+        return float(count) / total if total else float("nan")
+
+    return {"RPA": share(np.sum(both & (np.abs(cents) <= 50)), n_voiced),
+            "RCA": share(np.sum(both & (chroma <= 50)), n_voiced),
+            "recall": share(np.sum(both), n_voiced),
+            "FA": share(np.sum(guessed & ~voiced), n_unvoiced)}

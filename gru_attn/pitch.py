@@ -5,7 +5,17 @@ The output is VOCANO's ``*_pitch.npy``: one float64 value per 20 ms frame, frame
 Inference may instead take note pitches from the network itself (``pitch_method=model``,
 the default for newly trained models: see :mod:`gru_attn.model`'s pitch head and
 :func:`gru_attn.decode.model_pitch_contours`); this module holds the audio trackers.
-Three library-backed trackers, none needing torchaudio or downloaded weights:
+The trackers are a registry of configs, one per tracker, ``conf/pitch/<name>.yaml``::
+
+    _target_: gru_attn.pitch.praat   # (x (N,) float64 at 16 kHz, f0_floor, f0_ceil) -> (times s, f0 Hz)
+    f0_floor: 65.0                   # Hz, the search range
+    f0_ceil: 1100.0
+
+A tracker is selected by its file name (``inference.pitch_method``, ``--pitch-method``;
+checkpoints store the name); every list of methods in help and error messages is
+:func:`tracker_names` / :func:`pitch_methods`. A new tracker = its function (anywhere
+under ``gru_attn``) plus one config. The three shipped ones need no torchaudio or
+downloaded weights:
 
 - ``"world"``: pyworld DIO + StoneMask refinement (BSD).
 - ``"harvest"``: pyworld Harvest (BSD); slow.
@@ -26,33 +36,58 @@ bass or chord tones instead of the voice. Accuracy and speed per tracker and con
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
+from gru_attn.config import CONF_DIR, instantiate
+from gru_attn.contract import MODEL_METHOD  # the network's own pitch head (decode.model_pitch_contours); inference only
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE, frame_times, num_frames
 
-METHODS = ("world", "harvest", "praat")  # the audio trackers of this module
-MODEL_METHOD = "model"  # the network's own pitch head (gru_attn.decode.model_pitch_contours); inference only
-INFERENCE_METHODS = METHODS + (MODEL_METHOD,)  # what a checkpoint's pitch_method may be
+# Folders of tracker configs ``<name>.yaml`` (the first holding a name wins); a test or a plugin may add one.
+SEARCH_PATH = [CONF_DIR / "pitch"]
 DEFAULT_METHOD = "praat"  # for checkpoints that name no method
-F0_FLOOR = 65.0  # Hz, a little below MIDI 36
-F0_CEIL = 1100.0  # Hz, a little above MIDI 85
 ANALYSIS_STEP = 0.005  # s, the trackers' own frame step before sampling at the frame centres
 
 
-def track_pitch(audio: np.ndarray, method: str = DEFAULT_METHOD, f0_floor: float = F0_FLOOR,
-                f0_ceil: float = F0_CEIL) -> np.ndarray:
+def tracker_names() -> tuple[str, ...]:
+    """Names of the audio trackers: the ``<name>.yaml`` files of :data:`SEARCH_PATH`, sorted."""
+    return tuple(sorted({p.stem for folder in SEARCH_PATH for p in Path(folder).glob("*.yaml")}))
+
+
+def pitch_methods() -> tuple[str, ...]:
+    """What a checkpoint's (or an option's) pitch method may be: a tracker or ``"model"``."""
+    return tracker_names() + (MODEL_METHOD,)
+
+
+def tracker_config(method: str) -> dict:
+    """The config of tracker ``method`` (``_target_``, ``f0_floor``, ``f0_ceil``) as a plain dict."""
+    if method == MODEL_METHOD:
+        raise InputError("pitch method 'model' comes from the network's pitch head, not from audio; "
+                         f"track_pitch takes one of {', '.join(tracker_names())}")
+    for folder in SEARCH_PATH:
+        path = Path(folder) / f"{method}.yaml"
+        if path.is_file():
+            config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+            if not isinstance(config, dict) or not {"_target_", "f0_floor", "f0_ceil"} <= set(config):
+                raise InputError(f"{path}: a tracker config needs _target_, f0_floor and f0_ceil")
+            return config
+    raise InputError(f"pitch method {method!r}: expected one of {', '.join(tracker_names())}")
+
+
+def track_pitch(audio: np.ndarray, method: str = DEFAULT_METHOD, f0_floor: float | None = None,
+                f0_ceil: float | None = None) -> np.ndarray:
     """f0 of ``audio`` ((N,) float samples at 16 kHz) per CFP frame.
 
     Returns (T,) float64 Hz, ``T = floor((N - 1) / 320)``, 0 where unvoiced.
-    ``method`` is one of ``METHODS``; ``f0_floor``/``f0_ceil`` bound the search in Hz.
+    ``method`` is one of :func:`tracker_names`; ``f0_floor``/``f0_ceil`` bound the search
+    in Hz (default: the tracker config's).
     """
-    if method == MODEL_METHOD:
-        raise InputError("pitch method 'model' comes from the network's pitch head, not from audio; "
-                         f"track_pitch takes one of {', '.join(METHODS)}")
-    if method not in METHODS:
-        raise InputError(f"pitch method {method!r}: expected one of {', '.join(METHODS)}")
+    config = tracker_config(method)
+    f0_floor = float(config["f0_floor"] if f0_floor is None else f0_floor)
+    f0_ceil = float(config["f0_ceil"] if f0_ceil is None else f0_ceil)
     if not 0 < f0_floor < f0_ceil < SAMPLE_RATE / 2:
         raise InputError(f"pitch range {f0_floor}-{f0_ceil} Hz: expected 0 < floor < ceiling < 8000")
     x = np.asarray(audio)
@@ -62,8 +97,8 @@ def track_pitch(audio: np.ndarray, method: str = DEFAULT_METHOD, f0_floor: float
     n_frames = num_frames(len(x))
     if n_frames == 0:
         return np.zeros(0)
-    x = x.astype(np.float64)
-    times, f0 = _TRACKERS[method](x, f0_floor, f0_ceil)
+    tracker = instantiate(f"pitch/{method}", {"_target_": config["_target_"]}, _partial_=True)
+    times, f0 = tracker(x.astype(np.float64), f0_floor, f0_ceil)
     return sample_contour(times, f0, frame_times(n_frames))
 
 
@@ -94,21 +129,21 @@ def _pyworld():
     return pyworld
 
 
-def _world(x: np.ndarray, f0_floor: float, f0_ceil: float):
+def world(x: np.ndarray, f0_floor: float, f0_ceil: float):
     """DIO + StoneMask at a 5 ms step: (times s, f0 Hz)."""
     pw = _pyworld()
     f0, t = pw.dio(x, SAMPLE_RATE, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=ANALYSIS_STEP * 1000)
     return t, pw.stonemask(x, f0, t, SAMPLE_RATE)
 
 
-def _harvest(x: np.ndarray, f0_floor: float, f0_ceil: float):
+def harvest(x: np.ndarray, f0_floor: float, f0_ceil: float):
     """Harvest at a 5 ms step: (times s, f0 Hz)."""
     f0, t = _pyworld().harvest(x, SAMPLE_RATE, f0_floor=f0_floor, f0_ceil=f0_ceil,
                                frame_period=ANALYSIS_STEP * 1000)
     return t, f0
 
 
-def _praat(x: np.ndarray, f0_floor: float, f0_ceil: float):
+def praat(x: np.ndarray, f0_floor: float, f0_ceil: float):
     """Praat autocorrelation pitch at a 5 ms step: (times s, f0 Hz).
 
     Praat's window is 3 periods of ``f0_floor``; shorter audio is padded with trailing
@@ -122,31 +157,6 @@ def _praat(x: np.ndarray, f0_floor: float, f0_ceil: float):
     return pitch.xs(), pitch.selected_array["frequency"]
 
 
-_TRACKERS = {"world": _world, "harvest": _harvest, "praat": _praat}
-
-
-def frame_pitch_scores(estimate: np.ndarray, truth: np.ndarray) -> dict:
-    """Frame-level pitch scores of ``estimate`` against ``truth`` (both (T,) Hz, 0 = unvoiced).
-
-    ``RPA``: share of truly voiced frames estimated voiced and within 50 cents; ``RCA``:
-    the same ignoring octave errors; ``recall``: share of truly voiced frames estimated
-    voiced; ``FA``: share of truly unvoiced frames estimated voiced (mir_eval.melody's
-    definitions). A score whose denominator is empty is NaN.
-    """
-    estimate, truth = np.asarray(estimate, dtype=np.float64), np.asarray(truth, dtype=np.float64)
-    if estimate.shape != truth.shape:
-        raise ValueError(f"frame_pitch_scores: shapes differ: {estimate.shape} vs {truth.shape}")
-    voiced, guessed = truth > 0, estimate > 0
-    both = voiced & guessed
-    cents = np.zeros(len(truth))
-    cents[both] = 1200 * np.log2(estimate[both] / truth[both])
-    chroma = np.abs(cents - 1200 * np.round(cents / 1200))
-    n_voiced, n_unvoiced = int(voiced.sum()), int((~voiced).sum())
-
-    def share(count, total):
-        return float(count) / total if total else float("nan")
-
-    return {"RPA": share(np.sum(both & (np.abs(cents) <= 50)), n_voiced),
-            "RCA": share(np.sum(both & (chroma <= 50)), n_voiced),
-            "recall": share(np.sum(both), n_voiced),
-            "FA": share(np.sum(guessed & ~voiced), n_unvoiced)}
+# The shipped trackers at import time (later additions to SEARCH_PATH: call tracker_names()).
+METHODS = tracker_names()
+INFERENCE_METHODS = pitch_methods()

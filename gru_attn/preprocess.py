@@ -33,7 +33,7 @@ from gru_attn.cfp import cfp_features
 from gru_attn.devices import resolve_device
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.files import check_out_folder, os_reason, remove_stale_temps, save_npy
-from gru_attn.pitch import DEFAULT_METHOD, METHODS, track_pitch
+from gru_attn.pitch import DEFAULT_METHOD, track_pitch, tracker_names
 
 
 def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -78,8 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("input", help="audio file (.wav/.flac/.ogg) or folder of audio files")
     parser.add_argument("--out", default="generated", help="output folder (default: generated)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="CFP device (default: auto)")
-    parser.add_argument("--pitch-method", default=DEFAULT_METHOD, choices=METHODS,
-                        help=f"pitch tracker (default: {DEFAULT_METHOD})")
+    parser.add_argument("--pitch-method", default=DEFAULT_METHOD, choices=tracker_names(),
+                        help=f"pitch tracker of conf/pitch (default: {DEFAULT_METHOD})")
     parser.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
     return parser.parse_args(argv)
 

@@ -11,6 +11,8 @@ Writes the songs of ``data.singer.render_song`` in the corpus layout ``corpus.py
                                    conditions), seconds; written last, so its presence marks
                                    a complete corpus
 
+The corpus size (``minutes_*``) has no default here; ``conf/data/synthetic.yaml`` sets it and
+the other defaults below equal that file's (``tests/test_train.py`` pins them).
 Conditions (defaults in brackets): ``accompaniment_share`` [0.65] of the songs of every
 split get accompaniment (spread evenly over each split, so the small validation and test
 splits hold their share), at a vocal-to-accompaniment RMS ratio drawn per song from
@@ -156,7 +158,7 @@ def _songs_in_order(jobs: list, workers: int):
         yield from pool.map(_make_song, jobs)
 
 
-def generate_corpus(out_dir, minutes_train: float = 15.0, minutes_val: float = 2.0, minutes_test: float = 2.0,
+def generate_corpus(out_dir, minutes_train: float, minutes_val: float, minutes_test: float,
                     seed: int = 0, accompaniment_db=DEFAULT_ACCOMPANIMENT_DB, reverb=DEFAULT_REVERB,
                     song_seconds=(20, 40), accompaniment_share: float = DEFAULT_ACCOMPANIMENT_SHARE,
                     recording_chain: bool = True, progress: bool = True, workers: int | None = None) -> Path:
@@ -228,7 +230,7 @@ def _lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def ensure_corpus(root_dir, minutes_train: float = 15.0, minutes_val: float = 2.0, minutes_test: float = 2.0,
+def ensure_corpus(root_dir, minutes_train: float, minutes_val: float, minutes_test: float,
                   seed: int = 0, accompaniment_db=DEFAULT_ACCOMPANIMENT_DB, reverb=DEFAULT_REVERB,
                   song_seconds=(20, 40), accompaniment_share: float = DEFAULT_ACCOMPANIMENT_SHARE,
                   recording_chain: bool = True, progress: bool = True) -> Path:

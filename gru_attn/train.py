@@ -1,8 +1,12 @@
 """``python -m gru_attn.train``: the Hydra entry point of training.
 
 Composes ``conf/train.yaml`` (data, model, optimizer, scheduler, trainer, paths,
-optional experiment / hparams_search), builds every object with
-``hydra.utils.instantiate`` and hands them to :func:`gru_attn.engine.fit`.
+optional experiment / hparams_search), builds every object with the whitelisted
+:func:`gru_attn.config.instantiate`, and hands :func:`gru_attn.engine.fit` only what the
+loop needs: the model, the training chunks, the validation set (its pitch built here
+from the corpus's audio), the loss, optimizer and scheduler partials, the trainer
+settings and where the run reports. Global state (seeds, ``trainer.threads``) is set
+here, never in the engine.
 The task function returns the run's best ``optimized_metric`` (for sweepers); a
 failed run (NaN loss, out of memory, bad input) records why in ``metrics.json``
 (status ``failed``); inside a sweep it returns the worst value for
@@ -23,16 +27,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gru_attn.config import CONF_DIR, TARGET_WHITELIST, target_allowed  # importing it registers the configs' resolvers
+from gru_attn.config import CONF_DIR, instantiate  # importing it registers the configs' resolvers
 from gru_attn.contract import check_model, model_class
 from gru_attn.decode import DecodeParams
-from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value
+from gru_attn.engine import (Pruned, RunSpec, TrainerSettings, TrainingFailed, ValidationSet, fit, training_set,
+                             worst_value)
 from gru_attn.errors import InputError, print_error
 from gru_attn.files import write_json
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.loggers import build_logger, finish, flat_params
 from gru_attn.model import num_parameters
 from gru_attn.sweep import epoch_callback, job_device
+from gru_attn.tracked_pitch import validation_pitch
 from gru_attn.validation import run_hydra, validate_config
 
 log = logging.getLogger(__name__)
@@ -43,24 +49,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def instantiate(group: str, config):
-    """``hydra.utils.instantiate(config)`` restricted to :data:`gru_attn.config.TARGET_WHITELIST`;
-    a bad value (InputError or ValueError raised by the target, a target outside the whitelist or
-    one that cannot be built) becomes one InputError naming the config group."""
-    target = config.get("_target_") if hasattr(config, "get") else None
-    if isinstance(target, str) and not target_allowed(target):
-        raise InputError(f"{group}: _target_ {target!r} is not allowed: config targets must be in "
-                         + " or ".join(TARGET_WHITELIST))
-    try:
-        return hydra.utils.instantiate(config, _execution_whitelist_=TARGET_WHITELIST)
-    except hydra.errors.InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, (InputError, ValueError)):
-            raise InputError(f"{group}: {cause}") from None
-        reason = " ".join(str(exc).split("\nfull_key:")[0].split()) or type(exc).__name__
-        raise InputError(f"{group}: cannot build {target!r}: {reason}") from None
 
 
 # Config keys that moved: old key -> new key (a run that sets an old key stops with one line).
@@ -100,6 +88,31 @@ def check_optimizer(make_optimizer, model: torch.nn.Module) -> None:
         raise InputError(f"optimizer: {exc}") from None
 
 
+def build_optimizer(cfg: DictConfig, model: torch.nn.Module) -> tuple:
+    """``(make_optimizer, make_scheduler)``: the partials of ``cfg.optimizer`` (checked once on
+    ``model``) and ``cfg.scheduler`` (None without a ``_target_``)."""
+    make_optimizer = instantiate("optimizer", cfg.optimizer)
+    scheduler_cfg = cfg.get("scheduler")
+    make_scheduler = None
+    if scheduler_cfg is not None and scheduler_cfg.get("_target_") is not None:
+        make_scheduler = instantiate("scheduler", scheduler_cfg)
+    check_optimizer(make_optimizer, model)
+    return make_optimizer, make_scheduler
+
+
+def checkpoint_info(cfg: DictConfig, model: torch.nn.Module, model_config: dict) -> dict:
+    """What every checkpoint stores besides the training state, so that inference needs nothing
+    else: the model config, the feature layout, the pitch method and the resolved config."""
+    return {
+        "model_config": model_config,
+        "feature_layout": {"n_channels": int(model_config["n_channels"]), "n_bins": int(model_config["n_bins"]),
+                           "context": int(model.context),
+                           "hop_seconds": HOP_SECONDS, "sample_rate": SAMPLE_RATE},
+        "pitch_method": cfg.inference.pitch_method,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
 def train(cfg: DictConfig) -> float:
     """Train one run as configured; returns the best ``optimized_metric``."""
     validate_config(cfg)  # types and ranges of every setting, before any work (gru_attn.validation)
@@ -112,53 +125,37 @@ def train(cfg: DictConfig) -> float:
         raise InputError(f"trainer.max_epochs={cfg.trainer.max_epochs}: must be at least 1 "
                          "(a run of 0 epochs would save an untrained model)")
     seed_everything(int(cfg.seed))
+    if cfg.trainer.get("threads"):
+        torch.set_num_threads(int(cfg.trainer.threads))  # global state: set here, never in the engine
 
-    splits = instantiate("data.corpus", cfg.data.corpus)
-    train_songs, val_songs = splits["train"], splits["val"]
+    # the data: songs by split (and, for a Corpus, where their audio is)
+    corpus = instantiate("data.corpus", cfg.data.corpus)
+    train_songs, val_songs = corpus["train"], corpus["val"]
     if not train_songs or not val_songs:
         raise InputError(f"data: need at least one train and one val song (got {len(train_songs)} / {len(val_songs)})")
     n_channels, n_bins, _ = train_songs[0].feats.shape
 
+    # the model for the data's layout, its optimizer and lr schedule, the loss
     model, model_config = build_model(cfg.model, n_channels, n_bins)
-    n_params = num_parameters(model)
-    print(f"model {model_config['_target_']}: {n_params:,} trainable parameters")
-    make_optimizer = instantiate("optimizer", cfg.optimizer)
-    check_optimizer(make_optimizer, model)
+    print(f"model {model_config['_target_']}: {num_parameters(model):,} trainable parameters")
+    make_optimizer, make_scheduler = build_optimizer(cfg, model)
+    loss_fn = instantiate("loss", cfg.loss)
 
-    scheduler_cfg = cfg.get("scheduler")
-    make_scheduler = None
-    if scheduler_cfg is not None and scheduler_cfg.get("_target_") is not None:
-        make_scheduler = instantiate("scheduler", scheduler_cfg)
-    checkpoint_info = {
-        "model_config": model_config,
-        "feature_layout": {"n_channels": int(n_channels), "n_bins": int(n_bins),
-                           "context": int(model.context),
-                           "hop_seconds": HOP_SECONDS, "sample_rate": SAMPLE_RATE},
-        "pitch_method": cfg.inference.pitch_method,
-        "config": OmegaConf.to_container(cfg, resolve=True),
-    }
+    # what the loop gets: the training chunks, the validation set, its settings, where it reports
+    augment = OmegaConf.to_container(cfg.data.augment, resolve=True) if cfg.data.get("augment") else None
+    train_set = training_set(train_songs, model, loss_fn, batch_size=int(cfg.data.batch_size),
+                             chunk_frames=int(cfg.data.chunk_frames), seed=int(cfg.seed), augment=augment)
+    # validation decodes note pitches as inference will: the pitch head, or a tracker on the corpus's audio
+    val_pitch = validation_pitch(cfg.inference.pitch_method, getattr(corpus, "wav_dir", None))
+    val_set = ValidationSet(val_songs, DecodeParams(**cfg.decode), val_pitch)
     settings = TrainerSettings(**cfg.trainer)
     settings.device = job_device(settings.device)  # sweeps: one job per GPU
     logger = build_logger(cfg.get("logger"))  # live logs (conf/logger); closed with the final metrics
+    spec = RunSpec(out_dir, cfg.optimized_metric, direction, checkpoint_info(cfg, model, model_config),
+                  on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
+                  logger=logger)
     try:
-        summary = fit(
-            model, train_songs, val_songs,
-            make_optimizer=make_optimizer,
-            make_scheduler=make_scheduler,
-            loss_fn=instantiate("loss", cfg.loss),
-            decode_params=DecodeParams(**cfg.decode),
-            settings=settings,
-            out_dir=out_dir,
-            batch_size=int(cfg.data.batch_size),
-            chunk_frames=int(cfg.data.chunk_frames),
-            seed=int(cfg.seed),
-            optimized_metric=cfg.optimized_metric,
-            direction=direction,
-            checkpoint_info=checkpoint_info,
-            on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
-            augment=OmegaConf.to_container(cfg.data.augment, resolve=True) if cfg.data.get("augment") else None,
-            logger=logger,
-        )
+        summary = fit(model, train_set, val_set, loss_fn, make_optimizer, make_scheduler, settings, spec)
     finally:
         finish(logger, flat_params(cfg), out_dir / "metrics.json")
     best = summary["best_value"]

@@ -64,7 +64,7 @@ from gru_attn.inference import (
     with_pitch_method,
 )
 from gru_attn.notes import MIDI_TEMPO, MIDI_TEMPO_RANGE, NoteList, write_notes
-from gru_attn.pitch import INFERENCE_METHODS
+from gru_attn.pitch import pitch_methods, tracker_names
 from gru_attn.plots import plot_transcription
 from gru_attn.sonify import render_notes, write_wav
 
@@ -168,9 +168,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plot", action="store_true", help="also write <name>.png (piano roll + probabilities)")
     parser.add_argument("--feat", help="VOCANO-layout features <name>_feat.npy to use instead of computing them")
     parser.add_argument("--pitch", help="pitch contour <name>_pitch.npy (Hz) to use instead of tracking it")
-    parser.add_argument("--pitch-method", choices=INFERENCE_METHODS, default=None,
+    parser.add_argument("--pitch-method", choices=pitch_methods(), default=None,
                         help="where note pitches come from (default: the checkpoint's): model (the network's "
-                             "pitch head), praat, world or harvest")
+                             f"pitch head) or a tracker of conf/pitch: {', '.join(tracker_names())}")
     parser.add_argument("--segment-frames", type=int, default=None,
                         help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)")
     return parser.parse_args(argv)

@@ -48,17 +48,22 @@ def _tiny_song(seed=0):
                                  notes=NoteList([0.2], [0.8], [57.0]), name="s"))()
 
 
+def _train(model, settings, out_dir):
+    """``engine.fit`` of ``model`` on one tiny song (train = val), minimising val/loss."""
+    song, loss = _tiny_song(), Sdt6Loss()
+    train = engine.training_set([song], model, loss, batch_size=2, chunk_frames=32, seed=0)
+    engine.fit(model, train, engine.ValidationSet([song], DecodeParams()), loss,
+               lambda p: torch.optim.Adam(p, lr=3e-3), None, settings, engine.RunSpec(out_dir, "val/loss", "minimize"))
+
+
 def _fit(tmp_path, amp, monkeypatch, native_bf16):
     monkeypatch.setattr(engine, "autocast_dtype",
                         lambda device, on: torch.bfloat16 if on and native_bf16 else None)
     torch.manual_seed(0)
     model = NoteSegmenter(hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2,
                           pitch_head=True, pitch_features=True)
-    settings = engine.TrainerSettings(max_epochs=8, device="cpu", amp=amp, early_stopping_patience=None)
-    song = _tiny_song()
-    engine.fit(model, [song], [song], lambda p: torch.optim.Adam(p, lr=3e-3), None, Sdt6Loss(), DecodeParams(),
-               settings, tmp_path, batch_size=2, chunk_frames=32, seed=0, optimized_metric="val/loss",
-               direction="minimize")
+    settings = engine.TrainerSettings(max_epochs=8, device="cpu", amp=amp, early_stopping_patience=None, frame_step=1)
+    _train(model, settings, tmp_path)
     return json.loads((tmp_path / "metrics.json").read_text())
 
 
@@ -89,10 +94,7 @@ def test_frame_step_trains_on_every_other_frame(tmp_path, monkeypatch):
     model = NoteSegmenter(hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2,
                           pitch_head=True, pitch_features=True)
     settings = engine.TrainerSettings(max_epochs=8, device="cpu", early_stopping_patience=None, frame_step=2)
-    song = _tiny_song()
-    engine.fit(model, [song], [song], lambda p: torch.optim.Adam(p, lr=3e-3), None, Sdt6Loss(), DecodeParams(),
-               settings, tmp_path, batch_size=2, chunk_frames=32, seed=0, optimized_metric="val/loss",
-               direction="minimize")
+    _train(model, settings, tmp_path)
     steps = [s for s in seen if s[1] == 2]  # training calls (validation classifies every frame)
     assert steps and all(n_out == len(range(0, length - 4, 2)) for length, _, n_out in steps)
     assert {length for length, _, _ in steps} == {36, 35}  # both phases: chunk of 32 + 2 * 2, or from frame 1

@@ -124,11 +124,11 @@ def test_training_uses_the_widened_targets(monkeypatch, tmp_path):
                                  pitch=np.where(targets[:, 0] == 1, 220.0, 0.0),
                                  notes=NoteList([0.2], [0.8], [57.0]), name="s"))()
     model = NoteSegmenter(hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2)
-    settings = engine.TrainerSettings(max_epochs=1, device="cpu")
+    settings = engine.TrainerSettings(max_epochs=1, device="cpu", frame_step=1)
     wide = Sdt6Loss(event_width=1)
-    engine.fit(model, [song], [song], lambda p: torch.optim.SGD(p, lr=0.0), None, wide, DecodeParams(),
-               settings, tmp_path, batch_size=2, chunk_frames=16, seed=0, optimized_metric="val/loss",
-               direction="minimize")
+    train = engine.training_set([song], model, wide, batch_size=2, chunk_frames=16, seed=0)
+    engine.fit(model, train, engine.ValidationSet([song], DecodeParams()), wide,
+               lambda p: torch.optim.SGD(p, lr=0.0), None, settings, engine.RunSpec(tmp_path, "val/loss", "minimize"))
     assert np.flatnonzero(seen[0][:, 1]).tolist() == [9, 10, 11]
     assert np.flatnonzero(seen[0][:, 2]).tolist() == [39, 40, 41]
     narrow = engine.validate(model, [song], Sdt6Loss(), DecodeParams(), "cpu")["val/loss"]

@@ -12,14 +12,15 @@ from gru_attn import cfp
 from gru_attn.checkpoint import save_checkpoint
 from gru_attn.decode import (DecodeParams, bin_to_hz, decode_notes, hz_to_bin, model_pitch_contours,
                              pitch_from_logits)
-from gru_attn.engine import TrackerPitch, validate
+from gru_attn.engine import validate
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE, notes_to_targets
 from gru_attn.inference import features_for_audio, load_model, transcribe_audio, with_pitch_method
 from gru_attn.loss import Sdt6Loss, pitch_targets
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList
-from gru_attn.pitch import frame_pitch_scores
+from gru_attn.metrics import frame_pitch_scores
+from gru_attn.tracked_pitch import TrackerPitch
 from gru_attn.windows import ChunkDataset
 
 CONFIG = dict(n_channels=9, n_bins=174, hidden_dim=32, num_layers=1, num_heads=2, conv_channels=[8, 16],
@@ -268,4 +269,4 @@ def test_cli_pitch_method_model_on_a_checkpoint_without_head(run_cli, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"error: {path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
-        "(use --pitch-method praat, world or harvest)"]
+        "(use --pitch-method harvest, praat or world)"]  # the trackers of conf/pitch

@@ -212,3 +212,57 @@ def test_decode_block_lists_every_decode_param():
     from gru_attn.decode import DecodeParams
 
     assert list(compose([]).decode) == [f.name for f in fields(DecodeParams)]
+
+
+def _signature_defaults(function) -> dict:
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def test_trainer_settings_defaults_are_the_yaml_ones():
+    """YAML is the one source of defaults: every field of TrainerSettings is a key of
+    conf/trainer/default.yaml with the same default, and the other way round."""
+    from dataclasses import MISSING, fields
+
+    from gru_attn.engine import TrainerSettings
+
+    yaml = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "trainer" / "default.yaml"))
+    python = {f.name: f.default for f in fields(TrainerSettings)}
+    assert MISSING not in python.values()
+    assert python == yaml
+
+
+def test_synthetic_corpus_defaults_are_the_yaml_ones():
+    """Every parameter of the corpus generator is set in conf/data/synthetic.yaml; those with a
+    Python default have the YAML's value; the corpus size has none (the YAML's choice)."""
+    from gru_attn import synth
+    from gru_attn.corpus import load_synthetic_corpus
+
+    yaml = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "data" / "synthetic.yaml"))["corpus"]
+    assert yaml.pop("_target_") == "gru_attn.corpus.load_synthetic_corpus"
+    yaml.pop("root_dir")  # where the cache lives: ensure_corpus's first argument
+    assert set(_signature_defaults(load_synthetic_corpus)) == {"splits", "progress"}  # everything else: **params
+    import inspect
+
+    for function in (synth.generate_corpus, synth.ensure_corpus):
+        params = set(inspect.signature(function).parameters) - {"out_dir", "root_dir", "progress", "workers"}
+        assert params == set(yaml), function.__name__
+        defaults = {k: v for k, v in _signature_defaults(function).items() if k not in ("progress", "workers")}
+        assert not {"minutes_train", "minutes_val", "minutes_test"} & set(defaults)
+        for name, value in defaults.items():
+            expected = yaml[name]
+            assert (list(value) if isinstance(value, tuple) else value) == expected, (function.__name__, name)
+
+
+def test_engine_reads_no_audio_and_no_config():
+    """The loop imports no corpus generator, corpus loader, audio or pitch-tracker module."""
+    import ast
+
+    tree = ast.parse((CONF_DIR.parent / "gru_attn" / "engine.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    banned = {"gru_attn.synth", "gru_attn.singer", "gru_attn.audio", "gru_attn.pitch", "gru_attn.corpus",
+              "gru_attn.tracked_pitch", "gru_attn.config", "hydra", "omegaconf"}
+    assert not imported & banned, imported & banned

@@ -1,0 +1,72 @@
+"""The pitch validation decodes with, from a corpus's audio (the data side of training).
+
+:func:`validation_pitch` turns a checkpoint's ``inference.pitch_method`` and the folder of
+the corpus's audio (``Corpus.wav_dir`` of :mod:`gru_attn.corpus`) into what
+:func:`gru_attn.engine.validate` takes: ``"model"``, a :class:`TrackerPitch` (song -> (T,)
+Hz), or None (the corpus's true f0). The engine itself reads no audio.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from gru_attn.audio import load_audio
+from gru_attn.errors import InputError
+from gru_attn.files import save_npy
+from gru_attn.pitch import MODEL_METHOD, pitch_methods, track_pitch
+
+log = logging.getLogger(__name__)
+
+
+class TrackerPitch:
+    """Validation pitch of an audio tracker: ``pitch(song)`` -> (T,) Hz for ``song.name``.
+
+    Reads ``<wav_dir>/<song>.wav``, tracks it with ``method`` once and caches the
+    contour as ``<cache_dir>/<song>_pitch.npy`` (atomic write); the contour is trimmed
+    or zero-padded to the song's frames. Without ``wav_dir`` (e.g. a VOCANO-layout
+    corpus, whose pitch files are a tracker's output of the audio) it returns the
+    song's own pitch contour.
+    """
+
+    def __init__(self, method: str, wav_dir=None, cache_dir=None):
+        self.method = method
+        self.wav_dir = Path(wav_dir) if wav_dir is not None else None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+
+    def __call__(self, song) -> np.ndarray:
+        if self.wav_dir is None:
+            return np.asarray(song.pitch, dtype=np.float64)
+        cached = self.cache_dir / f"{song.name}_pitch.npy" if self.cache_dir is not None else None
+        if cached is not None and cached.is_file():
+            pitch = np.load(cached, allow_pickle=False)
+        else:
+            pitch = track_pitch(load_audio(self.wav_dir / f"{song.name}.wav"), self.method)
+            if cached is not None:
+                save_npy(cached, pitch)
+        n = song.n_frames
+        return np.pad(pitch[:n], (0, max(0, n - len(pitch))))
+
+
+def validation_pitch(method: str | None, wav_dir=None):
+    """What validation decodes with for the checkpoint's pitch ``method``: ``"model"`` (the
+    model's pitch head), a :class:`TrackerPitch`, or None (the corpus's true f0: no method).
+
+    ``wav_dir``: the corpus's ``<song>.wav`` folder (None: none known, so the tracker
+    stands in with the corpus's own pitch files, logged); tracked contours are cached in
+    ``<wav_dir>/../pitch_<method>/``.
+    """
+    if method is None:
+        return None
+    if method not in pitch_methods():
+        raise InputError(f"inference.pitch_method={method!r}: expected one of {', '.join(pitch_methods())}")
+    if method == MODEL_METHOD:
+        return MODEL_METHOD
+    if wav_dir is None:
+        log.info("validation pitch: no audio for the %s tracker (set data.wav_dir); decoding with the corpus's "
+                 "pitch files", method)
+        return TrackerPitch(method)
+    wav_dir = Path(wav_dir)
+    return TrackerPitch(method, wav_dir, wav_dir.parent / f"pitch_{method}")
