@@ -14,14 +14,6 @@ pulsed aspiration noise, vocal fry (irregular low pulses) before some phrase end
 breaths in some rests, and syllable-initial consonants complete the voice: unvoiced
 fricatives (s, sh, f) and aspirates (h), plosives (closure and burst), nasals (m, n),
 voiced fricatives (z, v) and liquids or glides (l, r, w, j).
-
-*Sustain events* (:func:`_sustain_events`): inside some long notes the voice changes
-without a new note, as unfamiliar voices do (vocoded and concatenated singing, where
-the event heads of a model trained without them fire inside steady vowels): a level
-dip of 2-10 dB over 40-160 ms, or a timbre join (F1-F3 step by 6-20 % within 15 ms,
-as at a diphone boundary). The labels do not change: events are the negative examples
-the onset and offset heads need. They draw from a stream spawned off the voice's
-generator, so every other part of the voice is the same with or without them.
 """
 
 from __future__ import annotations
@@ -36,9 +28,6 @@ from gru_attn.data.singer.score import Score, Singer
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.notes import midi_to_hz
 
-SUSTAIN_EVENT_P = 0.35  # share of notes of at least SUSTAIN_MIN_NOTE s that get sustain events
-SUSTAIN_MIN_NOTE = 0.35  # s
-SUSTAIN_MARGIN = 0.12  # s: events stay this far inside the note's labelled onset and offset
 TAPER_HZ = 6000.0  # harmonics fade out between this and MAX_PARTIAL_HZ
 SYNTH_CHUNK = 8000  # samples rendered at once (a multiple of CTRL_HOP)
 
@@ -414,39 +403,10 @@ def _fry_weight(score: Score, art: _Articulation, n_ctl: int) -> np.ndarray:
     return weight
 
 
-def _sustain_events(rng: np.random.Generator, onsets: np.ndarray, offsets: np.ndarray,
-                    n_ctl: int) -> tuple[np.ndarray, np.ndarray]:
-    """In-note changes that are not note boundaries -> ((n_ctl,) level change in dB, (n_ctl,) factor
-    on F1-F3). ``onsets`` / ``offsets``: (n_notes,) labelled note times in s.
-
-    A share :data:`SUSTAIN_EVENT_P` of the notes of at least :data:`SUSTAIN_MIN_NOTE` s get
-    one or two events at uniform times at least :data:`SUSTAIN_MARGIN` s inside the labels:
-    a Hann-shaped level dip (2-10 dB deep, 40-160 ms long), or a timbre join (the formants
-    step by a factor of 1 +- 0.06-0.20 within 15 ms and keep it to the note's end).
-    """
-    t = np.arange(n_ctl) / CTRL_RATE
-    dip_db, factor = np.zeros(n_ctl), np.ones(n_ctl)
-    for on, off in zip(onsets, offsets):
-        lo, hi = on + SUSTAIN_MARGIN, off - SUSTAIN_MARGIN
-        if off - on < SUSTAIN_MIN_NOTE or hi <= lo or rng.random() >= SUSTAIN_EVENT_P:
-            continue
-        for at in rng.uniform(lo, hi, rng.integers(1, 3)):
-            if rng.random() < 0.6:  # a level dip centred on `at`
-                width, depth = rng.uniform(0.04, 0.16), rng.uniform(2.0, 10.0)
-                ds = span(at - width / 2, at + width / 2, n_ctl)
-                dip_db[ds] -= depth * np.sin(np.pi * (t[ds] - at + width / 2) / width) ** 2
-            else:  # a timbre join: a formant step from `at` to the note's end
-                step = rng.choice([-1.0, 1.0]) * rng.uniform(0.06, 0.20)
-                js = span(at, off, n_ctl)
-                factor[js] *= 1.0 + step * rise(np.clip((t[js] - at) / 0.015, 0.0, 1.0))
-    return dip_db, factor
-
-
 def render_voice(rng: np.random.Generator, score: Score, singer: Singer, n: int):
     """Render the dry voice -> ((n,) float64 audio, (n_ctl,) f0 in Hz, (n_ctl,) voicing envelope,
     :class:`Phonemes`, (n_notes,) labelled offsets in s)."""
     n_ctl = n // CTRL_HOP + 2
-    events_rng = rng.spawn(1)[0]  # sustain events: a spawned stream leaves `rng`'s draws as they were
     art = _articulate(rng, score, singer)
     phonemes, offsets = _phonemes(score, art)
     t = np.arange(n_ctl) / CTRL_RATE
@@ -456,13 +416,9 @@ def render_voice(rng: np.random.Generator, score: Score, singer: Singer, n: int)
     f0_hz = midi_to_hz(midi)
     shape, nasal = _voicing_track(score, art, n_ctl)
     level_db = _level_track(rng, score, art, singer, vib_env, vib_phase)
-    event_db, timbre = _sustain_events(events_rng, score.onset, offsets, n_ctl)
-    level_db = level_db + event_db
     fry = _fry_weight(score, art, n_ctl)  # irregular, low glottal pulses: f0 and level jump per step
     amp = shape * 10 ** (level_db / 20) * (1.0 - 0.6 * fry * rng.random(n_ctl))
-    formants = _formant_track(rng, score, art, singer, f0_hz)
-    formants[:3] *= timbre[None, :]
-    gains = _harmonic_gains(f0_hz, formants, singer, nasal)
+    gains = _harmonic_gains(f0_hz, _formant_track(rng, score, art, singer, f0_hz), singer, nasal)
     f0_jittered = f0_hz * (1.0 + rng.normal(0.0, singer.jitter, n_ctl)) * (1.0 - fry * rng.uniform(0.3, 0.7, n_ctl))
     cycles = np.cumsum(upsample(f0_jittered, n) / SAMPLE_RATE)
     phases = rng.uniform(0, 2 * np.pi, len(gains)).astype(np.float32)
