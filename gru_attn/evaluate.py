@@ -50,9 +50,15 @@ from gru_attn.errors import InputError
 from gru_attn.files import write_json, write_text
 from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio, with_pitch_method
 from gru_attn.labels import notes_to_targets
-from gru_attn.pitch import INFERENCE_METHODS, MODEL_METHOD
-from gru_attn.metrics import NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics, note_metrics
+from gru_attn.metrics import (
+    NOTE_METRIC_KEYS,
+    FrameMetricAccumulator,
+    aggregate_note_metrics,
+    frame_metrics,
+    note_metrics,
+)
 from gru_attn.notes import NoteList, read_notes, write_notes
+from gru_attn.pitch import INFERENCE_METHODS, MODEL_METHOD
 
 # corpus loaders a checkpoint's ``config.data.corpus`` may name (nothing else is called)
 CORPUS_LOADERS = {

@@ -15,9 +15,9 @@ import pytest
 
 from gru_attn import crossgen
 from gru_attn.audio import load_audio
+from gru_attn.frames import frame_times
 from gru_attn.notes import read_notes
 from gru_attn.pitch import track_pitch
-from gru_attn.frames import frame_times
 
 SONGS, SECONDS, SEED = 1, 8.0, 3
 
@@ -166,29 +166,27 @@ def test_accompaniment_and_noise_at_the_drawn_ratios(rendered):
     assert wet_tail > 10 * voice_tail
 
 
-def test_missing_fluidsynth_is_one_line(run_cli, tmp_path):
-    proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(tmp_path / "set"), "--songs", "1", "--seconds", "8"],
-                   env={"PATH": str(tmp_path)})
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: fluidsynth not found: apt-get install fluidsynth fluid-soundfont-gm"
+def test_missing_fluidsynth_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # the CLI in process, with no fluidsynth on the PATH
+    assert crossgen.main(["--out", str(tmp_path / "set"), "--songs", "1", "--seconds", "8"]) == 2
+    assert capsys.readouterr().err.strip() == "error: fluidsynth not found: apt-get install fluidsynth fluid-soundfont-gm"
 
 
-def test_bad_options_are_one_line(run_cli, tools, tmp_path):
+def test_bad_options_are_one_line(capsys, tools, tmp_path):
     for args, expected in ((["--songs", "0"], "--songs 0"), (["--seconds", "2"], "--seconds 2.0"),
                            (["--conditions", "studio"], "--conditions studio"),
                            (["--soundfont", str(tmp_path / "none.sf2")], "soundfont not found"),
                            (["--ckpt", "x.pt", "--pitch-method", "yin"], "--pitch-method yin")):
-        proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(tmp_path / "set"), *args])
-        assert proc.returncode == 2, args
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
+        assert crossgen.main(["--out", str(tmp_path / "set"), *args]) == 2, args
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
 
 
 @pytest.mark.slow
-def test_evaluation_end_to_end_with_a_tiny_checkpoint(run_cli, tiny_set, tmp_path):
+def test_evaluation_end_to_end_with_a_tiny_checkpoint(run_cli, tiny_set, trained_run, tmp_path):
     out, _ = tiny_set
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", f"hydra.run.dir={tmp_path / 'run'}"], check=True)
-    ckpt = tmp_path / "run/checkpoints/best.pt"
+    ckpt = trained_run / "checkpoints/best.pt"  # the session's trained model, in a folder named "run"
     proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(out), "--songs", str(SONGS), "--seconds", str(SECONDS),
                     "--seed", str(SEED), "--ckpt", str(ckpt), "--report", str(tmp_path / "report")], check=True)
     table = (tmp_path / "report/run_best.md").read_text()

@@ -18,8 +18,18 @@ from gru_attn.errors import InputError
 from gru_attn.frames import frame_times, num_frames
 from gru_attn.notes import midi_to_hz, read_notes
 from gru_attn.singer import accompanied, render_song
-from gru_attn.synth import (DEFAULT_ACCOMPANIMENT_DB, DEFAULT_ACCOMPANIMENT_SHARE, DEFAULT_REVERB, MIDI_HIGH, MIDI_LOW,
-                            _params, _plan, corpus_name, ensure_corpus, generate_corpus)
+from gru_attn.synth import (
+    DEFAULT_ACCOMPANIMENT_DB,
+    DEFAULT_ACCOMPANIMENT_SHARE,
+    DEFAULT_REVERB,
+    MIDI_HIGH,
+    MIDI_LOW,
+    _params,
+    _plan,
+    corpus_name,
+    ensure_corpus,
+    generate_corpus,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 # ~15 s of audio in 4 songs: small enough that the CFP features stay cheap.
@@ -313,13 +323,15 @@ def test_ensure_corpus_concurrent(tmp_path):
     assert folders == [Path(paths[0])] and (folders[0] / "corpus.json").is_file()
 
 
-def test_cli(tmp_path):
+def test_cli(capsys, tmp_path):
     out = tmp_path / "cli"
     cmd = [sys.executable, "-m", "gru_attn.synth", "--minutes", "0.05", "--val-minutes", "0", "--test-minutes", "0",
            "--song-seconds", "3", "4", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("wrote 1 songs") and (out / "corpus.json").is_file()
-    proc = subprocess.run(cmd[:-1] + [str(tmp_path / "bad"), "--reverb", "3"], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "reverb" in proc.stderr
+    from gru_attn.synth import main  # the same CLI in process (saves an interpreter start)
+
+    assert main([*cmd[3:-1], str(tmp_path / "bad"), "--reverb", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "reverb" in err
