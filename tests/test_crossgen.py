@@ -1,7 +1,7 @@
 """The cross-generator evaluation set (fluidsynth + GM voices): determinism, labels, mixing, evaluation.
 
 Needs the ``fluidsynth`` program and the GM soundfont (``apt-get install fluidsynth
-fluid-soundfont-gm``; ``.ci/run`` installs them). Without them these tests fail, not skip.
+fluid-soundfont-gm``; ``bash tests/setup.sh`` installs them). Without them these tests fail, not skip.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def tools():
     """Fail (never skip) with the install hint when fluidsynth or the soundfont is missing."""
     if shutil.which("fluidsynth") is None or not crossgen.DEFAULT_SOUNDFONT.is_file():
         pytest.fail("fluidsynth or /usr/share/sounds/sf2/FluidR3_GM.sf2 missing: "
-                    "apt-get install fluidsynth fluid-soundfont-gm (.ci/run installs them)")
+                    "apt-get install fluidsynth fluid-soundfont-gm (bash tests/setup.sh installs them)")
     return crossgen.DEFAULT_SOUNDFONT
 
 
@@ -166,10 +166,12 @@ def test_accompaniment_and_noise_at_the_drawn_ratios(rendered):
     assert wet_tail > 10 * voice_tail
 
 
-def test_missing_fluidsynth_is_one_line(monkeypatch, capsys, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))  # the CLI in process, with no fluidsynth on the PATH
-    assert crossgen.main(["--out", str(tmp_path / "set"), "--songs", "1", "--seconds", "8"]) == 2
-    assert capsys.readouterr().err.strip() == "error: fluidsynth not found: apt-get install fluidsynth fluid-soundfont-gm"
+def test_missing_fluidsynth_is_one_line(run_cli, tmp_path):
+    # a fresh process: this one has found (and cached) fluidsynth already
+    proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(tmp_path / "set"), "--songs", "1", "--seconds", "8"],
+                   env={"PATH": str(tmp_path)})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: fluidsynth not found: apt-get install fluidsynth fluid-soundfont-gm"
 
 
 def test_bad_options_are_one_line(capsys, tools, tmp_path):
