@@ -1,5 +1,9 @@
 """Shared fixtures: repository paths, a per-session corpus cache, CLI runners (a subprocess, or the
-Hydra training CLI in process), and the one trained checkpoint of the session."""
+Hydra training CLI in process), and the one trained checkpoint of the session.
+
+``python -m pytest -m "not slow"`` is the inner loop; ``python -m pytest`` (after
+``bash tests/setup.sh``) the full suite. Error paths call the entry points in process;
+a subprocess only where the fresh process is what is tested."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 # Everything the test suite needs, on a fresh Debian/Ubuntu machine. The README's test command is
 #   bash tests/setup.sh && python -m pytest
 # and .ci/run runs exactly that line (after starting its throwaway PostgreSQL and SLURM).
+# While working, the inner loop `python -m pytest -m "not slow"` skips the end-to-end runs.
 #
 # 1. apt packages fluidsynth + fluid-soundfont-gm (tests/test_crossgen.py renders with them and
 #    fails, not skips, without them): installed only when missing; installing needs root.
