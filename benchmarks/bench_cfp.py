@@ -106,8 +106,8 @@ def parity(device: str) -> tuple[float, float] | None:
     if not FIXTURE.is_dir():
         return None
     import numpy as np
-
     import vocano_reference
+
     from gru_attn.audio import load_audio
     from gru_attn.cfp import cfp_features
 

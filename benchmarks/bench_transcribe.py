@@ -49,8 +49,7 @@ sys.path.insert(0, str(REPO))
 from gru_attn.decode import DecodeParams  # noqa: E402
 from gru_attn.devices import single_thread_workers  # noqa: E402
 from gru_attn.frames import SAMPLE_RATE  # noqa: E402
-from gru_attn.inference import (STAGES, ModelInfo, features_for_audio, load_model, transcribe_audio,  # noqa: E402
-                                with_pitch_method)
+from gru_attn.inference import STAGES, ModelInfo, features_for_audio, load_model, transcribe_audio, with_pitch_method  # noqa: E402
 from gru_attn.model import CPU_SEGMENT_FRAMES, NoteSegmenter, num_parameters, predict_song  # noqa: E402
 from gru_attn.pitch import DEFAULT_METHOD, INFERENCE_METHODS  # noqa: E402
 from gru_attn.synth import render_song  # noqa: E402

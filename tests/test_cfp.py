@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import vocano_reference  # noqa: E402  (the literal, loop-and-matrix reading of VOCANO used as reference)
 
 
-
 def _signal(n: int, seed: int = 0) -> np.ndarray:
     """(n,) float32 harmonic tone with vibrato plus noise, in [-1, 1]."""
     rng = np.random.default_rng(seed)

@@ -1,7 +1,7 @@
 """The cross-generator evaluation set (fluidsynth + GM voices): determinism, labels, mixing, evaluation.
 
 Needs the ``fluidsynth`` program and the GM soundfont (``apt-get install fluidsynth
-fluid-soundfont-gm``; ``.ci/run`` installs them). Without them these tests fail, not skip.
+fluid-soundfont-gm``; ``bash tests/setup.sh`` installs them). Without them these tests fail, not skip.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from gru_attn.audio import load_audio
+from gru_attn.frames import frame_times
 from gru_attn.notes import read_notes
 from gru_attn.pitch import track_pitch
-from gru_attn.frames import frame_times
 from gru_attn.tools import crossgen
 from gru_attn.tools.crossgen import calibrate, compose, midi, render
 
@@ -28,7 +28,7 @@ def tools():
     """Fail (never skip) with the install hint when fluidsynth or the soundfont is missing."""
     if shutil.which("fluidsynth") is None or not crossgen.DEFAULT_SOUNDFONT.is_file():
         pytest.fail("fluidsynth or /usr/share/sounds/sf2/FluidR3_GM.sf2 missing: "
-                    "apt-get install fluidsynth fluid-soundfont-gm (.ci/run installs them)")
+                    "apt-get install fluidsynth fluid-soundfont-gm (bash tests/setup.sh installs them)")
     return crossgen.DEFAULT_SOUNDFONT
 
 
@@ -168,28 +168,28 @@ def test_accompaniment_and_noise_at_the_drawn_ratios(rendered):
 
 
 def test_missing_fluidsynth_is_one_line(run_cli, tmp_path):
+    # a fresh process: this one has found (and cached) fluidsynth already
     proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(tmp_path / "set"), "--songs", "1", "--seconds", "8"],
                    env={"PATH": str(tmp_path)})
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: fluidsynth not found: apt-get install fluidsynth fluid-soundfont-gm"
 
 
-def test_bad_options_are_one_line(run_cli, tools, tmp_path):
+def test_bad_options_are_one_line(capsys, tools, tmp_path):
     for args, expected in ((["--songs", "0"], "--songs 0"), (["--seconds", "2"], "--seconds 2.0"),
                            (["--conditions", "studio"], "--conditions studio"),
                            (["--soundfont", str(tmp_path / "none.sf2")], "soundfont not found"),
                            (["--ckpt", "x.pt", "--pitch-method", "yin"], "--pitch-method yin")):
-        proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(tmp_path / "set"), *args])
-        assert proc.returncode == 2, args
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
+        assert crossgen.main(["--out", str(tmp_path / "set"), *args]) == 2, args
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
 
 
 @pytest.mark.slow
-def test_evaluation_end_to_end_with_a_tiny_checkpoint(run_cli, tiny_set, tmp_path):
+def test_evaluation_end_to_end_with_a_tiny_checkpoint(run_cli, tiny_set, trained_run, tmp_path):
     out, _ = tiny_set
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", f"hydra.run.dir={tmp_path / 'run'}"], check=True)
-    ckpt = tmp_path / "run/checkpoints/best.pt"
+    ckpt = trained_run / "checkpoints/best.pt"  # the session's trained model, in a folder named "run"
     proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(out), "--songs", str(SONGS), "--seconds", str(SECONDS),
                     "--seed", str(SEED), "--ckpt", str(ckpt), "--report", str(tmp_path / "report")], check=True)
     table = (tmp_path / "report/run_best.md").read_text()

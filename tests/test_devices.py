@@ -10,8 +10,8 @@ import torch
 
 from gru_attn import devices, engine
 from gru_attn.decode import DecodeParams
-from gru_attn.errors import InputError
 from gru_attn.devices import autocast_dtype, cpu_has_native_bf16
+from gru_attn.errors import InputError
 from gru_attn.loss import Sdt6Loss
 from gru_attn.model import NoteSegmenter
 from gru_attn.notes import NoteList

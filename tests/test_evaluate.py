@@ -116,12 +116,14 @@ def test_cli_on_tiny_corpus_test_split_and_wav_dir(run_cli, random_checkpoint, c
     assert list(report["per_song"]) == [name] and report["per_song"][name]["frames"] > 0
 
 
-def test_cli_errors(run_cli, random_checkpoint, tmp_path):
+def test_cli_errors(capsys, random_checkpoint, tmp_path):
+    from gru_attn.evaluate import main  # the CLI in process
+
     notes_dir = tmp_path / "notes"
     write_notes(NoteList([0.1], [0.5], [60]), notes_dir / "x.csv")
-    proc = run_cli(["-m", "gru_attn.evaluate", "--ckpt", str(random_checkpoint), "--wav-dir", str(tmp_path / "none"),
-                    "--notes-dir", str(notes_dir)])
-    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "none" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    proc = run_cli(["-m", "gru_attn.evaluate", "--ckpt", str(random_checkpoint), "--feat-dir", str(tmp_path)])
-    assert proc.returncode == 2 and "--notes-dir" in proc.stderr
+    code = main(["--ckpt", str(random_checkpoint), "--wav-dir", str(tmp_path / "none"), "--notes-dir", str(notes_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "none" in err
+    assert "Traceback" not in err
+    code = main(["--ckpt", str(random_checkpoint), "--feat-dir", str(tmp_path)])
+    assert code == 2 and "--notes-dir" in capsys.readouterr().err

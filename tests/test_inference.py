@@ -179,14 +179,17 @@ def test_feature_and_pitch_files_of_different_lengths_name_both(checkpoint, tmp_
     assert str(feat) in str(exc.value) and str(pitch) in str(exc.value)
 
 
-def test_transcribe_cli_names_both_files_of_different_lengths(checkpoint, run_cli, tmp_path):
+def test_transcribe_cli_names_both_files_of_different_lengths(checkpoint, capsys, tmp_path):
+    from gru_attn.transcribe import main
+
     feat, pitch = tmp_path / "a_feat.npy", tmp_path / "b_pitch.npy"
     np.save(feat, np.random.default_rng(0).standard_normal((9 * 174, 60)).astype(np.float32))
     np.save(pitch, np.zeros(40))
-    proc = run_cli(["-m", "gru_attn.transcribe", "--ckpt", str(checkpoint), "--feat", str(feat), "--pitch", str(pitch),
-                    "--out", str(tmp_path / "out"), "--device", "cpu"])
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    code = main(["--ckpt", str(checkpoint), "--feat", str(feat), "--pitch", str(pitch),
+                 "--out", str(tmp_path / "out"), "--device", "cpu"])  # the CLI in process
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
     assert str(feat) in line and str(pitch) in line
 
 

@@ -180,26 +180,21 @@ def test_mlflow_logger_puts_a_sweep_in_one_store(tmp_path, monkeypatch):
     assert run.info.run_name == "run"
 
 
-@pytest.mark.slow
-def test_training_run_writes_metrics_csv_matching_metrics_json(run_cli, tmp_path):
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", f"hydra.run.dir={tmp_path}"], check=True)
-    history = json.loads((tmp_path / "metrics.json").read_text())["history"]
-    rows = read_csv(tmp_path / "metrics.csv")  # logger=csv is the default
+def test_training_run_writes_metrics_csv_matching_metrics_json(trained_run):
+    # the session's one fast_test training run (tests/conftest.py)
+    history = json.loads((trained_run / "metrics.json").read_text())["history"]
+    rows = read_csv(trained_run / "metrics.csv")  # logger=csv is the default
     assert [int(r["epoch"]) for r in rows] == [h["epoch"] for h in history] == [1, 2]
     for row, h in zip(rows, history):
         np.testing.assert_allclose([float(row[k]) for k in ("lr", "train/loss", "val/loss", "val/COnP_f1")],
                                    [h[k] for k in ("lr", "train/loss", "val/loss", "val/COnP_f1")], rtol=1e-12)
 
 
-@pytest.mark.slow
-def test_training_with_a_missing_logger_package_fails_in_one_line(run_cli, tmp_path):
-    # a sitecustomize that hides the tensorboard package, whether installed or not
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        "import importlib.util as u\n_f = u.find_spec\n"
-        "u.find_spec = lambda n, *a, **k: None if n == 'tensorboard' else _f(n, *a, **k)\n")
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "logger=tensorboard",
-                    f"hydra.run.dir={tmp_path / 'run'}"], env={"PYTHONPATH": str(hide)})
+def test_training_with_a_missing_logger_package_fails_in_one_line(run_train, monkeypatch, tmp_path):
+    # the training CLI in process, with the tensorboard package hidden whether installed or not
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda n, *a, **k: None if n == "tensorboard" else real(n, *a, **k))
+    proc = run_train(["experiment=fast_test", "logger=tensorboard", f"hydra.run.dir={tmp_path / 'run'}"])
     assert proc.returncode == 2
     assert proc.stderr.strip() == 'error: logger=tensorboard needs the tensorboard package: pip install "gru_attn[tensorboard]"'

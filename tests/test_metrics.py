@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from gru_attn.metrics import (NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics,
-                              note_metrics)
+from gru_attn.metrics import (
+    NOTE_METRIC_KEYS,
+    FrameMetricAccumulator,
+    aggregate_note_metrics,
+    frame_metrics,
+    note_metrics,
+)
 from gru_attn.notes import NoteList
 
 REF = NoteList.from_rows([[0.10, 0.50, 60], [0.50, 0.90, 62], [1.20, 1.60, 64], [2.0, 3.0, 65], [3.0, 3.2, 67]])

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pretty_midi
 import pytest
-
 from conftest import VOCANO_FIXTURE
+
 from gru_attn.errors import InputError
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, hz_to_midi, read_notes, write_notes
 

@@ -258,15 +258,18 @@ def test_checkpoint_without_head_cannot_use_model_pitch(tmp_path):
     assert with_pitch_method(model, info, "world").pitch_method == "world"
 
 
-def test_cli_pitch_method_model_on_a_checkpoint_without_head(run_cli, tmp_path):
+def test_cli_pitch_method_model_on_a_checkpoint_without_head(capsys, tmp_path):
     import soundfile
+
+    from gru_attn.transcribe import main
 
     path = head_checkpoint(tmp_path, pitch_head=False, method="praat")
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     soundfile.write(tmp_path / "a.wav", 0.3 * np.sin(2 * np.pi * 220 * t), SAMPLE_RATE, subtype="PCM_16")
-    proc = run_cli(["-m", "gru_attn.transcribe", str(tmp_path / "a.wav"), "--ckpt", str(path), "--out",
-                    str(tmp_path / "out"), "--pitch-method", "model"])
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [
+    code = main([str(tmp_path / "a.wav"), "--ckpt", str(path), "--out", str(tmp_path / "out"),
+                 "--pitch-method", "model"])  # the CLI in process
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
         f"error: {path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
         "(use --pitch-method harvest, praat or world)"]  # the trackers of conf/pitch

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gru_attn.errors import InputError
-from gru_attn.frames import SAMPLE_RATE, num_frames
-from gru_attn.files import save_npy
 from gru_attn.audio import find_audio_files
+from gru_attn.errors import InputError
+from gru_attn.files import save_npy
+from gru_attn.frames import SAMPLE_RATE, num_frames
 from gru_attn.preprocess import main, output_paths, preprocess_file
 
 
@@ -59,11 +59,12 @@ def test_folder_end_to_end_then_skip_then_force(run_cli, songs, tmp_path, capsys
     feat_path = out / "feat" / "alpha_feat.npy"
     stamp = feat_path.stat().st_mtime_ns
 
-    again = _preprocess(run_cli, folder, "--out", out)
-    assert again.returncode == 0 and "processed 0, skipped 2" in again.stdout
+    # the same CLI in process (saves an interpreter start): up to date is skipped, an edited input
+    # is redone, --force redoes all
+    capsys.readouterr()
+    assert main([str(folder), "--out", str(out)]) == 0
+    assert "processed 0, skipped 2" in capsys.readouterr().out
     assert feat_path.stat().st_mtime_ns == stamp
-
-    # the same CLI in-process (saves an interpreter start): an edited input is redone, --force redoes all
     os.utime(folder / "alpha.wav", ns=(stamp + 10**9, stamp + 10**9))
     assert main([str(folder), "--out", str(out)]) == 0
     assert "processed 1, skipped 1" in capsys.readouterr().out
@@ -72,27 +73,27 @@ def test_folder_end_to_end_then_skip_then_force(run_cli, songs, tmp_path, capsys
     _check_outputs(out, lengths)
 
 
-def test_bad_file_is_reported_and_others_processed(run_cli, songs, tmp_path):
+def test_bad_file_is_reported_and_others_processed(songs, capsys, tmp_path):
     folder, lengths = songs
     (folder / "broken.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
     sf.write(folder / "quiet.wav", np.zeros(SAMPLE_RATE, dtype=np.int16), SAMPLE_RATE, subtype="PCM_16")
     out = tmp_path / "generated"
-    proc = _preprocess(run_cli, folder, "--out", out)
-    assert proc.returncode == 1
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    code = main([str(folder), "--out", str(out)])  # the CLI in process
+    proc = capsys.readouterr()
+    assert code == 1
+    errors = [line for line in proc.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 2
     assert str(folder / "broken.wav") in errors[0] and "not a readable audio file" in errors[0]
     assert str(folder / "quiet.wav") in errors[1] and "silent" in errors[1]
-    assert "Traceback" not in proc.stderr
-    assert "processed 2, skipped 0 (up to date), failed 2" in proc.stdout
+    assert "Traceback" not in proc.err
+    assert "processed 2, skipped 0 (up to date), failed 2" in proc.out
     _check_outputs(out, lengths)
     assert not (out / "feat" / "broken_feat.npy").exists()
 
 
-def test_missing_input_exits_2(run_cli, tmp_path):
-    proc = _preprocess(run_cli, tmp_path / "nowhere", "--out", tmp_path / "generated")
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such file or folder"
+def test_missing_input_exits_2(capsys, tmp_path):
+    assert main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "generated")]) == 2  # the CLI in process
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nowhere'}: no such file or folder"
     assert not (tmp_path / "generated").exists()
 
 
@@ -136,10 +137,11 @@ def test_save_npy_replaces_and_leaves_no_temp(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["x_feat.npy"]
 
 
-def test_out_under_a_regular_file_is_one_line(run_cli, songs, tmp_path):
+def test_out_under_a_regular_file_is_one_line(songs, capsys, tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")
-    proc = _preprocess(run_cli, songs[0] / "alpha.wav", "--out", blocker / "out")
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    code = main([str(songs[0] / "alpha.wav"), "--out", str(blocker / "out")])  # the CLI in process
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
     assert str(blocker / "out") in line and "output folder" in line

@@ -17,7 +17,7 @@ from gru_attn.sweep import study as st
 
 try:
     import optuna_dashboard
-except ImportError:  # the [test] extra (installed by .ci/run) has it: in CI a missing package fails
+except ImportError:  # the [test] extra (tests/setup.sh installs it) has it: in CI a missing package fails
     if os.environ.get("CI"):
         raise
     pytest.skip("optuna-dashboard (the [dashboard] extra) is not installed", allow_module_level=True)

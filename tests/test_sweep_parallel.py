@@ -13,12 +13,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_sweep_e2e import REPO, run_sweep, statuses, study_trials, sweep_env, train_command, wait_for
 
 from gru_attn.compare import compare
 from gru_attn.sweep import study as st
 from gru_attn.sweep.devices import FAKE_GPUS_ENV
 from gru_attn.sweep.runs import read_run
-from test_sweep_e2e import REPO, run_sweep, statuses, study_trials, sweep_env, train_command, wait_for
 
 pytestmark = pytest.mark.slow
 

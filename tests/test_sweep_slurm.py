@@ -17,9 +17,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from test_sweep_e2e import kill_sweep_when, run_sweep, statuses, study_trials, wait_for
 
 from gru_attn.sweep import study as st
-from test_sweep_e2e import kill_sweep_when, run_sweep, statuses, study_trials, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,8 @@ import pytest
 from optuna.trial import TrialState
 
 from gru_attn.engine import Pruned
-from gru_attn.sweep import devices, study as st, workers
+from gru_attn.sweep import devices, workers
+from gru_attn.sweep import study as st
 from gru_attn.sweep.sweeper import launcher_parallelism, search_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -46,8 +47,9 @@ def test_fake_gpus_count_and_train_on_cpu(monkeypatch):
 
 
 def test_gpu_launcher_runs_synchronous_batches_one_gpu_each(monkeypatch):
-    from hydra_plugins.gru_attn_sweep import GpuJoblibLauncher
     from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+
+    from hydra_plugins.gru_attn_sweep import GpuJoblibLauncher
 
     calls = []
     monkeypatch.setattr(JoblibLauncher, "launch",

@@ -8,8 +8,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from gru_attn.config import CONF_DIR, TARGET_WHITELIST, compose
 from gru_attn.compat import parse_args, to_overrides
+from gru_attn.config import CONF_DIR, TARGET_WHITELIST, compose
 
 GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "experiment"]
 
@@ -43,16 +43,9 @@ def test_guide_flags_map_to_overrides():
                                   "data.feat_dir=f", "data.pitch_dir=p"]
 
 
-@pytest.fixture(scope="module")
-def fast_run(run_cli, tmp_path_factory):
-    out = tmp_path_factory.mktemp("fast_run")
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", f"hydra.run.dir={out}"], check=True)
-    return out, proc
-
-
-def test_fast_test_run_leaves_every_artifact(fast_run):
-    out, proc = fast_run
-    assert "trainable parameters" in proc.stdout
+def test_fast_test_run_leaves_every_artifact(trained_run):
+    out = trained_run  # the session's one `python -m gru_attn.train experiment=fast_test` (tests/conftest.py)
+    assert "trainable parameters" in (out.parent / "stdout.txt").read_text()
     for rel in [".hydra/config.yaml", ".hydra/overrides.yaml", "train.log", "metrics.json", "training_curves.png",
                 "checkpoints/best.pt", "checkpoints/last.pt", "checkpoints/final.pt"]:
         assert (out / rel).is_file(), rel
@@ -75,33 +68,32 @@ def test_fast_test_run_leaves_every_artifact(fast_run):
     assert ckpt["model_config"]["pitch_head"] is True
 
 
-def test_default_model_trains_on_tiny_config(run_cli, tmp_path):
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "model=gru_attention", "model.hidden_dim=64",
+def test_default_model_trains_on_tiny_config(run_train, tmp_path):
+    run_train(["experiment=fast_test", "model=gru_attention", "model.hidden_dim=64",
                     "model.num_heads=4", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"], check=True)
     assert json.loads((tmp_path / "metrics.json").read_text())["summary"]["status"] == "completed"
     state = torch.load(tmp_path / "checkpoints/final.pt", weights_only=True)
     assert (state["model_config"]["hidden_dim"], state["model_config"]["num_layers"]) == (64, 2)
 
 
-def test_guide_command_runs_through_compat_script(run_cli, tmp_path):
-    run_cli(["train_gru_attention.py", "--model_type", "simplified_gru_attention", "--num_epochs", "1",
-             "--batch_size", "4", "experiment=fast_test", f"hydra.run.dir={tmp_path}"], check=True)
+def test_guide_command_runs_through_compat_script(run_train, tmp_path):
+    run_train(["--model_type", "simplified_gru_attention", "--num_epochs", "1",
+             "--batch_size", "4", "experiment=fast_test", f"hydra.run.dir={tmp_path}"], check=True, compat=True)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert len(metrics["history"]) == 1
     cfg = OmegaConf.load(tmp_path / ".hydra/config.yaml")
     assert cfg.data.batch_size == 4 and cfg.model.hidden_dim == 128
 
 
-def test_resume_matches_uninterrupted_run(run_cli, fast_run, tmp_path):
-    full, _ = fast_run
+def test_resume_matches_uninterrupted_run(run_train, trained_run, tmp_path):
+    full = trained_run
     # the same run, interrupted after its first epoch (max_minutes is checked after every epoch;
     # max_epochs stays, so the cosine schedule's length is the same in both)
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_minutes=1e-6", "trainer.checkpoint_every=1",
+    run_train(["experiment=fast_test", "trainer.max_minutes=1e-6", "trainer.checkpoint_every=1",
              f"hydra.run.dir={tmp_path}"], check=True)
     assert (tmp_path / "checkpoints/epoch_001.pt").is_file()
     assert not (tmp_path / "checkpoints/epoch_002.pt").exists()
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.resume=auto", f"hydra.run.dir={tmp_path}"],
-            check=True)
+    run_train(["experiment=fast_test", "trainer.resume=auto", f"hydra.run.dir={tmp_path}"], check=True)
     a = torch.load(full / "checkpoints/final.pt", weights_only=True)
     b = torch.load(tmp_path / "checkpoints/final.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 2
@@ -112,10 +104,9 @@ def test_resume_matches_uninterrupted_run(run_cli, fast_run, tmp_path):
         assert ha["train/loss"] == pytest.approx(hb["train/loss"], abs=1e-6)
 
 
-def test_resume_with_a_longer_run_says_the_schedule_continues(run_cli, tmp_path):
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"],
-            check=True)
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_epochs=2", "trainer.resume=auto",
+def test_resume_with_a_longer_run_says_the_schedule_continues(run_train, tmp_path):
+    run_train(["experiment=fast_test", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"], check=True)
+    proc = run_train(["experiment=fast_test", "trainer.max_epochs=2", "trainer.resume=auto",
                     f"hydra.run.dir={tmp_path}"], check=True)
     assert "lr schedule spans 1 epochs, the config 2" in proc.stdout + proc.stderr
     assert len(json.loads((tmp_path / "metrics.json").read_text())["history"]) == 2
@@ -130,72 +121,72 @@ def assert_one_line_error(proc, *needles):
         assert needle in lines[0], lines[0]
 
 
-def test_indivisible_hidden_dim_is_a_clear_error(run_cli, tmp_path):
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "model.hidden_dim=100", "model.num_heads=8",
+def test_indivisible_hidden_dim_is_a_clear_error(run_train, tmp_path):
+    proc = run_train(["experiment=fast_test", "model.hidden_dim=100", "model.num_heads=8",
                     f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "100", "8")
 
 
-def test_target_outside_the_whitelist_is_a_clear_error(run_cli, tmp_path):
+def test_target_outside_the_whitelist_is_a_clear_error(run_train, tmp_path):
     # config targets may name gru_attn.* and torch.optim.* only (gru_attn.config.TARGET_WHITELIST)
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "optimizer._target_=os.system",
+    proc = run_train(["experiment=fast_test", "optimizer._target_=os.system",
                     f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "optimizer", "os.system")
     assert "Traceback" not in proc.stderr
 
 
-def test_corrupt_resume_checkpoint_is_a_clear_error(run_cli, tmp_path):
+def test_corrupt_resume_checkpoint_is_a_clear_error(run_train, tmp_path):
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", f"trainer.resume={bad}",
+    proc = run_train(["experiment=fast_test", f"trainer.resume={bad}",
                     f"hydra.run.dir={tmp_path / 'run'}"])
     assert_one_line_error(proc, str(bad))
 
 
-def test_empty_vocano_folder_is_a_clear_error(run_cli, tmp_path):
+def test_empty_vocano_folder_is_a_clear_error(run_train, tmp_path):
     (tmp_path / "feat").mkdir()
     (tmp_path / "pitch").mkdir()
-    proc = run_cli(["-m", "gru_attn.train", "data=vocano", f"data.root={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"])
+    proc = run_train(["data=vocano", f"data.root={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"])
     assert_one_line_error(proc, str(tmp_path / "feat"))
 
 
-def test_unknown_model_name_is_rejected(run_cli, tmp_path):
-    proc = run_cli(["-m", "gru_attn.train", "model=transformer_xl", f"hydra.run.dir={tmp_path}"])
+def test_unknown_model_name_is_rejected(run_train, tmp_path):
+    proc = run_train(["model=transformer_xl", f"hydra.run.dir={tmp_path}"])
     assert proc.returncode != 0
     assert "model/transformer_xl" in proc.stderr or "transformer_xl" in proc.stderr
 
 
-def test_resume_from_another_model_size_is_one_line(run_cli, fast_run, tmp_path):
-    ckpt = fast_run[0] / "checkpoints/last.pt"
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "model.hidden_dim=64", f"trainer.resume={ckpt}",
+def test_resume_from_another_model_size_is_one_line(run_train, trained_run, tmp_path):
+    ckpt = trained_run / "checkpoints/last.pt"
+    proc = run_train(["experiment=fast_test", "model.hidden_dim=64", f"trainer.resume={ckpt}",
                     f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, str(ckpt), "do not fit")
 
 
 @pytest.mark.parametrize("lr", ["-1", "nan"])
-def test_bad_learning_rate_is_one_line_and_a_failed_run(run_cli, tmp_path, lr):
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", f"optimizer.lr={lr}", f"hydra.run.dir={tmp_path}"])
+def test_bad_learning_rate_is_one_line_and_a_failed_run(run_train, tmp_path, lr):
+    proc = run_train(["experiment=fast_test", f"optimizer.lr={lr}", f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "optimizer", lr)
     summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
     assert summary["status"] == "failed" and lr in summary["reason"]
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_zero_epochs_is_an_error_without_a_checkpoint(run_cli, tmp_path):
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "trainer.max_epochs=0", f"hydra.run.dir={tmp_path}"])
+def test_zero_epochs_is_an_error_without_a_checkpoint(run_train, tmp_path):
+    proc = run_train(["experiment=fast_test", "trainer.max_epochs=0", f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "trainer.max_epochs=0")
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_optimized_metric_typo_fails_before_the_first_step(run_cli, tmp_path):
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "optimized_metric=val/COnP_f",
+def test_optimized_metric_typo_fails_before_the_first_step(run_train, tmp_path):
+    proc = run_train(["experiment=fast_test", "optimized_metric=val/COnP_f",
                     f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "val/COnP_f", "val/COnP_f1")
     assert not (tmp_path / "checkpoints" / "last.pt").exists()  # no epoch ran
 
 
-def test_moved_key_names_its_new_place(run_cli, tmp_path):
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "+data.pitch_method=world",
+def test_moved_key_names_its_new_place(run_train, tmp_path):
+    proc = run_train(["experiment=fast_test", "+data.pitch_method=world",
                     f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "data.pitch_method", "inference.pitch_method")
 

@@ -24,20 +24,22 @@ CLIP_SECONDS = 8.0
 
 
 
-@pytest.fixture(scope="session")
-def trained_run(run_cli, tmp_path_factory):
-    """A fast_test training run. Its decoding thresholds are low so that this barely trained model
-    finds notes (the checkpoint carries them to transcribe)."""
-    out = tmp_path_factory.mktemp("trained_run")
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "decode.onset_threshold=0.1",
-             "decode.offset_threshold=0.1", f"hydra.run.dir={out}"], check=True)
+@pytest.fixture(scope="module")
+def low_threshold_run(trained_run, tmp_path_factory):
+    """The session's trained run (tests/conftest.py) with onset/offset thresholds of 0.1 in its
+    checkpoint, so that this barely trained model finds notes (the checkpoint carries them to
+    transcribe). A folder holding ``checkpoints/best.pt``."""
+    state = load_checkpoint(trained_run / "checkpoints" / "best.pt")
+    state["decode"].update(onset_threshold=0.1, offset_threshold=0.1)
+    out = tmp_path_factory.mktemp("low_threshold_run")
+    save_checkpoint(state, out / "checkpoints" / "best.pt")
     return out
 
 
 @pytest.fixture(scope="module")
-def corpus_root(trained_run):
+def corpus_root(low_threshold_run):
     """The synthetic corpus the run trained on."""
-    corpus = load_checkpoint(trained_run / "checkpoints" / "best.pt")["config"]["data"]["corpus"]
+    corpus = load_checkpoint(low_threshold_run / "checkpoints" / "best.pt")["config"]["data"]["corpus"]
     params = {k: v for k, v in corpus.items() if k not in ("_target_", "root_dir")}
     return Path(corpus["root_dir"]) / corpus_name(**params)
 
@@ -52,8 +54,8 @@ def clip(corpus_root, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_transcribe_clip_writes_midi_matching_csv(run_cli, trained_run, clip, tmp_path):
-    ckpt = trained_run / "checkpoints" / "best.pt"
+def test_transcribe_clip_writes_midi_matching_csv(run_cli, low_threshold_run, clip, tmp_path):
+    ckpt = low_threshold_run / "checkpoints" / "best.pt"
     proc = run_cli(["-m", "gru_attn.transcribe", str(clip), "--ckpt", str(ckpt), "--out", str(tmp_path),
                     "--device", "auto", "--synth", "--plot"], check=True)
     line = proc.stdout.strip().splitlines()[-1]
@@ -88,8 +90,8 @@ def test_transcribe_clip_writes_midi_matching_csv(run_cli, trained_run, clip, tm
 
 
 @pytest.mark.slow
-def test_vocano_feature_files_and_wrong_layout(run_cli, trained_run, corpus_root, tmp_path):
-    ckpt = trained_run / "checkpoints" / "best.pt"
+def test_vocano_feature_files_and_wrong_layout(run_cli, low_threshold_run, corpus_root, tmp_path):
+    ckpt = low_threshold_run / "checkpoints" / "best.pt"
     feat, pitch = corpus_root / "feat" / "test_0000_feat.npy", corpus_root / "pitch" / "test_0000_pitch.npy"
     run_cli(["-m", "gru_attn.transcribe", "--ckpt", str(ckpt), "--feat", str(feat), "--pitch", str(pitch),
              "--out", str(tmp_path), "--name", "song"], check=True)
@@ -107,13 +109,13 @@ def test_vocano_feature_files_and_wrong_layout(run_cli, trained_run, corpus_root
 
 
 @pytest.mark.slow
-def test_folder_with_one_corrupt_file(run_cli, trained_run, clip, tmp_path):
+def test_folder_with_one_corrupt_file(run_cli, low_threshold_run, clip, tmp_path):
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
     shutil.copy(clip, folder / "a.wav")
     (folder / "b.wav").write_bytes(b"RIFF....not really a wave file" * 20)
     shutil.copy(clip, folder / "c.wav")
-    proc = run_cli(["-m", "gru_attn.transcribe", str(folder), "--ckpt", str(trained_run / "checkpoints" / "best.pt"),
+    proc = run_cli(["-m", "gru_attn.transcribe", str(folder), "--ckpt", str(low_threshold_run / "checkpoints" / "best.pt"),
                     "--out", str(out)])
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -127,10 +129,10 @@ def test_folder_with_one_corrupt_file(run_cli, trained_run, clip, tmp_path):
 
 
 @pytest.mark.slow
-def test_incompatible_checkpoints(run_cli, trained_run, clip, tmp_path):
+def test_incompatible_checkpoints(run_cli, low_threshold_run, clip, tmp_path):
     not_a_checkpoint = tmp_path / "notes.pt"
     not_a_checkpoint.write_text("onset,offset,midi\n")
-    state = torch.load(trained_run / "checkpoints" / "best.pt", weights_only=True)
+    state = torch.load(low_threshold_run / "checkpoints" / "best.pt", weights_only=True)
     state["model_config"]["hidden_dim"] = 2 * state["model_config"]["hidden_dim"]  # another model size
     other_size = save_checkpoint(state, tmp_path / "other_size.pt")
     for path, message in ((not_a_checkpoint, "not a gru_attn checkpoint"), (other_size, "weights do not fit")):
@@ -266,12 +268,12 @@ def test_bad_output_options_exit_2(capsys, tmp_path, options, message):
 
 
 @pytest.mark.slow
-def test_cli_formats_tempo_confidence_and_overwrite(capsys, trained_run, clip, tmp_path):
+def test_cli_formats_tempo_confidence_and_overwrite(capsys, low_threshold_run, clip, tmp_path):
     import json
 
     import pretty_midi
 
-    ckpt = str(trained_run / "checkpoints" / "best.pt")
+    ckpt = str(low_threshold_run / "checkpoints" / "best.pt")
     args = [str(clip), "--ckpt", ckpt, "--out", str(tmp_path), "--name", "take", "--formats", "mid,csv,txt,json"]
     assert main([*args, "--tempo", "90"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["take.csv", "take.json", "take.mid", "take.txt"]
@@ -308,13 +310,13 @@ def test_cli_formats_tempo_confidence_and_overwrite(capsys, trained_run, clip, t
 
 
 @pytest.mark.slow
-def test_cli_glob_folder_with_synth_and_plot(capsys, trained_run, clip, tmp_path):
+def test_cli_glob_folder_with_synth_and_plot(capsys, low_threshold_run, clip, tmp_path):
     folder, out = tmp_path / "in", tmp_path / "out"
     (folder / "sub").mkdir(parents=True)
     shutil.copy(clip, folder / "a.wav")
     shutil.copy(clip, folder / "sub" / "b.wav")
     (folder / "readme.txt").write_text("not audio")
-    ckpt = str(trained_run / "checkpoints" / "best.pt")
+    ckpt = str(low_threshold_run / "checkpoints" / "best.pt")
     assert main([str(folder), "--ckpt", ckpt, "--out", str(out), "--glob", "**/*.wav", "--synth", "--plot",
                  "--formats", "csv"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a.csv", "a.png", "a.synth.wav", "b.csv", "b.png", "b.synth.wav"]

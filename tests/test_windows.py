@@ -63,7 +63,7 @@ def test_epoch_covers_every_frame_once():
     for epoch in range(3):
         seen = [np.zeros(t.shape[0], dtype=int) for _, t in songs]
         batches = data.epoch_batches(epoch, batch_size=4)
-        for feats, targets, mask in batches:
+        for feats, _targets, _mask in batches:
             assert feats.shape[0] <= 4
         for (song, start), m in zip(data.epoch_plan(epoch), torch.cat([b[2] for b in batches]).numpy()):
             frames = np.arange(start, start + 8)[m]

@@ -114,7 +114,7 @@ def _override(name: str, value: Any) -> str:
 def _job_error(ret: JobReturn) -> str:
     """The exception of a failed job, as text."""
     try:
-        ret.return_value
+        ret.return_value  # noqa: B018 (the property re-raises the job's exception)
     except BaseException as exc:  # JobReturn re-raises the job's exception
         return f"{type(exc).__name__}: {exc}"
     return "unknown error"
@@ -318,7 +318,7 @@ class GruOptunaSweeper(Sweeper):
             log.error("%d of %d jobs crashed (hydra.sweeper.max_failure_rate=%s)", len(crashed), len(returns),
                       self.max_failure_rate)
             for ret in crashed:
-                ret.return_value  # re-raises the job's exception with its traceback
+                ret.return_value  # noqa: B018 (re-raises the job's exception with its traceback)
 
     def _report(self, study: optuna.Study) -> None:
         """Log the best trial and write ``optimization_results.yaml`` (as hydra-optuna-sweeper does)."""
