@@ -623,7 +623,7 @@ def generate(out: Path, *, songs: int = 8, seconds: float = 30.0, seed: int = 0,
 
 def baseline_notes(audio: np.ndarray) -> NoteList:
     """The naive segmenter: Praat's contour -> notes by :func:`gru_attn.frames.pitch_to_notes`."""
-    from gru_attn.frames import pitch_to_notes
+    from gru_attn.labels import pitch_to_notes
     from gru_attn.pitch import track_pitch
 
     return pitch_to_notes(track_pitch(audio, "praat"))
