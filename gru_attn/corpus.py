@@ -108,7 +108,7 @@ def load_sdt(path) -> np.ndarray:
     """
     sdt = load_npy(path).astype(np.float64)
     expected = f"expected (T, 6) pairs {', '.join(SDT6_NAMES)} in [0, 1], each pair summing to 1"
-    if sdt.ndim != 2 or sdt.shape[1] != 6:
+    if sdt.ndim != 2 or sdt.shape[1] != len(SDT6_NAMES):
         raise InputError(f"{path}: sdt labels have shape {sdt.shape}; {expected}")
     pair_sums = sdt[:, 0::2] + sdt[:, 1::2]
     if (sdt < 0).any() or (sdt > 1).any() or np.abs(pair_sums - 1.0).max(initial=0.0) > 1e-3:
