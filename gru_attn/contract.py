@@ -7,6 +7,10 @@ config (``_target_`` included) in every checkpoint; inference rebuilds the model
 from it (:func:`build_from_config`), so a new architecture needs no code change
 outside its own module and config.
 
+This module also owns the output layout: its width (:data:`N_SDT_LOGITS`), the one
+split of a model's outputs (:func:`split_logits`) and the reading of the pitch outputs
+into Hz (:func:`model_pitch_contours`, on the CFP grid of :func:`gru_attn.cfp.bin_to_hz`).
+
 Constructor
     accepts ``n_channels`` (9 CFP blocks) and ``n_bins`` (174 log-frequency bins per
     block) as keyword arguments, besides its own; raises ``InputError`` or
