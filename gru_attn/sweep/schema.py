@@ -10,13 +10,13 @@ which Hydra imports when it discovers its plugins (an installed namespace packag
   to the app's ``optimized_direction``;
 - ``hydra/sweeper/pruner/{median,successive_halving,hyperband,none}``;
 - ``hydra/sweeper/sampler/{tpe,random,cmaes,gp,qmc,nsgaii,nsgaiii}``: every constructor
-  argument of the Optuna sampler, each ``null`` unless set, and a ``null`` argument is
-  not passed, so Optuna's own defaults apply (hydra-optuna-sweeper 1.4.0rc3's configs
-  of the same names pin e.g. TPE's ``multivariate: false`` and ``constant_liar: false``,
-  while Optuna 5's TPE defaults to the multivariate TPE and ``constant_liar=True``,
-  which keeps parallel workers from being handed near-duplicate trials). They replace
-  the plugin's configs of the same names; ``grid`` (queued by the sweeper) stays the
-  plugin's.
+  argument of the Optuna sampler with the installed Optuna's own default, so a sweep
+  gets Optuna's defaults unless its config sets a value. hydra-optuna-sweeper
+  1.4.0rc3's configs of the same names pin e.g. TPE's ``multivariate: false`` and
+  ``constant_liar: false``, while Optuna 5's TPE defaults to the multivariate TPE and
+  ``constant_liar=True``, which keeps parallel workers from being handed near-duplicate
+  trials. These configs replace the plugin's; ``grid`` (queued by the sweeper) stays
+  the plugin's.
 """
 
 from __future__ import annotations
@@ -110,16 +110,14 @@ class GruOptunaSweeperConf:
 
 def sampler_config(class_name: str) -> type:
     """Structured config of ``optuna.samplers.<class_name>``: ``_target_`` and one field per
-    keyword argument of its constructor, each ``None`` (= not passed: Optuna's default)."""
-    names = [name for name, p in inspect.signature(getattr(optuna.samplers, class_name)).parameters.items()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    keyword argument of its constructor, defaulting to Optuna's own default (None where that
+    is no plain value)."""
+    params = [p for p in inspect.signature(getattr(optuna.samplers, class_name)).parameters.values()
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    plain = (type(None), bool, int, float, str)
     return make_dataclass(f"{class_name}Config", [("_target_", str, field(default=f"optuna.samplers.{class_name}"))]
-                          + [(name, Any, field(default=None)) for name in names])
-
-
-def set_arguments(sampler_cfg: dict) -> dict:
-    """A sampler config without its ``None`` values: the arguments the config sets."""
-    return {key: value for key, value in sampler_cfg.items() if value is not None}
+                          + [(p.name, Any, field(default=p.default if isinstance(p.default, plain) else None))
+                             for p in params])
 
 
 def register_configs() -> None:

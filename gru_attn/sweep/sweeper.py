@@ -6,8 +6,8 @@
   log-scaled. Plain overrides are fixed for every trial.
 - It works towards the study's **total** trial count: a re-run, or a second process on
   the same study, runs only what is missing (see :mod:`gru_attn.sweep.study`).
-- The sampler (``hydra/sweeper/sampler=tpe`` etc.) gets only the arguments its config
-  sets; the rest keep Optuna's own defaults (:mod:`gru_attn.sweep.schema`).
+- The sampler (``hydra/sweeper/sampler=tpe`` etc.) has Optuna's own defaults unless
+  the config sets a value (:mod:`gru_attn.sweep.schema`).
 - A grid (``hydra/sweeper/sampler=grid``) is put in the study's queue in written order
   (``enqueue_trial``); every process takes the next queued point.
 - Each trial's run directory is ``<sweep dir>/<trial number>``, unique in the study, so
@@ -45,7 +45,6 @@ from optuna.trial import TrialState
 from gru_attn.files import write_json
 from gru_attn.sweep import study as st
 from gru_attn.sweep.runs import STUDY_FILE, run_status
-from gru_attn.sweep.schema import set_arguments
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +150,6 @@ class GruOptunaSweeper(Sweeper):
         cfg = OmegaConf.to_container(self.sampler_cfg, resolve=True) if self.sampler_cfg is not None else {}
         if grid:  # the grid is queued (study.queue_grid); trials beyond the queue are surplus
             return optuna.samplers.RandomSampler(seed=cfg.get("seed"))
-        cfg = set_arguments(cfg)  # an argument left null is not passed: Optuna's own default
         sampler = (hydra.utils.instantiate(cfg, _execution_whitelist_=["optuna.samplers.*"]) if cfg
                    else optuna.samplers.TPESampler())
         if self.reseed or resumed:
