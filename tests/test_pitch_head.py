@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from gru_attn import cfp
-from gru_attn.checkpoint import save_checkpoint
 from gru_attn.cfp import bin_to_hz, hz_to_bin
+from gru_attn.checkpoint import save_checkpoint
 from gru_attn.contract import model_pitch_contours, pitch_from_logits
 from gru_attn.decode import DecodeParams, decode_notes
 from gru_attn.engine import TrackerPitch, validate
