@@ -13,7 +13,7 @@ and compares every tracker's contour with the true f0 on the frame grid:
 
 With ``--ckpt`` (a checkpoint with a pitch head) the method ``model`` is added: the
 network's own frame pitch (CFP features, then the model; f0 where its voicing says
-voiced), see :func:`gru_attn.decode.model_pitch_contours`. Its s/min counts the CFP
+voiced), see :func:`gru_attn.contract.model_pitch_contours`. Its s/min counts the CFP
 features and the model (which transcription computes anyway), not the trackers' work.
 
 Prints a table; asserts nothing. Run from the repository root::
@@ -45,7 +45,7 @@ scores = frame_pitch_scores  # RPA / RCA / recall / FA of an estimate against th
 
 def model_pitch(model, audio: np.ndarray) -> np.ndarray:
     """(T,) Hz: the pitch head's f0 on frames it calls voiced, 0 elsewhere."""
-    from gru_attn.decode import model_pitch_contours
+    from gru_attn.contract import model_pitch_contours
     from gru_attn.inference import features_for_audio
     from gru_attn.model import predict_song
 

@@ -16,7 +16,8 @@ Per window of ``W`` taps (186, 372, 743; 2049 for :func:`melody_z`) and per fram
    quefrencies ``[0:16]`` and ``[-16:]`` zeroed, ``C^0.6``; generalised spectrum
    ``G = Re(FFT(C)) / sqrt(8000)``, negatives and ``[0:40]`` zeroed (item 3);
 3. triangular log-frequency filterbanks (48 bins per octave from 80 Hz, 174 rows, row 0
-   empty) map ``S[0:501]`` -> ``tfrL0``, ``G[0:501]`` -> ``tfrLF`` (item 4) and
+   empty; row ``i`` centred at ``80 * 2 ** (i / 48)`` Hz, the package's one pitch grid,
+   :func:`bin_to_hz`) map ``S[0:501]`` -> ``tfrL0``, ``G[0:501]`` -> ``tfrLF`` (item 4) and
    ``C[0:201]`` -> ``tfrLQ`` (item 5).
 
 Features: rows ``174 b ... 174 b + 173`` of the ``(1566, T)`` output hold block ``b`` in
@@ -83,6 +84,22 @@ def central_freqs() -> np.ndarray:
     """(175,) float64 Hz: ``80 * 2**(i / 48)`` for i = 0..174 (all centres below 1000 Hz)."""
     n = int(np.floor(np.log2(F_HIGH / F_LOW) * BINS_PER_OCTAVE)) + 1
     return np.array([F_LOW * 2.0 ** (i / BINS_PER_OCTAVE) for i in range(n)])
+
+
+def bin_to_hz(bins) -> np.ndarray:
+    """Fractional CFP rows (any shape) -> Hz: row ``i`` is centred at ``80 * 2 ** (i / 48)``.
+
+    The pitch grid of the whole package: the model's pitch head, its loss and the
+    pitch-shift augmentation all count in these rows (48 per octave, 25 cents apart).
+    """
+    return F_LOW * 2.0 ** (np.asarray(bins, dtype=np.float64) / BINS_PER_OCTAVE)
+
+
+def hz_to_bin(hz) -> np.ndarray:
+    """Hz (any shape) -> fractional CFP rows (inverse of :func:`bin_to_hz`); NaN where ``hz <= 0``."""
+    hz = np.asarray(hz, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hz > 0, BINS_PER_OCTAVE * np.log2(np.where(hz > 0, hz, 1.0) / F_LOW), np.nan)
 
 
 def _triangles(axis_hz: np.ndarray) -> np.ndarray:

@@ -62,18 +62,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from gru_attn.decode import notes_from_targets
 from gru_attn.errors import InputError
-from gru_attn.features import (
-    FEAT_SUFFIX,
-    MAX_TRIM_FRAMES,
-    N_CHANNELS,
-    PITCH_SUFFIX,
-    load_features,
-    load_npy,
-    load_pitch,
-    zscore_blocks,
-)
-from gru_attn.labels import SDT6_NAMES, notes_from_targets, notes_to_targets, pitch_to_notes, sdt6_to_targets
+from gru_attn.features import (FEAT_SUFFIX, MAX_TRIM_FRAMES, N_CHANNELS, PITCH_SUFFIX, load_features, load_npy,
+                               load_pitch, zscore_blocks)
+from gru_attn.labels import SDT6_NAMES, notes_to_targets, pitch_to_notes, sdt6_to_targets
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, read_notes
 
 log = logging.getLogger(__name__)
@@ -129,7 +122,7 @@ def load_sdt(path) -> np.ndarray:
     """
     sdt = load_npy(path).astype(np.float64)
     expected = f"expected (T, 6) pairs {', '.join(SDT6_NAMES)} in [0, 1], each pair summing to 1"
-    if sdt.ndim != 2 or sdt.shape[1] != 6:
+    if sdt.ndim != 2 or sdt.shape[1] != len(SDT6_NAMES):
         raise InputError(f"{path}: sdt labels have shape {sdt.shape}; {expected}")
     pair_sums = sdt[:, 0::2] + sdt[:, 1::2]
     if (sdt < 0).any() or (sdt > 1).any() or np.abs(pair_sums - 1.0).max(initial=0.0) > 1e-3:

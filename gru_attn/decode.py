@@ -39,11 +39,11 @@ VOCANO-style decoding on the frame grid of :mod:`gru_attn.frames`:
    rounded to the nearest semitone when ``round_pitch``.
 
 With ``pitch_method=model`` the contour is the network's own pitch head
-(:func:`model_pitch_contours`): its f0 on frames the head calls voiced, and as
+(:func:`gru_attn.contract.model_pitch_contours`): its f0 on frames the head calls voiced, and as
 fallback its f0 on every frame.
 
 A note covering frames ``[a, e)`` gets onset ``frame_to_time(a)`` and offset
-``frame_to_time(e)``, the inverse of :func:`gru_attn.frames.notes_to_targets`, so
+``frame_to_time(e)``, the inverse of :func:`gru_attn.labels.notes_to_targets`, so
 ideal 0/1 curves decode to the labelled notes up to half a hop (10 ms).
 """
 
@@ -57,8 +57,8 @@ from scipy.signal import find_peaks
 from scipy.special import expit
 
 from gru_attn.errors import InputError
-from gru_attn.frames import contour_to_midi, frame_to_time
-from gru_attn.notes import NoteList
+from gru_attn.frames import frame_to_time
+from gru_attn.notes import NoteList, hz_to_midi
 
 
 @dataclass(frozen=True)
@@ -132,10 +132,10 @@ def decode_notes(probs, pitch_hz, params: DecodeParams | None = None, fallback_h
     """
     params = params or DecodeParams()
     probs = np.asarray(probs, dtype=np.float64)
-    midi = contour_to_midi(pitch_hz)
+    midi = hz_to_midi(np.asarray(pitch_hz, dtype=np.float64).reshape(-1))
     if probs.ndim != 2 or probs.shape[1] != 3 or len(midi) != len(probs):
         raise ValueError(f"decode_notes: expected probs (T, 3) and pitch (T,), got {probs.shape} and {midi.shape}")
-    fallback = midi if fallback_hz is None else contour_to_midi(fallback_hz)
+    fallback = midi if fallback_hz is None else hz_to_midi(np.asarray(fallback_hz, dtype=np.float64).reshape(-1))
     if len(fallback) != len(midi):
         raise ValueError(f"decode_notes: fallback pitch has {len(fallback)} frames, expected {len(midi)}")
     n = len(probs)
@@ -229,53 +229,18 @@ def _first_silence(silence: np.ndarray, voiced: np.ndarray, start: int, bound: i
     return last_voiced + 1 if last_voiced + 1 < bound else bound
 
 
-# --------------------------------------------------------------------------- model pitch
+# --------------------------------------------------------------------------- hard labels
 
-PITCH_F_LOW = 80.0  # Hz: pitch bin i is centred at PITCH_F_LOW * 2 ** (i / 48), as CFP row i (cfp.central_freqs)
-PITCH_BINS_PER_OCTAVE = 48  # 25 cents per bin
-PITCH_INTERP_RADIUS = 2  # bins each side of the argmax in the weighted average
-
-
-def bin_to_hz(bins) -> np.ndarray:
-    """Fractional pitch-bin indices -> Hz (``80 * 2 ** (bin / 48)``)."""
-    return PITCH_F_LOW * 2.0 ** (np.asarray(bins, dtype=np.float64) / PITCH_BINS_PER_OCTAVE)
+# Decoding hard 0/1 labels: every labelled onset starts a note, however short.
+HARD_LABEL_DECODING = DecodeParams(peak_distance_frames=1, min_note_frames=1)
 
 
-def hz_to_bin(hz) -> np.ndarray:
-    """Hz (> 0) -> fractional pitch-bin indices; NaN where ``hz <= 0``."""
-    hz = np.asarray(hz, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(hz > 0, PITCH_BINS_PER_OCTAVE * np.log2(np.where(hz > 0, hz, 1.0) / PITCH_F_LOW), np.nan)
+def notes_from_targets(targets: np.ndarray, pitch: np.ndarray) -> NoteList:
+    """Hard (T, 3) targets + (T,) pitch in Hz -> NoteList, by :func:`decode_notes` with
+    :data:`HARD_LABEL_DECODING` (for corpora labelled per frame).
 
-
-def pitch_from_logits(bin_logits, voicing_logits, voicing_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Model pitch: (T, n_bins) bin logits + (T,) voicing logits -> (f0 Hz (T,), voiced (T,) bool).
-
-    The f0 of every frame (voiced or not) is the softmax-weighted mean bin index over
-    the argmax +- :data:`PITCH_INTERP_RADIUS` bins (finer than a bin), converted to Hz;
-    ``voiced`` is ``sigmoid(voicing) >= voicing_threshold``.
+    For targets made by :func:`gru_attn.labels.notes_to_targets` the notes come back
+    within half a hop (10 ms); the pitch is the median MIDI number of the voiced contour
+    inside each note, and a note without any voiced pitch frame is dropped.
     """
-    z = np.asarray(bin_logits, dtype=np.float64)
-    if z.ndim != 2 or z.shape[0] != np.shape(voicing_logits)[0]:
-        raise ValueError(f"pitch_from_logits: expected (T, bins) and (T,), got {z.shape} and {np.shape(voicing_logits)}")
-    n_bins = z.shape[1]
-    offsets = np.argmax(z, axis=1)[:, None] + np.arange(-PITCH_INTERP_RADIUS, PITCH_INTERP_RADIUS + 1)
-    idx = np.clip(offsets, 0, n_bins - 1)
-    local = np.take_along_axis(z, idx, axis=1)
-    w = np.exp(local - local.max(axis=1, keepdims=True)) * ((offsets >= 0) & (offsets < n_bins))
-    bins = (w * idx).sum(axis=1) / w.sum(axis=1)
-    voiced = expit(np.asarray(voicing_logits, dtype=np.float64)) >= voicing_threshold
-    return bin_to_hz(bins), voiced
-
-
-def model_pitch_contours(logits, voicing_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 181) model logits -> (contour, fallback), both (T,) Hz.
-
-    ``contour``: the head's f0 on frames it calls voiced, 0 elsewhere; ``fallback``: its
-    f0 on every frame, for notes with no head-voiced frame (see :func:`decode_notes`).
-    """
-    logits = np.asarray(logits)
-    if logits.ndim != 2 or logits.shape[1] <= 7:
-        raise ValueError(f"model_pitch_contours: expected (T, 6 + bins + 1) logits, got {logits.shape}")
-    f0, voiced = pitch_from_logits(logits[:, 6:-1], logits[:, -1], voicing_threshold)
-    return np.where(voiced, f0, 0.0), f0
+    return decode_notes(np.asarray(targets, dtype=np.float64), pitch, HARD_LABEL_DECODING)

@@ -37,8 +37,8 @@ import torch
 from tqdm.auto import tqdm
 
 from gru_attn.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
-from gru_attn.contract import MODEL_METHOD
-from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
+from gru_attn.contract import MODEL_METHOD, model_pitch_contours, split_logits
+from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
 from gru_attn.devices import autocast_dtype, resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import write_json
@@ -195,10 +195,11 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
                           pitch=torch.from_numpy(true_f0.astype(np.float32))[None])
         loss_sum += float(loss) * len(song.targets)
         n_frames += len(song.targets)
-        probs = probs_from_logits(logits[:, :6])
+        sdt6, pitch_bins, _ = split_logits(logits)
+        probs = probs_from_logits(sdt6)
         frames.update(probs, song.targets)
         fallback = None
-        if logits.shape[-1] > 6:
+        if pitch_bins is not None:
             contour, fallback = model_pitch_contours(logits)
             head_f0.append(contour)
             truth_f0.append(true_f0)

@@ -5,7 +5,8 @@ samples (20 ms). For ``N`` samples there are ``T = floor((N - 1) / 320)`` frames
 and frame ``k`` (0-based) is centred on sample ``320 * (k + 1)``, i.e. at
 ``(k + 1) * 0.02`` seconds. There is no frame at t = 0.
 
-Per-frame labels on this grid (notes <-> targets) live in :mod:`gru_attn.labels`.
+Per-frame labels on this grid (notes <-> targets, the pair names) live in
+:mod:`gru_attn.labels`; Hz <-> MIDI in :mod:`gru_attn.notes`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import numpy as np
 SAMPLE_RATE = 16000  # Hz
 HOP = 320  # samples per frame
 HOP_SECONDS = HOP / SAMPLE_RATE  # 0.02 s
-
-PAIR_NAMES = ("voiced", "onset", "offset")
 
 
 def num_frames(n_samples: int) -> int:
@@ -37,24 +36,3 @@ def frame_to_time(frames) -> np.ndarray:
 def time_to_frame(seconds) -> np.ndarray:
     """Time in seconds (any shape) -> index of the nearest frame (int64, may fall outside [0, T))."""
     return np.rint(np.asarray(seconds, dtype=np.float64) / HOP_SECONDS - 1.0).astype(np.int64)
-
-
-def contour_to_midi(pitch_hz) -> np.ndarray:
-    """(T,) f0 in Hz -> (T,) fractional MIDI, NaN where unvoiced (f0 <= 0 or not finite)."""
-    hz = np.asarray(pitch_hz, dtype=np.float64).reshape(-1)
-    voiced = np.isfinite(hz) & (hz > 0)
-    midi = np.full(hz.shape, np.nan)
-    midi[voiced] = 69.0 + 12.0 * np.log2(hz[voiced] / 440.0)
-    return midi
-
-
-_MOVED_TO_LABELS = ("SDT6_NAMES", "notes_to_targets", "targets_to_sdt6", "sdt6_to_targets", "pitch_to_notes")
-
-
-def __getattr__(name: str):
-    """Names that moved to :mod:`gru_attn.labels` stay importable from here."""
-    if name in _MOVED_TO_LABELS:
-        from gru_attn import labels
-
-        return getattr(labels, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,8 +22,8 @@ import torch
 
 from gru_attn import cfp
 from gru_attn.checkpoint import check_model_weights, load_checkpoint, load_weights
-from gru_attn.contract import DEFAULT_TARGET, build_from_config
-from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
+from gru_attn.contract import DEFAULT_TARGET, build_from_config, model_pitch_contours, split_logits
+from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
 from gru_attn.errors import InputError
 from gru_attn.features import MAX_TRIM_FRAMES, N_CHANNELS, load_pitch, read_features
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
@@ -217,7 +217,7 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
     ``pitch``: (T,) Hz. Whatever is not given is computed from ``audio`` (CFP on
     ``device``, pitch with ``info.pitch_method``; ``"model"``: the pitch head's
     frame f0 where it says voiced, each note's median of those, see
-    :func:`gru_attn.decode.model_pitch_contours`). Features must match the
+    :func:`gru_attn.contract.model_pitch_contours`). Features must match the
     checkpoint's layout; features and pitch may differ by up to 2 frames (trimmed).
     The model runs frame-shared in segments of ``segment_frames`` frames; decoding uses
     ``info.decode``. ``source`` names the input in error messages; ``feat_source`` /
@@ -244,12 +244,13 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
     logits = predict_song(model, feats, segment_frames=segment_frames, device=device)
     timings["model"] = time.perf_counter() - start
     start = time.perf_counter()
+    sdt6, pitch_bins, _ = split_logits(logits)
     fallback = None
     if from_model:
-        if logits.shape[-1] <= 6:
+        if pitch_bins is None:
             raise InputError(f"{source}: pitch_method=model needs a model with a pitch head")
         pitch, fallback = model_pitch_contours(logits)
-    probs = probs_from_logits(logits[:, :6])
+    probs = probs_from_logits(sdt6)
     notes = decode_notes(probs, pitch, info.decode, fallback_hz=fallback)
     timings["decode"] = time.perf_counter() - start
     duration = len(audio) / SAMPLE_RATE if audio is not None else (feats.shape[-1] + 1) * HOP_SECONDS

@@ -1,31 +1,30 @@
 """Labels: reference notes <-> per-frame targets on the frame grid of :mod:`gru_attn.frames`.
 
 Targets ("sdt6"): three two-way decisions per frame, stored as ``(T, 3)`` uint8
-with columns ``(voiced, onset, offset)``; the model's 6 logits are the pairs
-``(silence, voiced), (not-onset, onset), (not-offset, offset)`` in that order
-(:data:`SDT6_NAMES`), so pair ``j`` is logits ``[2j, 2j + 1]`` and class 1 is the
-positive event.
+with columns ``(voiced, onset, offset)`` (:data:`PAIR_NAMES`); the model's 6 sdt6
+logits are the pairs ``(silence, voiced), (not-onset, onset), (not-offset, offset)``
+in that order (:data:`SDT6_NAMES`), so pair ``j`` is logits ``[2j, 2j + 1]`` and
+class 1 is the positive event. These two lists are the package's only names for the
+pairs (loss, metrics and plots read them here).
 
 - a frame is *voiced* when its time ``t`` lies in ``[onset, offset)`` of a note;
 - the *onset* frame of a note is the frame nearest its onset time;
 - the *offset* frame of a note is the frame nearest its offset time.
 
 Decoding maps an onset/offset frame ``k`` back to ``frame_to_time(k)``, so a round
-trip notes -> targets -> notes is exact up to half a hop (10 ms).
+trip notes -> targets -> notes (:func:`gru_attn.decode.notes_from_targets`) is exact
+up to half a hop (10 ms).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gru_attn.decode import DecodeParams, decode_notes
-from gru_attn.frames import contour_to_midi, frame_times, frame_to_time, time_to_frame
-from gru_attn.notes import NoteList
+from gru_attn.frames import frame_times, frame_to_time, time_to_frame
+from gru_attn.notes import NoteList, hz_to_midi
 
-SDT6_NAMES = ("silence", "voiced", "not_onset", "onset", "not_offset", "offset")
-
-# Decoding hard 0/1 labels: every labelled onset starts a note, however short.
-HARD_LABEL_DECODING = DecodeParams(peak_distance_frames=1, min_note_frames=1)
+SDT6_NAMES = ("silence", "voiced", "not_onset", "onset", "not_offset", "offset")  # (negative, positive) pairs
+PAIR_NAMES = SDT6_NAMES[1::2]  # ("voiced", "onset", "offset"): the target columns, each pair's positive class
 
 
 def notes_to_targets(onsets, offsets, n_frames: int) -> np.ndarray:
@@ -77,7 +76,7 @@ def widen_events(targets: np.ndarray, width: int) -> np.ndarray:
 def targets_to_sdt6(targets: np.ndarray) -> np.ndarray:
     """(T, 3) {0,1} targets -> (T, 6) float32 one-hot pairs in ``SDT6_NAMES`` order."""
     targets = np.asarray(targets).astype(np.float32)
-    out = np.empty((targets.shape[0], 6), dtype=np.float32)
+    out = np.empty((targets.shape[0], len(SDT6_NAMES)), dtype=np.float32)
     out[:, 0::2] = 1.0 - targets
     out[:, 1::2] = targets
     return out
@@ -87,17 +86,6 @@ def sdt6_to_targets(sdt6: np.ndarray) -> np.ndarray:
     """(T, 6) one-hot/probability pairs -> (T, 3) uint8 targets (positive class wins)."""
     sdt6 = np.asarray(sdt6)
     return (sdt6[:, 1::2] > sdt6[:, 0::2]).astype(np.uint8)
-
-
-def notes_from_targets(targets: np.ndarray, pitch: np.ndarray) -> NoteList:
-    """Hard (T, 3) targets + (T,) pitch in Hz -> NoteList, via :func:`gru_attn.decode.decode_notes`.
-
-    Uses ``HARD_LABEL_DECODING``. For targets made by
-    :func:`notes_to_targets` the notes come back within half a hop
-    (10 ms); the pitch is the median MIDI number of the voiced contour inside each
-    note, and a note without any voiced pitch frame is dropped.
-    """
-    return decode_notes(targets.astype(np.float64), pitch, HARD_LABEL_DECODING)
 
 
 def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +113,7 @@ def pitch_to_notes(pitch_hz, min_frames: int = 3, semitone_change_frames: int = 
 
     Returns a :class:`gru_attn.notes.NoteList` sorted by onset.
     """
-    midi = contour_to_midi(pitch_hz)
+    midi = hz_to_midi(np.asarray(pitch_hz, dtype=np.float64).reshape(-1))
     unvoiced = np.iinfo(np.int64).min  # semitone code of unvoiced frames
     semis = np.full(midi.shape, unvoiced, dtype=np.int64)
     voiced = ~np.isnan(midi)

@@ -35,10 +35,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gru_attn.decode import PITCH_BINS_PER_OCTAVE, PITCH_F_LOW
+from gru_attn.cfp import BINS_PER_OCTAVE, F_LOW
+from gru_attn.contract import N_SDT_LOGITS, split_logits
 from gru_attn.errors import InputError
-from gru_attn.frames import PAIR_NAMES
-from gru_attn.labels import widen_events
+from gru_attn.labels import PAIR_NAMES, widen_events
 
 
 def pitch_targets(pitch_hz: torch.Tensor, n_bins: int, sigma: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,7 +48,7 @@ def pitch_targets(pitch_hz: torch.Tensor, n_bins: int, sigma: float = 1.0) -> tu
     or outside the CFP range, is unvoiced; its soft target is all zeros).
     """
     hz = pitch_hz.detach().float()
-    bins = PITCH_BINS_PER_OCTAVE * torch.log2(hz.clamp(min=1e-3) / PITCH_F_LOW)  # as decode.hz_to_bin
+    bins = BINS_PER_OCTAVE * torch.log2(hz.clamp(min=1e-3) / F_LOW)  # as cfp.hz_to_bin
     voiced = (hz > 0) & torch.isfinite(hz) & (bins >= -0.5) & (bins <= n_bins - 0.5)
     centre = torch.where(voiced, bins, torch.zeros_like(bins))
     grid = torch.arange(n_bins, device=pitch_hz.device, dtype=torch.float32)
@@ -100,12 +100,11 @@ class Sdt6Loss(torch.nn.Module):
         ``pitch_loss`` and ``pitch_voicing_loss`` when the logits have the pitch
         outputs and ``pitch`` is given.
         """
-        pitch_logits = logits[..., 6:] if logits.shape[-1] > 7 else None
-        logits = logits[..., :6]
-        if logits.shape[-1] != 6 or targets.shape != logits.shape[:-1] + (3,) or mask.shape != logits.shape[:-1]:
-            raise ValueError(f"shapes do not match: logits {tuple(logits.shape)} (..., 6), "
+        sdt6, bin_logits, voicing = split_logits(logits)
+        if sdt6.shape[-1] != N_SDT_LOGITS or targets.shape != sdt6.shape[:-1] + (3,) or mask.shape != sdt6.shape[:-1]:
+            raise ValueError(f"shapes do not match: logits {tuple(logits.shape)} (..., {N_SDT_LOGITS}), "
                              f"targets {tuple(targets.shape)} (..., 3), mask {tuple(mask.shape)}")
-        pair_logits = logits.float().reshape(-1, 3, 2)  # (N, pair, class)
+        pair_logits = sdt6.float().reshape(-1, 3, 2)  # (N, pair, class)
         y = targets.reshape(-1, 3).long()
         valid = mask.reshape(-1, 1)
         ce = F.cross_entropy(pair_logits.transpose(1, 2), y, reduction="none")  # (N, 3)
@@ -113,10 +112,10 @@ class Sdt6Loss(torch.nn.Module):
         per_pair = torch.where(valid, weighted, 0.0).sum(0) / valid.sum().clamp(min=1)
         parts = {f"{name}_loss": per_pair[j].detach() for j, name in enumerate(PAIR_NAMES)}
         total = per_pair.sum()
-        if pitch_logits is not None and pitch is not None:
+        if bin_logits is not None and pitch is not None:
             if pitch.shape != mask.shape:
                 raise ValueError(f"pitch has shape {tuple(pitch.shape)}, expected {tuple(mask.shape)}")
-            bin_logits, voicing = pitch_logits[..., :-1].float(), pitch_logits[..., -1].float()
+            bin_logits, voicing = bin_logits.float(), voicing.float()
             soft, voiced = pitch_targets(pitch, bin_logits.shape[-1], self.pitch_sigma)
             ce = -(soft * F.log_softmax(bin_logits, dim=-1)).sum(-1)
             on = mask & voiced

@@ -17,6 +17,7 @@ import warnings
 import mir_eval
 import numpy as np
 
+from gru_attn.labels import PAIR_NAMES
 from gru_attn.notes import NoteList
 
 ONSET_TOLERANCE = 0.05  # s
@@ -65,8 +66,6 @@ def aggregate_note_metrics(per_song: list[dict]) -> dict:
 
 # --------------------------------------------------------------------------- frames
 
-PAIRS = ("voiced", "onset", "offset")
-
 
 class FrameMetricAccumulator:
     """Sums per-frame counts over songs or batches; :meth:`compute` turns them into metrics.
@@ -92,7 +91,7 @@ class FrameMetricAccumulator:
     @staticmethod
     def _count_keys():
         keys = ["frames"]
-        for pair in PAIRS:
+        for pair in PAIR_NAMES:
             keys += [f"{pair}_tp", f"{pair}_fp", f"{pair}_fn"]
         for pair in ("onset", "offset"):
             keys += [f"{pair}_pred", f"{pair}_pred_hit", f"{pair}_ref", f"{pair}_ref_hit"]
@@ -111,7 +110,7 @@ class FrameMetricAccumulator:
         tp = (pred & ref & m).sum(axis=(0, 1))
         fp = (pred & ~ref & m).sum(axis=(0, 1))
         fn = (~pred & ref & m).sum(axis=(0, 1))
-        for j, pair in enumerate(PAIRS):
+        for j, pair in enumerate(PAIR_NAMES):
             self.counts[f"{pair}_tp"] += int(tp[j])
             self.counts[f"{pair}_fp"] += int(fp[j])
             self.counts[f"{pair}_fn"] += int(fn[j])
@@ -125,7 +124,7 @@ class FrameMetricAccumulator:
     def compute(self) -> dict:
         """Metrics over everything added so far (see the class docstring for the keys)."""
         c, out = self.counts, {}
-        for pair in PAIRS:
+        for pair in PAIR_NAMES:
             tp, fp, fn = c[f"{pair}_tp"], c[f"{pair}_fp"], c[f"{pair}_fn"]
             out[f"{pair}_acc"] = (c["frames"] - fp - fn) / c["frames"] if c["frames"] else float("nan")
             out[f"{pair}_f1"] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0

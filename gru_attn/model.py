@@ -3,7 +3,8 @@
 The model classifies every frame from a window of ``2 * context + 1`` frames
 (19 by default) centred on it; each frame is a ``(n_channels, n_bins)`` slice of
 the CFP features (9 blocks x 174 log-frequency bins). It outputs 6 logits, the
-three two-way pairs of :data:`gru_attn.frames.SDT6_NAMES`.
+three two-way pairs of :data:`gru_attn.labels.SDT6_NAMES` (the output layout is
+:mod:`gru_attn.contract`'s).
 
 Layers, in order:
 
@@ -21,7 +22,7 @@ Layers, in order:
    frame (and copies of it shifted down by the 2nd-4th harmonic's distance, so a bin
    sees its harmonics) without pooling; the attended context vector adds a per-bin
    bias and gives the voicing logit. The model then outputs ``6 + 174 + 1 = 181``
-   logits per frame (:func:`split_logits`). Cost: 49,184 parameters on
+   logits per frame (:func:`gru_attn.contract.split_logits`). Cost: 49,184 parameters on
    ``gru_attention`` (1,300,710 -> 1,349,894), 26,784 on ``simplified``; 0.77 M
    multiply-adds per frame (``gru_attention`` 16.7 -> 17.5 M, ``simplified`` 2.7 -> 3.4 M).
 6. optional (``pitch_features=True``, on in both presets): the branch runs on every
@@ -39,17 +40,20 @@ per window. :meth:`NoteSegmenter.forward_windows` is the per-window reference pa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from gru_attn.cfp import BINS_PER_OCTAVE
+from gru_attn.contract import N_SDT_LOGITS, n_outputs
 from gru_attn.devices import single_thread_workers
 from gru_attn.errors import InputError
 
-N_LOGITS = 6
-HARMONIC_SHIFTS = (0, 48, 76, 96)  # bins from f0 to its 1st..4th harmonic (48 log2 h, rounded)
+# bins from f0 to its 1st..4th harmonic on the CFP grid (48 log2 h, rounded): (0, 48, 76, 96)
+HARMONIC_SHIFTS = tuple(round(BINS_PER_OCTAVE * math.log2(h)) for h in (1, 2, 3, 4))
 CPU_SEGMENT_FRAMES = 256  # frames per inference segment on CPU (one segment per core)
 CUDA_SEGMENT_FRAMES = 1024  # frames per inference segment on CUDA (fewer, larger kernels)
 
@@ -142,13 +146,6 @@ class PitchHead(nn.Module):
         return torch.cat([bins, self.voicing(context)], dim=-1)
 
 
-def split_logits(logits):
-    """(..., 6) or (..., 181) model outputs -> (sdt6 (..., 6), pitch bins (..., 174) or None, voicing (...,) or None)."""
-    if logits.shape[-1] == N_LOGITS:
-        return logits, None, None
-    return logits[..., :N_LOGITS], logits[..., N_LOGITS:-1], logits[..., -1]
-
-
 class NoteSegmenter(nn.Module):
     """Frame encoder -> GRU over the 19-frame window -> attention -> 6 logits.
 
@@ -200,7 +197,7 @@ class NoteSegmenter(nn.Module):
         self.attention = nn.MultiheadAttention(hidden_dim, num_heads, dropout=float(dropout), batch_first=True)
         self.norm = nn.LayerNorm(hidden_dim)
         self.classifier = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
-                                        nn.Dropout(float(dropout)), nn.Linear(hidden_dim, N_LOGITS))
+                                        nn.Dropout(float(dropout)), nn.Linear(hidden_dim, N_SDT_LOGITS))
         self.pitch = PitchHead(n_channels, n_bins, hidden_dim) if pitch_head else None
         self.pitch_embed = nn.Linear(n_bins, hidden_dim) if pitch_features else None
 
@@ -211,7 +208,7 @@ class NoteSegmenter(nn.Module):
     @property
     def n_outputs(self) -> int:
         """Logits per frame: 6, or ``6 + n_bins + 1`` (181) with the pitch head."""
-        return N_LOGITS + self.n_bins + 1 if self.has_pitch_head else N_LOGITS
+        return N_SDT_LOGITS + self.n_bins + 1 if self.has_pitch_head else N_SDT_LOGITS
 
     @property
     def n_channels(self) -> int:
@@ -260,7 +257,7 @@ class NoteSegmenter(nn.Module):
         x = self.norm(centre + attended)[:, 0]
         sdt = self.classifier(x)
         if self.pitch is None:
-            return sdt.reshape(b, n_out, N_LOGITS)
+            return sdt.reshape(b, n_out, N_SDT_LOGITS)
         if feats is None:
             raise ValueError("the pitch head needs the chunk's features: classify_encoded(enc, feats)")
         centre_frames = feats[..., centres].permute(0, 3, 1, 2)
@@ -337,5 +334,4 @@ def predict_song(model: NoteSegmenter, feats, segment_frames: int | None = None,
             out = [run(start) for start in starts]
     finally:
         model.train(was_training)
-    n_out = getattr(model, "n_outputs", N_LOGITS)
-    return torch.cat(out).numpy() if out else np.zeros((0, n_out), dtype=np.float32)
+    return torch.cat(out).numpy() if out else np.zeros((0, n_outputs(model)), dtype=np.float32)

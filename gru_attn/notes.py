@@ -60,8 +60,12 @@ def midi_to_hz(midi) -> np.ndarray:
 
 
 def hz_to_midi(hz) -> np.ndarray:
-    """Hz (any shape, > 0) -> fractional MIDI note number."""
-    return 69.0 + 12.0 * np.log2(np.asarray(hz, dtype=np.float64) / 440.0)
+    """Hz (any shape) -> fractional MIDI note number; NaN where ``hz`` is not a finite
+    positive frequency (an unvoiced frame of a pitch contour: 0, negative or NaN)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    voiced = np.isfinite(hz) & (hz > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(voiced, 69.0 + 12.0 * np.log2(np.where(voiced, hz, 440.0) / 440.0), np.nan)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The output is VOCANO's ``*_pitch.npy``: one float64 value per 20 ms frame, frame
 ``k`` centred at ``(k + 1) * 0.02`` s, ``T = floor((N - 1) / 320)`` (see ``frames.py``).
 Inference may instead take note pitches from the network itself (``pitch_method=model``,
 the default for newly trained models: see :mod:`gru_attn.model`'s pitch head and
-:func:`gru_attn.decode.model_pitch_contours`); this module holds the audio trackers.
+:func:`gru_attn.contract.model_pitch_contours`); this module holds the audio trackers.
 The trackers are a registry of configs, one per tracker, ``conf/pitch/<name>.yaml``::
 
     _target_: gru_attn.pitch.praat   # (x (N,) float64 at 16 kHz, f0_floor, f0_ceil) -> (times s, f0 Hz)
@@ -42,7 +42,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from gru_attn.config import CONF_DIR, instantiate
-from gru_attn.contract import MODEL_METHOD  # the network's own pitch head (decode.model_pitch_contours); inference only
+from gru_attn.contract import MODEL_METHOD  # the network's own pitch head (contract.model_pitch_contours); inference only
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE, frame_times, num_frames
 

@@ -69,10 +69,12 @@ def plot_transcription(path: str | os.PathLike, notes, pitch_hz, probs, threshol
     import numpy as np
     from matplotlib.patches import Rectangle
 
-    from gru_attn.frames import PAIR_NAMES, contour_to_midi, frame_times
+    from gru_attn.frames import frame_times
+    from gru_attn.labels import PAIR_NAMES
+    from gru_attn.notes import hz_to_midi
 
     t = frame_times(len(pitch_hz))
-    contour = contour_to_midi(pitch_hz)
+    contour = hz_to_midi(pitch_hz)
     fig = new_figure(figsize=(max(8.0, min(40.0, len(t) / 150)), 6))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.4]})
     for onset, offset, midi in zip(notes.onsets, notes.offsets, notes.midi):

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gru_attn.decode import PITCH_BINS_PER_OCTAVE
+from gru_attn.cfp import BINS_PER_OCTAVE
 from gru_attn.errors import InputError
 
 
@@ -175,7 +175,7 @@ class ChunkDataset:
             targets[b, lo - start:hi - start] = song_targets[lo:hi]
             mask[b, lo - start:hi - start] = True
             if self.pitch:
-                pitch[b, lo - start:hi - start] = self.pitch[song][lo:hi] * np.float32(2.0 ** (shift / PITCH_BINS_PER_OCTAVE))
+                pitch[b, lo - start:hi - start] = self.pitch[song][lo:hi] * np.float32(2.0 ** (shift / BINS_PER_OCTAVE))
         out = (torch.from_numpy(feats), torch.from_numpy(targets), torch.from_numpy(mask))
         return out + (torch.from_numpy(pitch),) if self.pitch else out
 

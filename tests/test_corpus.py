@@ -17,9 +17,10 @@ from gru_attn.corpus import (
     load_synthetic_corpus,
     split_songs,
 )
+from gru_attn.decode import notes_from_targets
 from gru_attn.errors import InputError
 from gru_attn.frames import frame_to_time
-from gru_attn.labels import notes_from_targets, notes_to_targets, pitch_to_notes, targets_to_sdt6
+from gru_attn.labels import notes_to_targets, pitch_to_notes, targets_to_sdt6
 from gru_attn.notes import hz_to_midi
 from gru_attn.synth import ensure_corpus
 

@@ -1,11 +1,10 @@
-"""features: file loading and the one per-block z-score; frames forwards the names that moved to labels."""
+"""features: file loading and the one per-block z-score."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gru_attn import frames, labels
 from gru_attn.errors import InputError
 from gru_attn.features import read_features, zscore_blocks
 
@@ -28,9 +27,3 @@ def test_constant_block_is_an_error_naming_the_file(tmp_path):
     with pytest.raises(InputError, match="constant block 3 in x_feat.npy"):
         zscore_blocks(feats, "x_feat.npy")
 
-
-def test_moved_label_names_stay_importable_from_frames():
-    assert frames.notes_to_targets is labels.notes_to_targets
-    assert frames.SDT6_NAMES == labels.SDT6_NAMES
-    with pytest.raises(AttributeError):
-        frames.no_such_name  # noqa: B018

@@ -1,12 +1,12 @@
-"""The pitch-contour -> notes heuristic (labels.pitch_to_notes) and contour_to_midi."""
+"""The pitch-contour -> notes heuristic (labels.pitch_to_notes) and Hz -> MIDI of a contour (notes.hz_to_midi)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from gru_attn.frames import HOP_SECONDS, contour_to_midi, frame_times
+from gru_attn.frames import HOP_SECONDS, frame_times
 from gru_attn.labels import notes_to_targets, pitch_to_notes
-from gru_attn.notes import NoteList, midi_to_hz
+from gru_attn.notes import NoteList, hz_to_midi, midi_to_hz
 
 
 def contour(notes: NoteList, n_frames: int) -> np.ndarray:
@@ -18,10 +18,11 @@ def contour(notes: NoteList, n_frames: int) -> np.ndarray:
     return hz
 
 
-def test_contour_to_midi_marks_unvoiced_as_nan():
-    midi = contour_to_midi([0.0, 440.0, -1.0, np.nan, 880.0])
+def test_hz_to_midi_marks_unvoiced_frames_as_nan_and_inverts_midi_to_hz():
+    midi = hz_to_midi([0.0, 440.0, -1.0, np.nan, 880.0, np.inf])
     np.testing.assert_allclose(midi[[1, 4]], [69.0, 81.0])
-    assert np.isnan(midi[[0, 2, 3]]).all()
+    assert np.isnan(midi[[0, 2, 3, 5]]).all()
+    np.testing.assert_allclose(hz_to_midi(midi_to_hz([[21.0, 60.5], [69.0, 108.0]])), [[21.0, 60.5], [69.0, 108.0]])
 
 
 def test_flat_contour_round_trips_on_the_frame_grid():

@@ -10,6 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from gru_attn.contract import N_SDT_LOGITS, split_logits
 from gru_attn.errors import InputError
 from gru_attn.loss import Sdt6Loss
 from gru_attn.model import FrameEncoder, NoteSegmenter, num_parameters, predict_song
@@ -51,6 +52,18 @@ def test_preset_shapes(name, pitch_head):
         assert model.classify_encoded(enc, chunk).shape == (2, 5, n_out)
         assert model(chunk).shape == (2, 5, n_out)
         assert model.forward_windows(torch.randn(3, 9, 174, 19)).shape == (3, n_out)
+
+
+def test_split_logits_is_the_one_reading_of_the_output_layout():
+    logits = torch.randn(2, 5, N_SDT_LOGITS + 174 + 1)
+    sdt6, bins, voicing = split_logits(logits)
+    assert N_SDT_LOGITS == 6 and sdt6.shape == (2, 5, 6) and bins.shape == (2, 5, 174) and voicing.shape == (2, 5)
+    torch.testing.assert_close(torch.cat([sdt6, bins, voicing[..., None]], -1), logits)
+    assert sdt6.data_ptr() == logits.data_ptr()  # views, no copy
+    plain = np.random.default_rng(0).standard_normal((7, 6))
+    sdt6, bins, voicing = split_logits(plain)
+    assert bins is None and voicing is None and np.array_equal(sdt6, plain)
+    assert split_logits(plain[:, :4])[0].shape == (7, 4)  # too narrow: the caller sees the width
 
 
 def test_presets_sizes():

@@ -9,13 +9,15 @@ import pytest
 import torch
 
 from gru_attn import cfp
+from gru_attn.cfp import bin_to_hz, hz_to_bin
 from gru_attn.checkpoint import save_checkpoint
-from gru_attn.decode import (DecodeParams, bin_to_hz, decode_notes, hz_to_bin, model_pitch_contours,
-                             pitch_from_logits)
+from gru_attn.contract import model_pitch_contours, pitch_from_logits
+from gru_attn.decode import DecodeParams, decode_notes
 from gru_attn.engine import validate
 from gru_attn.errors import InputError
-from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE, notes_to_targets
+from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.inference import features_for_audio, load_model, transcribe_audio, with_pitch_method
+from gru_attn.labels import notes_to_targets
 from gru_attn.loss import Sdt6Loss, pitch_targets
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList

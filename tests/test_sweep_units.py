@@ -248,6 +248,42 @@ def test_search_space_from_hydra_overrides():
     assert distributions["d"] == optuna.distributions.IntDistribution(1, 8)
 
 
+def proposals_while_running(sampler, n_running=4):
+    """The points ``sampler`` proposes for trials asked while ``n_running`` others still run
+    (after 10 finished ones): what parallel workers are handed."""
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    space = {"x": optuna.distributions.FloatDistribution(0, 1), "y": optuna.distributions.FloatDistribution(0, 1)}
+    for _ in range(10):
+        trial = study.ask(space)
+        study.tell(trial, -(trial.params["x"] - 0.3) ** 2 - (trial.params["y"] - 0.6) ** 2)
+    return [tuple(study.ask(space).params.values()) for _ in range(n_running)]
+
+
+def configured_sampler(overrides):
+    from gru_attn.config import compose
+    from gru_attn.sweep.sweeper import GruOptunaSweeper
+
+    cfg = compose(["hparams_search=optuna", "seed=0", *overrides])
+    sweeper = GruOptunaSweeper(sampler=cfg.hydra.sweeper.sampler, direction="maximize", storage=None,
+                               study_name="s", n_trials=1)
+    return sweeper._sampler(grid=False, resumed=False)
+
+
+def test_the_sampler_keeps_optunas_defaults_unless_the_config_sets_them():
+    # Optuna's TPE defaults to constant_liar=True: trials asked while others run avoid them;
+    # hydra-optuna-sweeper's tpe config pinned it (and multivariate) to False
+    default, no_liar = optuna.samplers.TPESampler(seed=0), optuna.samplers.TPESampler(seed=0, constant_liar=False)
+    assert proposals_while_running(default) != proposals_while_running(no_liar)  # the scenario tells them apart
+    sampler = configured_sampler([])
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert proposals_while_running(sampler) == proposals_while_running(optuna.samplers.TPESampler(seed=0))
+    sampler = configured_sampler(["hydra.sweeper.sampler.constant_liar=false"])
+    assert proposals_while_running(sampler) == proposals_while_running(
+        optuna.samplers.TPESampler(seed=0, constant_liar=False))
+    cmaes = configured_sampler(["hydra/sweeper/sampler=cmaes", "hydra.sweeper.sampler.n_startup_trials=3"])
+    assert isinstance(cmaes, optuna.samplers.CmaEsSampler)
+
+
 def test_trial_outcome_from_run_status():
     assert st.trial_outcome("completed", 0.5) == (TrialState.COMPLETE, [0.5])
     assert st.trial_outcome("pruned", -math.inf) == (TrialState.PRUNED, None)

@@ -8,18 +8,30 @@ which Hydra imports when it discovers its plugins (an installed namespace packag
   ``grace_period`` and ``reseed``; ``n_jobs`` (trials per batch) defaults to the
   launcher's parallelism, ``storage`` to an SQLite file in the sweep dir, ``direction``
   to the app's ``optimized_direction``;
-- ``hydra/sweeper/pruner/{median,successive_halving,hyperband,none}``.
-
-The samplers (``hydra/sweeper/sampler/{tpe,random,grid,...}``) are the plugin's own.
+- ``hydra/sweeper/pruner/{median,successive_halving,hyperband,none}``;
+- ``hydra/sweeper/sampler/{tpe,random,cmaes,gp,qmc,nsgaii,nsgaiii}``: every constructor
+  argument of the Optuna sampler with the installed Optuna's own default, so a sweep
+  gets Optuna's defaults unless its config sets a value. hydra-optuna-sweeper
+  1.4.0rc3's configs of the same names pin e.g. TPE's ``multivariate: false`` and
+  ``constant_liar: false``, while Optuna 5's TPE defaults to the multivariate TPE and
+  ``constant_liar=True``, which keeps parallel workers from being handed near-duplicate
+  trials. These configs replace the plugin's; ``grid`` (queued by the sweeper) stays
+  the plugin's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Dict, List, Optional
 
+import optuna
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+# hydra/sweeper/sampler=<name> -> the class in optuna.samplers
+SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler", "gp": "GPSampler",
+            "qmc": "QMCSampler", "nsgaii": "NSGAIISampler", "nsgaiii": "NSGAIIISampler"}
 
 
 @dataclass
@@ -96,9 +108,26 @@ class GruOptunaSweeperConf:
     reseed: bool = False
 
 
+def sampler_config(class_name: str) -> type:
+    """Structured config of ``optuna.samplers.<class_name>``: ``_target_`` and one field per
+    keyword argument of its constructor, defaulting to Optuna's own default (None where that
+    is no plain value)."""
+    params = [p for p in inspect.signature(getattr(optuna.samplers, class_name)).parameters.values()
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    plain = (type(None), bool, int, float, str)
+    return make_dataclass(f"{class_name}Config", [("_target_", str, field(default=f"optuna.samplers.{class_name}"))]
+                          + [(p.name, Any, field(default=p.default if isinstance(p.default, plain) else None))
+                             for p in params])
+
+
 def register_configs() -> None:
-    """Store the configs above in Hydra's ConfigStore (idempotent)."""
+    """Store the configs above in Hydra's ConfigStore (idempotent), the samplers over the plugin's."""
+    import hydra_plugins.hydra_optuna_sweeper.config  # noqa: F401  (stores its samplers first, once)
+
     store = ConfigStore.instance()
+    for name, class_name in SAMPLERS.items():
+        store.store(group="hydra/sweeper/sampler", name=name, node=sampler_config(class_name), provider="gru_attn",
+                    replace=True)
     store.store(group="hydra/sweeper", name="gru_optuna", node=GruOptunaSweeperConf, provider="gru_attn")
     for name, node in {"median": MedianPrunerConfig, "successive_halving": SuccessiveHalvingPrunerConfig,
                        "hyperband": HyperbandPrunerConfig, "none": NopPrunerConfig}.items():

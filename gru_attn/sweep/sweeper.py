@@ -6,6 +6,8 @@
   log-scaled. Plain overrides are fixed for every trial.
 - It works towards the study's **total** trial count: a re-run, or a second process on
   the same study, runs only what is missing (see :mod:`gru_attn.sweep.study`).
+- The sampler (``hydra/sweeper/sampler=tpe`` etc.) has Optuna's own defaults unless
+  the config sets a value (:mod:`gru_attn.sweep.schema`).
 - A grid (``hydra/sweeper/sampler=grid``) is put in the study's queue in written order
   (``enqueue_trial``); every process takes the next queued point.
 - Each trial's run directory is ``<sweep dir>/<trial number>``, unique in the study, so

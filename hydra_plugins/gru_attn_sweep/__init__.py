@@ -3,8 +3,9 @@ namespace package (see ``[tool.setuptools.packages.find]`` in pyproject.toml).
 
 Importing this module (Hydra does, when it starts an app) registers:
 
-- :class:`GruOptunaSweeper` (``hydra/sweeper=gru_optuna``) and its pruners
-  (``hydra/sweeper/pruner=...``): see :mod:`gru_attn.sweep.sweeper`;
+- :class:`GruOptunaSweeper` (``hydra/sweeper=gru_optuna``), its pruners
+  (``hydra/sweeper/pruner=...``) and samplers that keep Optuna's own defaults
+  (``hydra/sweeper/sampler=...``): see :mod:`gru_attn.sweep.sweeper` and :mod:`gru_attn.sweep.schema`;
 - :class:`GpuJoblibLauncher` (``hydra/launcher=gpus``): joblib in synchronous batches of
   ``n_jobs`` (= GPUs) jobs; job ``k`` gets ``trainer.device=cuda:(k % n_jobs)``;
 - the resolver ``${gpu_count:}``: the number of visible GPUs, at least 1.
