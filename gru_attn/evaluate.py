@@ -21,7 +21,8 @@ Labelled sets:
 - ``--est-dir E --notes-dir N``: no checkpoint; scores the note files ``E/<song>.<ext>`` of
   any transcriber against ``N/<song>.<ext>`` (note metrics only). The songs are those of
   ``N``, or those of the conditions table when there is one; a song without an estimate
-  or without a reference is an error.
+  or without a reference is an error. Estimates may overlap in time (a polyphonic
+  transcriber's); references must not.
 
 Reference notes: ``<notes-dir>/<song>.<ext>`` in any format ``notes.read_notes`` reads
 (``.csv .json .txt .notes .mid .midi``). Frame targets come from the corpus labels, or
@@ -193,7 +194,8 @@ def score_estimates(est_dir, notes_dir, names=None, progress: bool = False) -> d
             raise InputError(f"{est_dir / name}.*: no estimated notes for song {name!r}")
     ref_notes, est_notes = {}, {}
     for name in tqdm(names, desc="evaluate", unit="song", disable=not progress):
-        ref_notes[name], est_notes[name] = read_notes(refs[name]), read_notes(ests[name])
+        ref_notes[name] = read_notes(refs[name])
+        est_notes[name] = read_notes(ests[name], overlaps=True)  # a polyphonic transcriber's too
     note_rows, mean = evaluate_notes(ref_notes, est_notes)
     per_song = {name: {"ref_notes": len(ref_notes[name]), "est_notes": len(est_notes[name]), **note_rows[name]}
                 for name in note_rows}
