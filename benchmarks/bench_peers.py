@@ -122,6 +122,9 @@ def folder_set(root: Path, name: str | None = None) -> LabelledSet:
             raise InputError(f"{table_path}: no row for song {wav.stem!r}")
         clips.append(Clip(wav.stem, table[wav.stem] if table else "all", wav,
                           find_notes_file(root / "notes", wav.stem), name))
+    if table is not None:  # the table's order: its conditions come in the order it lists them
+        rank = {song: i for i, song in enumerate(table)}
+        clips.sort(key=lambda c: rank[c.name])
     return LabelledSet(name, clips, {name: root / "notes"})
 
 
