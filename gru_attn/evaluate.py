@@ -105,8 +105,8 @@ def read_conditions(path) -> dict[str, str]:
     if not path.is_file():
         raise InputError(f"{path}: conditions table not found")
     try:
-        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-        fields = set(rows[0]) if rows else set()
+        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
+        fields, rows = set(reader.fieldnames or ()), list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: unreadable conditions table ({exc})") from None
     if not {"name", "cond"} <= fields:
@@ -119,6 +119,8 @@ def read_conditions(path) -> dict[str, str]:
         if name in table:
             raise InputError(f"{path}: line {line}: song {name!r} listed twice")
         table[name] = cond
+    if not table:
+        raise InputError(f"{path}: no rows (expected name,cond per song)")
     return table
 
 

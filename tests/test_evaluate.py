@@ -207,6 +207,7 @@ def test_est_dir_scores_any_note_files_per_condition(tmp_path, capsys):
     ("no --ckpt", "--ckpt: required"),
     ("bad table", "columns name and cond"),
     ("table lists a song twice", "listed twice"),
+    ("empty table", "no rows"),
     ("missing est dir", "notes folder not found"),
 ])
 def test_est_dir_errors(tmp_path, capsys, case, message):
@@ -232,6 +233,9 @@ def test_est_dir_errors(tmp_path, capsys, case, message):
         argv += ["--conditions", str(tmp_path / "t.csv")]
     elif case == "table lists a song twice":
         (tmp_path / "t.csv").write_text("name,cond\ns1,a\ns1,b\n")
+        argv += ["--conditions", str(tmp_path / "t.csv")]
+    elif case == "empty table":
+        (tmp_path / "t.csv").write_text("name,cond\n")
         argv += ["--conditions", str(tmp_path / "t.csv")]
     elif case == "missing est dir":
         argv[1] = str(tmp_path / "nowhere")
