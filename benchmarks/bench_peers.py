@@ -47,6 +47,9 @@ Writes ``<out>/notes/<system>/<set>[/<condition>]/<song>.csv`` (onset, offset, m
 ``python -m gru_attn.evaluate --est-dir ... --notes-dir ... --conditions <out>/sets/<part>.csv``
 rescores any of them (the commands are in ``<out>/rescore.sh``), ``<out>/results.json`` (every number, per song too)
 and ``<out>/table.md``; ``--markdown FILE`` writes the table there as well.
+``--merge A/results.json B/results.json ...`` runs nothing: it prints (and with ``--markdown``
+writes) one table of the rows of earlier runs, e.g. the peers run once and the model run
+again after retraining (each row keeps the RTF measured in its own run).
 Exit status 0, or 2 for a bad option, checkpoint, set or a selected peer that is not installed.
 """
 
@@ -456,12 +459,57 @@ def parse_args(argv):
     parser.add_argument("--out", default=str(REPO / "outputs" / "bench_peers"),
                         help="output folder (default: outputs/bench_peers)")
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
+    parser.add_argument("--merge", nargs="+", metavar="RESULTS_JSON",
+                        help="run nothing: one table of the rows of these earlier results.json files")
     return parser.parse_args(argv)
+
+
+def merge(paths: list[str]) -> tuple[list[dict], list[str]]:
+    """The rows of earlier ``results.json`` files in one table order (set, condition, system), and
+    a header line per file; InputError for a missing file or a row given twice."""
+    rows, headers = [], []
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text())
+            new = list(data["rows"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}: not a bench_peers results.json ({exc})") from None
+        headers.append(f"{path}: gru_attn {data.get('checkpoint') or '-'}, threads {data.get('threads') or 'default'}")
+        rows += new
+    keys = [(r["set"], r["condition"], r["system"]) for r in rows]
+    twice = [k for k in dict.fromkeys(keys) if keys.count(k) > 1]
+    if twice:
+        raise InputError(f"--merge: the row {' / '.join(twice[0])} comes in more than one file")
+    group = {}
+    for r in rows:
+        group.setdefault(r["set"], {}).setdefault(r["condition"], len(group.get(r["set"], {})))
+    sets = list(group)
+    for conds in group.values():  # "all" last in every set
+        if "all" in conds:
+            conds["all"] = len(conds)
+    rank = {name: i for i, name in enumerate(SYSTEMS)}
+    rows.sort(key=lambda r: (sets.index(r["set"]), group[r["set"]][r["condition"]], rank.get(r["system"], 99)))
+    return rows, headers
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
+    if args.merge:
+        try:
+            rows, headers = merge(args.merge)
+            header = "merged: " + "; ".join(headers)
+            if args.markdown:
+                write_text(args.markdown, header + "\n\n" + format_table(rows, markdown=True))
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"error: {exc.filename or args.markdown}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        print(header)
+        print(format_table(rows), end="")
+        return 0
     try:
         names = [s.strip() for s in args.systems.split(",") if s.strip()]
         unknown = [s for s in names if s not in SYSTEMS]

@@ -137,3 +137,28 @@ def test_bench_peers_on_tones_and_corpus_test_split(trained_ckpt, tone_set, tmp_
     assert md.read_text() == (out / "table.md").read_text()
     assert md.read_text().count("| tones |") == 3 * len(SYSTEMS)
     assert printed.count("basic-pitch-1voice") == len({(k[0], k[1]) for k in rows})
+
+
+def test_merge_orders_rows_of_several_runs(tmp_path, capsys):
+    def row(s, cond, system, f1):
+        return {"set": s, "condition": cond, "songs": 1, "system": system, "COnPOff_f1": f1 / 2, "COnP_f1": f1,
+                "COn_f1": f1, "rtf": 0.01}
+
+    peers = {"checkpoint": None, "threads": 1, "rows": [row("dev", "clean", "swift-f0", 0.7),
+                                                        row("dev", "all", "swift-f0", 0.6)]}
+    model = {"checkpoint": "m.pt", "threads": 1, "rows": [row("dev", "clean", "gru_attn", 0.8),
+                                                          row("dev", "reverb", "gru_attn", 0.4),
+                                                          row("dev", "all", "gru_attn", 0.5)]}
+    (tmp_path / "a.json").write_text(json.dumps(peers))
+    (tmp_path / "b.json").write_text(json.dumps(model))
+    md = tmp_path / "t.md"
+    assert bench_peers.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--markdown", str(md)]) == 0
+    lines = [line for line in md.read_text().splitlines() if line.startswith("| dev")]
+    assert [tuple(c.strip() for c in line.split("|")[2:5:2]) for line in lines] == [
+        ("clean", "gru_attn"), ("clean", "swift-f0"), ("reverb", "gru_attn"), ("all", "gru_attn"), ("all", "swift-f0")]
+    # the best F1 of each set and condition is bold: the model on clean, swift-f0 on all
+    assert "**0.800**" in lines[0] and "**" not in lines[1]
+    assert "**0.600**" in lines[4] and "**" not in lines[3]
+    capsys.readouterr()
+    assert bench_peers.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "a.json")]) == 2
+    assert "more than one file" in capsys.readouterr().err
