@@ -35,7 +35,8 @@ extension    ``fmt``     content
 Validation (every reader): each note needs finite numbers, ``onset >= 0``,
 ``offset > onset`` and a pitch above 0 Hz. Notes are sorted by onset; input out of
 order is accepted silently as long as no two notes overlap (a note may start where
-the previous one ends, within 1e-6 s). Anything else raises :class:`InputError`
+the previous one ends, within 1e-6 s; ``overlaps=True`` accepts overlapping notes, e.g. a
+polyphonic transcriber's estimates). Anything else raises :class:`InputError`
 naming the file and the line (1-based, as in the file) or the note.
 """
 
@@ -153,10 +154,11 @@ def note_format(path, fmt: str | None = None) -> str:
     return NOTE_FORMATS[ext]
 
 
-def read_notes(path, fmt: str | None = None, song: str | None = None) -> NoteList:
+def read_notes(path, fmt: str | None = None, song: str | None = None, overlaps: bool = False) -> NoteList:
     """Read a note file (see the module docstring for formats) -> validated NoteList sorted by onset.
 
-    ``song`` selects the entry of a MIR-ST500 JSON file holding several songs.
+    ``song`` selects the entry of a MIR-ST500 JSON file holding several songs;
+    ``overlaps``: accept notes that overlap in time (polyphonic estimates).
     Raises :class:`InputError` for a missing, unreadable or malformed file.
     """
     path = Path(path)
@@ -165,17 +167,17 @@ def read_notes(path, fmt: str | None = None, song: str | None = None) -> NoteLis
         raise InputError(f"{path}: note file not found")
     check_readable(path, "a note file")  # a symlink loop, a folder, permission denied
     if kind == "midi":
-        return _read_midi(path)
+        return _read_midi(path, overlaps)
     text = _read_text(path)
     if kind == "csv":
-        return _read_csv(path, text)
+        return _read_csv(path, text, overlaps)
     if kind == "json":
-        return _read_json(path, text, song)
-    return _read_txt(path, text)
+        return _read_json(path, text, song, overlaps)
+    return _read_txt(path, text, overlaps)
 
 
 def write_notes(notes: NoteList, path, fmt: str | None = None, columns=("onset", "offset", "midi"),
-                song: str | None = None, tempo: float = MIDI_TEMPO, confidence=None) -> None:
+                song: str | None = None, tempo: float = MIDI_TEMPO, confidence=None, overlaps: bool = False) -> None:
     """Write ``notes`` atomically to ``path`` in the format of its extension (or ``fmt``).
 
     ``columns`` (CSV only) picks and orders the CSV columns from ``CSV_COLUMNS``; it
@@ -183,10 +185,12 @@ def write_notes(notes: NoteList, path, fmt: str | None = None, columns=("onset",
     knows), optionally followed by ``confidence``, whose (n,) values in 0..1 are
     ``confidence``. ``song`` (JSON only) is the song id, the file stem by default.
     ``tempo`` (MIDI only) is the file's tempo in bpm; note times stay in seconds.
+    ``overlaps``: accept notes that overlap in time (polyphonic estimates).
     """
     path = Path(path)
     kind = note_format(path, fmt)
-    _validate(path, notes.onsets, notes.offsets, notes.midi, "midi", [f"note {i + 1}" for i in range(len(notes))])
+    _validate(path, notes.onsets, notes.offsets, notes.midi, "midi", [f"note {i + 1}" for i in range(len(notes))],
+              overlaps)
     if kind == "csv":
         data = _csv_text(path, notes, tuple(columns), confidence).encode()
     elif kind == "json":
@@ -200,7 +204,7 @@ def write_notes(notes: NoteList, path, fmt: str | None = None, columns=("onset",
 
 # --------------------------------------------------------------------------- validation
 
-def _validate(path, onsets, offsets, pitch, unit: str, where: list[str]) -> np.ndarray:
+def _validate(path, onsets, offsets, pitch, unit: str, where: list[str], overlaps: bool = False) -> np.ndarray:
     """Check notes read from ``path``; return the indices that sort them by onset.
 
     ``pitch`` is in ``unit`` ("midi" or "hz"); ``where[i]`` names note ``i`` in messages
@@ -220,7 +224,7 @@ def _validate(path, onsets, offsets, pitch, unit: str, where: list[str]) -> np.n
                              f"{unit} {pitch[i]})")
     order = np.argsort(onsets, kind="stable")
     overlap = onsets[order][1:] < offsets[order][:-1] - OVERLAP_TOLERANCE_S
-    if overlap.any():
+    if overlap.any() and not overlaps:
         i = int(np.argmax(overlap))
         prev, nxt = order[i], order[i + 1]
         raise InputError(f"{path}: {where[nxt]}: note starting at {onsets[nxt]} s overlaps the note of "
@@ -228,12 +232,12 @@ def _validate(path, onsets, offsets, pitch, unit: str, where: list[str]) -> np.n
     return order
 
 
-def _build(path, rows: list[tuple], where: list[str], unit: str) -> NoteList:
+def _build(path, rows: list[tuple], where: list[str], unit: str, overlaps: bool = False) -> NoteList:
     """Validated, sorted NoteList from parsed ``(onset, offset, pitch)`` rows in ``unit``."""
     if not rows:
         return NoteList.empty()
     onsets, offsets, pitch = np.asarray(rows, dtype=np.float64).T
-    order = _validate(path, onsets, offsets, pitch, unit, where)
+    order = _validate(path, onsets, offsets, pitch, unit, where, overlaps)
     midi = hz_to_midi(pitch) if unit == "hz" else pitch
     return NoteList(onsets[order], offsets[order], midi[order])
 
@@ -255,7 +259,7 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: cannot read note file as UTF-8 text ({e})") from None
 
 
-def _read_csv(path: Path, text: str) -> NoteList:
+def _read_csv(path: Path, text: str, overlaps: bool = False) -> NoteList:
     reader = csv.reader(io.StringIO(text))
     lines = [(reader.line_num, row) for row in reader if any(f.strip() for f in row)]
     known = " | ".join(",".join(h) for h in CSV_HEADERS)
@@ -276,10 +280,10 @@ def _read_csv(path: Path, text: str) -> NoteList:
         values = _numbers(path, f"line {n}", [f.strip() for f in row], layout)
         rows.append(tuple(values[c] for c in cols))
         where.append(f"line {n}")
-    return _build(path, rows, where, unit)
+    return _build(path, rows, where, unit, overlaps)
 
 
-def _read_txt(path: Path, text: str) -> NoteList:
+def _read_txt(path: Path, text: str, overlaps: bool = False) -> NoteList:
     rows, where = [], []
     for n, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
@@ -290,10 +294,10 @@ def _read_txt(path: Path, text: str) -> NoteList:
                              f"got {len(fields)}")
         rows.append(_numbers(path, f"line {n}", fields, "(onset offset midi)"))
         where.append(f"line {n}")
-    return _build(path, rows, where, "midi")
+    return _build(path, rows, where, "midi", overlaps)
 
 
-def _read_json(path: Path, text: str, song: str | None) -> NoteList:
+def _read_json(path: Path, text: str, song: str | None, overlaps: bool = False) -> NoteList:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -318,10 +322,10 @@ def _read_json(path: Path, text: str, song: str | None) -> NoteList:
             raise InputError(f"{path}: {label}: expected [onset, offset, midi] numbers, got {entry!r}")
         rows.append(tuple(float(x) for x in entry))
         where.append(label)
-    return _build(path, rows, where, "midi")
+    return _build(path, rows, where, "midi", overlaps)
 
 
-def _read_midi(path: Path) -> NoteList:
+def _read_midi(path: Path, overlaps: bool = False) -> NoteList:
     import pretty_midi
 
     try:
@@ -331,7 +335,7 @@ def _read_midi(path: Path) -> NoteList:
     notes = sorted(((n.start, n.end, float(n.pitch)) for inst in pm.instruments if not inst.is_drum
                     for n in inst.notes), key=lambda n: n[0])
     where = [f"note {i + 1} (onset {start:.3f} s)" for i, (start, _, _) in enumerate(notes)]
-    return _build(path, notes, where, "midi")
+    return _build(path, notes, where, "midi", overlaps)
 
 
 # --------------------------------------------------------------------------- writers
