@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from gru_attn.audio import load_audio
 from gru_attn.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
-from gru_attn.decode import DecodeParams, decode_notes, model_pitch_contours, probs_from_logits
+from gru_attn.decode import build_decoder, decoder_inputs, model_pitch_contours
 from gru_attn.devices import autocast_dtype, resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import save_npy, write_json
@@ -150,9 +150,11 @@ def validation_pitch(method: str | None, config: dict | None):
 
 
 @torch.no_grad()
-def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment_frames: int | None = None,
+def validate(model, songs, loss_fn, decode_params, device, segment_frames: int | None = None,
              pitch=None) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
+
+    ``decode_params``: the note decoder (see :mod:`gru_attn.decode`), or its config.
 
     ``val/loss`` is against the targets the loss trains on (:func:`training_targets`); the
     frame scores against the song's own targets.
@@ -167,6 +169,7 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
     """
     if pitch == MODEL_METHOD and not getattr(model, "has_pitch_head", False):
         raise InputError("pitch_method=model needs a model with a pitch head (model.pitch_head=true)")
+    decoder = build_decoder(decode_params)
     frames = FrameMetricAccumulator()
     per_song, oracle, loss_sum, n_frames = [], [], 0.0, 0
     head_f0, truth_f0 = [], []
@@ -179,19 +182,14 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
                           pitch=torch.from_numpy(true_f0.astype(np.float32))[None])
         loss_sum += float(loss) * len(song.targets)
         n_frames += len(song.targets)
-        probs = probs_from_logits(logits[:, :6])
-        frames.update(probs, song.targets)
-        fallback = None
+        inputs = decoder_inputs(logits, None if pitch == MODEL_METHOD
+                                else (pitch(song) if callable(pitch) else true_f0))
+        frames.update(inputs["probs"], song.targets)
         if logits.shape[-1] > 6:
-            contour, fallback = model_pitch_contours(logits)
-            head_f0.append(contour)
+            head_f0.append(model_pitch_contours(logits)[0] if pitch != MODEL_METHOD else inputs["pitch_hz"])
             truth_f0.append(true_f0)
-        if pitch == MODEL_METHOD:
-            used = contour
-        else:
-            used, fallback = (pitch(song) if callable(pitch) else true_f0), None
-        per_song.append(note_metrics(song.notes, decode_notes(probs, used, decode_params, fallback_hz=fallback)))
-        oracle.append(note_metrics(song.notes, decode_notes(probs, true_f0, decode_params)))
+        per_song.append(note_metrics(song.notes, decoder(**inputs)))
+        oracle.append(note_metrics(song.notes, decoder(**{**inputs, "pitch_hz": true_f0, "fallback_hz": None})))
     out = {"val/loss": loss_sum / max(n_frames, 1)}
     out.update({f"val/{k}": v for k, v in frames.compute().items()})
     out.update({f"val/{k}": v for k, v in aggregate_note_metrics(per_song).items()})
@@ -245,7 +243,7 @@ def fit(
     make_optimizer: Callable,
     make_scheduler: Callable | None,
     loss_fn: Callable,
-    decode_params: DecodeParams,
+    decode_params,
     settings: TrainerSettings,
     out_dir: str | os.PathLike,
     *,
@@ -346,7 +344,7 @@ def fit(
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": epoch, "history": history, "rng": rng_state(), "wall_time_s": wall(),
                 "best": {"value": best_value, "epoch": best_epoch, "metric": optimized_metric},
-                "decode": decode_params.as_dict(), **(checkpoint_info or {})}
+                "decode": build_decoder(decode_params).as_dict(), **(checkpoint_info or {})}
 
     try:
         for epoch in range(start_epoch, settings.max_epochs):

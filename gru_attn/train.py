@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gru_attn.config import CONF_DIR, TARGET_WHITELIST, target_allowed  # importing it registers the configs' resolvers
 from gru_attn.contract import check_model, model_class
-from gru_attn.decode import DecodeParams
+from gru_attn.decode import build_decoder
 from gru_attn.engine import Pruned, TrainerSettings, TrainingFailed, fit, worst_value
 from gru_attn.errors import InputError
 from gru_attn.files import write_json
@@ -144,7 +144,7 @@ def train(cfg: DictConfig) -> float:
             make_optimizer=make_optimizer,
             make_scheduler=make_scheduler,
             loss_fn=instantiate("loss", cfg.loss),
-            decode_params=DecodeParams(**cfg.decode),
+            decode_params=build_decoder(cfg.decode, "decode"),
             settings=settings,
             out_dir=out_dir,
             batch_size=int(cfg.data.batch_size),
