@@ -14,8 +14,8 @@ frames and transitions; the path with the smallest total wins):
   (the pitch head's voicing when there is one). Per frame, ``rest`` costs
   ``-voicing_weight * log(1 - v)`` and any note ``-voicing_weight * log(v)``.
 - **Pitch**: a note ``p`` also costs ``pitch_weight * v * c(t, p)``:
-  with ``pitch_source=distribution`` (and a pitch head) ``c = -log(m + 0.01)`` where ``m``
-  is the head's probability mass within ``p +- (0.5 + pitch_tolerance)`` semitones;
+  with ``pitch_source=distribution`` (and a pitch head) ``c = min(-log(m + 0.01), pitch_cap)``
+  where ``m`` is the head's probability mass within ``p +- (0.5 + pitch_tolerance)`` semitones;
   otherwise (or without a head) ``c = min((midi - p)^2 / (2 pitch_sigma^2), pitch_cap)``
   on the contour (the head's f0 on every frame when given). Weighting by ``v`` lets
   unvoiced consonants inside a note pass without a pitch change.
@@ -159,7 +159,7 @@ class SegmentDecoder:
             edges = (states[:, None] + np.array([-half, half]) - BIN0_MIDI) * BINS_PER_SEMITONE + 0.5
             edges = np.clip(np.rint(edges), 0, dist.shape[1]).astype(np.int64)  # bins [a, b) per state
             mass = cum[:, edges[:, 1]] - cum[:, edges[:, 0]]
-            return -np.log(np.clip(mass, 0.0, 1.0) + 0.01)
+            return np.minimum(-np.log(np.clip(mass, 0.0, 1.0) + 0.01), self.pitch_cap)
         d = np.nan_to_num(fallback, nan=-1e3)[:, None] - states[None, :]
         return np.minimum(d * d / (2.0 * self.pitch_sigma ** 2), self.pitch_cap)
 
