@@ -12,7 +12,8 @@ frames and transitions; the path with the smallest total wins):
   (the voiced contour's range +- 2 semitones).
 - **Voicing**: ``v`` (T,) = ``(1 - voicing_mix) * voiced + voicing_mix * pitch voicing``
   (the pitch head's voicing when there is one). Per frame, ``rest`` costs
-  ``-voicing_weight * log(1 - v)`` and any note ``-voicing_weight * log(v)``.
+  ``-voicing_weight * log(1 - v)`` and any note ``-voicing_weight * log(v) + voicing_bias``
+  (a bias > 0 trims notes where the voicing lingers, e.g. in reverberation).
 - **Pitch**: a note ``p`` also costs ``pitch_weight * v * c(t, p)``:
   with ``pitch_source=distribution`` (and a pitch head) ``c = min(-log(m + 0.01), pitch_cap)``
   where ``m`` is the head's probability mass within ``p +- (0.5 + pitch_tolerance)`` semitones;
@@ -72,6 +73,7 @@ class SegmentDecoder:
 
     voicing_weight: float = 1.0
     voicing_mix: float = 0.5
+    voicing_bias: float = 0.0
     pitch_weight: float = 1.0
     pitch_source: str = "distribution"
     pitch_sigma: float = 0.5
@@ -97,7 +99,7 @@ class SegmentDecoder:
                 raise InputError(f"decode.{name} must be a number >= 0, got {value!r}")
         if self.pitch_sigma <= 0:
             raise InputError(f"decode.pitch_sigma must be > 0 semitones, got {self.pitch_sigma}")
-        for name in ("change_cost", "repeat_cost", "end_cost"):
+        for name in ("change_cost", "repeat_cost", "end_cost", "voicing_bias"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                 raise InputError(f"decode.{name} must be a number, got {value!r}")
@@ -138,7 +140,8 @@ class SegmentDecoder:
         hi = int(np.ceil(np.percentile(ref, 99))) + RANGE_MARGIN
         states = np.arange(lo, hi + 1, dtype=np.float64)  # (P,)
         pitch_cost = self._pitch_cost(fallback, states, pitch_dist)  # (T, P)
-        note_emit = -self.voicing_weight * np.log(v)[:, None] + self.pitch_weight * v[:, None] * pitch_cost
+        note_emit = ((self.voicing_bias - self.voicing_weight * np.log(v))[:, None]
+                     + self.pitch_weight * v[:, None] * pitch_cost)
         rest_emit = -self.voicing_weight * np.log1p(-v)
         on, off = probs[:, 1], probs[:, 2]
         start = self.note_cost - self.onset_weight * on  # (T,)
