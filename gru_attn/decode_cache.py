@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"cached {', '.join(f'{k} ({v['songs']} songs)' for k, v in record['sets'].items())} in {args.out}")
+    sets = ", ".join(f"{k} ({v['songs']} songs)" for k, v in record["sets"].items())
+    print(f"cached {sets} in {args.out}")
     return 0
 
 

@@ -195,3 +195,25 @@ def test_training_records_the_chosen_decoder(run_cli, tmp_path, name, cls):
     ckpt = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
     assert isinstance(build_decoder(ckpt["decode"]), cls)
     assert ckpt["decode"] == dict(compose([f"decode={name}"]).decode)
+
+
+def test_decode_cache_stores_logits_notes_and_conditions(run_cli, tmp_path):
+    ckpt = save_checkpoint(state(SegmentDecoder().as_dict()), tmp_path / "m.pt")
+    dev = tmp_path / "dev"
+    (dev / "wav").mkdir(parents=True)
+    (dev / "notes").mkdir()
+    for name in ("c1", "r1"):
+        _tone(dev / "wav" / f"{name}.wav")
+        (dev / "notes" / f"{name}.csv").write_text("onset,offset,midi\n0.0,0.7,57\n1.0,1.7,57\n")
+    (dev / "clips.csv").write_text("name,cond\nc1,clean\nr1,reverb\n")
+    proc = run_cli(["-m", "gru_attn.decode_cache", "--ckpt", str(ckpt), "--out", str(tmp_path / "cache"),
+                    "--devset", f"dev={dev}", "--device", "cpu"], check=True)
+    assert "dev (2 songs)" in proc.stdout
+    with np.load(tmp_path / "cache" / "dev" / "r1.npz") as data:
+        assert str(data["cond"]) == "reverb"
+        assert data["logits"].shape[1] == 6 + 174 + 1 and abs(len(data["logits"]) - 100) <= 1  # 2 s of 20 ms frames
+        np.testing.assert_allclose(data["ref"], [[0.0, 0.7, 57], [1.0, 1.7, 57]])
+    assert json.loads((tmp_path / "cache" / "cache.json").read_text())["sets"]["dev"]["songs"] == 2
+    bad = run_cli(["-m", "gru_attn.decode_cache", "--ckpt", str(ckpt), "--out", str(tmp_path / "c2"),
+                   "--devset", "nofolder"])
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --devset nofolder: expected NAME=DIR"
