@@ -64,10 +64,12 @@ def main() -> None:
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
     if args.sweep:
-        trials = []
+        trials, sweep_sets = [], None
         for run in Path(args.sweep).iterdir():
             if run.name.isdigit() and (run / "metrics.json").is_file():
-                summary = json.loads((run / "metrics.json").read_text())["summary"]
+                metrics = json.loads((run / "metrics.json").read_text())
+                summary = metrics["summary"]
+                sweep_sets = sweep_sets or [k for k in metrics.get("groups", {}) if "/" not in k]
                 if "objective" in summary:
                     trials.append((int(run.name), summary["objective"]))
         trials.sort()
@@ -78,9 +80,12 @@ def main() -> None:
             best = max(best, v)
             line.append(best)
         ax.plot([t for t, _ in trials], line, "-", label="best so far")
-        ax.axhline(before["summary"]["objective"], color="gray", ls="--", label="before")
+        g = before["groups"]
+        ax.axhline(sum((g[k]["COnP_f1"] + g[k]["COnPOff_f1"]) / 2 for k in sweep_sets) / len(sweep_sets),
+                   color="gray", ls="--", label="before")
+        ax.set_ylim(bottom=max(0.0, min(v for _, v in trials) - 0.02))
         ax.set_xlabel("trial")
-        ax.set_title("objective (mean of COnP, COnPOff over sets)")
+        ax.set_title(f"sweep objective ({', '.join(sweep_sets)})")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "decode_study.png", dpi=110)
