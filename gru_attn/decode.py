@@ -197,7 +197,9 @@ def load_decoder(option: str, source: str = "--decode"):
 
     InputError naming ``source`` when neither exists or the file does not build a decoder.
     """
+    import yaml
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     path = Path(option)
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
@@ -206,7 +208,7 @@ def load_decoder(option: str, source: str = "--decode"):
         raise InputError(f"{source} {option}: not a decoder name ({', '.join(decoder_choices())}) or YAML file")
     try:
         config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except Exception as exc:  # omegaconf/yaml raise many kinds of errors for a bad file
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as exc:  # a bad or unreadable file
         raise InputError(f"{source} {option}: cannot read {path} ({str(exc).splitlines()[0]})") from None
     return build_decoder(config, f"{source} {option}")
 

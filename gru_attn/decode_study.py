@@ -25,7 +25,7 @@ import hydra
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from gru_attn.config import CONF_DIR
 from gru_attn.decode import build_decoder, decoder_inputs
