@@ -46,7 +46,8 @@ from omegaconf import OmegaConf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gru_attn.decode import DecodeParams  # noqa: E402
+from gru_attn.config import compose  # noqa: E402
+from gru_attn.decode import build_decoder  # noqa: E402
 from gru_attn.devices import single_thread_workers  # noqa: E402
 from gru_attn.frames import SAMPLE_RATE  # noqa: E402
 from gru_attn.inference import STAGES, ModelInfo, features_for_audio, load_model, transcribe_audio, with_pitch_method  # noqa: E402
@@ -68,7 +69,8 @@ def random_model(preset: str) -> tuple[NoteSegmenter, ModelInfo]:
     layout = {"n_channels": 9, "n_bins": 174, "context": config["context"], "hop_seconds": 0.02,
               "sample_rate": SAMPLE_RATE}
     return model, ModelInfo(path=Path(f"<random {preset}>"), model_config=config, feature_layout=layout,
-                            decode=DecodeParams(), pitch_method=DEFAULT_METHOD)
+                            decode=build_decoder(compose([]).decode),  # the default decoder
+                            pitch_method=DEFAULT_METHOD)
 
 
 def song_audio(seconds: float) -> np.ndarray:

@@ -1,5 +1,31 @@
-"""Per-frame sdt6 probabilities (+ pitch contour) -> notes; shared by validation, evaluate and transcribe.
+"""Per-frame network outputs -> notes; shared by validation, evaluate and transcribe.
 
+Decoders (``conf/decode/<name>.yaml``, selected by ``decode=<name>``)
+----------------------------------------------------------------------
+A decoder is one class plus one config: the config's ``_target_`` names a class of
+the ``gru_attn`` package, every other key is a constructor argument (bad values ->
+:class:`InputError` naming the option). An instance is called on one song's frame
+outputs (20 ms frames, ``T`` of them)::
+
+    decoder(probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None) -> NoteList
+
+- ``probs`` (T, 3): positive-class probabilities voiced / onset / offset;
+- ``pitch_hz`` (T,): the note-pitch contour in Hz, 0 = unvoiced;
+- ``fallback_hz`` (T,) Hz or None: the pitch head's f0 on every frame;
+- ``pitch_dist`` (T, n_bins) or None: the pitch head's distribution over its bins
+  (rows sum to 1, bin ``i`` at ``80 * 2 ** (i / 48)`` Hz), and ``pitch_voicing`` (T,)
+  its voicing probability - both only when the model has a pitch head.
+
+``decoder.as_dict()`` returns its config, ``_target_`` included, which checkpoints
+store; :func:`build_decoder` rebuilds it (an old checkpoint's plain settings dict,
+without ``_target_``, builds the peak-picking :class:`DecodeParams`).
+:func:`decoder_inputs` turns a model's logits into the keyword arguments above.
+Decoders: :class:`DecodeParams` (``decode=peaks``, below) and
+:class:`gru_attn.segments.SegmentDecoder` (``decode=segments``, a whole-song
+dynamic programme).
+
+Peak picking (``decode=peaks``)
+-------------------------------
 VOCANO-style decoding on the frame grid of :mod:`gru_attn.frames`:
 
 1. The onset and offset curves are optionally smoothed (Hann window of
@@ -49,13 +75,16 @@ ideal 0/1 curves decode to the labelled notes up to half a hop (10 ms).
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.signal import find_peaks
 from scipy.special import expit
 
+from gru_attn.contract import model_pitch_contours, split_logits
 from gru_attn.errors import InputError
 from gru_attn.frames import frame_to_time
 from gru_attn.notes import NoteList, hz_to_midi
@@ -105,8 +134,108 @@ class DecodeParams:
                 raise InputError(f"decode.{name} must be a whole number of frames >= {least}, got {value}")
 
     def as_dict(self) -> dict:
-        """Plain dict of the settings (for checkpoints and logs)."""
-        return asdict(self)
+        """Plain dict of the settings with ``_target_`` (for checkpoints and logs)."""
+        return {"_target_": PEAKS_TARGET, **asdict(self)}
+
+    def __call__(self, probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None) -> NoteList:
+        """Decode one song (see the module docstring); the pitch distribution is not used."""
+        return decode_notes(probs, pitch_hz, self, fallback_hz=fallback_hz)
+
+
+PEAKS_TARGET = "gru_attn.decode.DecodeParams"
+PeakDecoder = DecodeParams  # the peak-picking decoder: its settings are its whole state
+
+
+def build_decoder(config, source="decode"):
+    """A decoder from its config (a dict or DictConfig with ``_target_``, see the module docstring).
+
+    None or a dict without ``_target_`` (checkpoints written before decoders had a
+    config group) builds :class:`DecodeParams` from the settings. A decoder instance is
+    returned as is. InputError naming ``source`` for a target outside the ``gru_attn``
+    package, one that is not callable with ``as_dict``, or settings it refuses.
+    """
+    if callable(config) and hasattr(config, "as_dict"):
+        return config
+    if config is not None and not isinstance(config, dict):
+        try:
+            from omegaconf import OmegaConf
+
+            config = OmegaConf.to_container(config, resolve=True)
+        except ValueError:
+            config = None
+        if not isinstance(config, dict):
+            raise InputError(f"{source}: expected a mapping of decoder settings")
+    kwargs = dict(config or {})
+    target = kwargs.pop("_target_", PEAKS_TARGET)
+    if not isinstance(target, str) or not target.startswith("gru_attn.") or target.count(".") < 2:
+        raise InputError(f"{source}: decoder _target_={target!r} is refused; decoders are classes of the "
+                         "gru_attn package (gru_attn.<module>.<Class>)")
+    module_name, _, class_name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+    except ImportError as exc:
+        raise InputError(f"{source}: decoder _target_={target!r}: cannot import {module_name} ({exc})") from None
+    if not (isinstance(cls, type) and callable(cls) and hasattr(cls, "as_dict")):
+        raise InputError(f"{source}: decoder _target_={target!r} is not a decoder class")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise InputError(f"{source}: unusable decoder settings ({exc})") from None
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+
+
+DECODE_CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "decode"
+
+
+def decoder_choices() -> list[str]:
+    """Names of the decoder configs in ``conf/decode/`` (what ``decode=<name>`` and ``--decode`` take)."""
+    return sorted(p.stem for p in DECODE_CONF_DIR.glob("*.yaml"))
+
+
+def load_decoder(option: str, source: str = "--decode"):
+    """A decoder from ``option``: a name of ``conf/decode/`` (e.g. ``segments``) or a YAML file.
+
+    InputError naming ``source`` when neither exists or the file does not build a decoder.
+    """
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    path = Path(option)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        path = DECODE_CONF_DIR / f"{option}.yaml"
+    if not path.is_file():
+        raise InputError(f"{source} {option}: not a decoder name ({', '.join(decoder_choices())}) or YAML file")
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as exc:  # a bad or unreadable file
+        raise InputError(f"{source} {option}: cannot read {path} ({str(exc).splitlines()[0]})") from None
+    return build_decoder(config, f"{source} {option}")
+
+
+def decoder_inputs(logits, pitch_hz=None) -> dict:
+    """(T, 6) or (T, 6 + n_bins + 1) model logits -> keyword arguments of a decoder call.
+
+    ``pitch_hz`` (T,) Hz: a tracker's contour; None with a pitch head: the head's
+    contour and fallback (:func:`model_pitch_contours`). With a pitch head the
+    distribution (softmax over its bins) and voicing probability are passed too.
+    """
+    logits = np.asarray(logits)
+    sdt6, pitch_bins, voicing = split_logits(logits)
+    out = {"probs": probs_from_logits(sdt6)}
+    if pitch_bins is not None:
+        z = pitch_bins.astype(np.float32)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        out["pitch_dist"] = z / z.sum(axis=1, keepdims=True)
+        out["pitch_voicing"] = expit(voicing.astype(np.float64))
+        if pitch_hz is None:
+            out["pitch_hz"], out["fallback_hz"] = model_pitch_contours(logits)
+    if pitch_hz is not None:
+        out["pitch_hz"] = np.asarray(pitch_hz, dtype=np.float64)
+    elif "pitch_hz" not in out:
+        raise ValueError("decoder_inputs: logits without a pitch head need a pitch contour")
+    return out
 
 
 def probs_from_logits(logits):

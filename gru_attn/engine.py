@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from gru_attn.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
 from gru_attn.contract import MODEL_METHOD, model_pitch_contours, split_logits
-from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
+from gru_attn.decode import build_decoder, decoder_inputs
 from gru_attn.devices import autocast_dtype, resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import write_json
@@ -84,7 +84,7 @@ class ValidationSet:
     (None: true f0; ``"model"``: the pitch head; else a callable song -> (T,) Hz, see :func:`validate`)."""
 
     songs: list
-    decode: DecodeParams
+    decode: Any  # a note decoder (gru_attn.decode): called on a song's frame outputs
     pitch: Any = None
 
 
@@ -166,9 +166,11 @@ def worst_value(direction: str) -> float:
 
 
 @torch.no_grad()
-def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment_frames: int | None = None,
+def validate(model, songs, loss_fn, decode_params, device, segment_frames: int | None = None,
              pitch=None) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
+
+    ``decode_params``: the note decoder (see :mod:`gru_attn.decode`), or its config.
 
     ``val/loss`` is against the targets the loss trains on (:func:`training_targets`); the
     frame scores against the song's own targets.
@@ -183,6 +185,7 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
     """
     if pitch == MODEL_METHOD and not getattr(model, "has_pitch_head", False):
         raise InputError("pitch_method=model needs a model with a pitch head (model.pitch_head=true)")
+    decoder = build_decoder(decode_params)
     frames = FrameMetricAccumulator()
     per_song, oracle, loss_sum, n_frames = [], [], 0.0, 0
     head_f0, truth_f0 = [], []
@@ -195,20 +198,14 @@ def validate(model, songs, loss_fn, decode_params: DecodeParams, device, segment
                           pitch=torch.from_numpy(true_f0.astype(np.float32))[None])
         loss_sum += float(loss) * len(song.targets)
         n_frames += len(song.targets)
-        sdt6, pitch_bins, _ = split_logits(logits)
-        probs = probs_from_logits(sdt6)
-        frames.update(probs, song.targets)
-        fallback = None
-        if pitch_bins is not None:
-            contour, fallback = model_pitch_contours(logits)
-            head_f0.append(contour)
+        inputs = decoder_inputs(logits, None if pitch == MODEL_METHOD
+                                else (pitch(song) if callable(pitch) else true_f0))
+        frames.update(inputs["probs"], song.targets)
+        if split_logits(logits)[1] is not None:  # a pitch head
+            head_f0.append(model_pitch_contours(logits)[0] if pitch != MODEL_METHOD else inputs["pitch_hz"])
             truth_f0.append(true_f0)
-        if pitch == MODEL_METHOD:
-            used = contour
-        else:
-            used, fallback = (pitch(song) if callable(pitch) else true_f0), None
-        per_song.append(note_metrics(song.notes, decode_notes(probs, used, decode_params, fallback_hz=fallback)))
-        oracle.append(note_metrics(song.notes, decode_notes(probs, true_f0, decode_params)))
+        per_song.append(note_metrics(song.notes, decoder(**inputs)))
+        oracle.append(note_metrics(song.notes, decoder(**{**inputs, "pitch_hz": true_f0, "fallback_hz": None})))
     out = {"val/loss": loss_sum / max(n_frames, 1)}
     out.update({f"val/{k}": v for k, v in frames.compute().items()})
     out.update({f"val/{k}": v for k, v in aggregate_note_metrics(per_song).items()})

@@ -65,7 +65,8 @@ from gru_attn.devices import resolve_device
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.files import check_out_folder, os_reason, write_json, write_text
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
-from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio, with_pitch_method
+from gru_attn.inference import (ModelInfo, Transcription, load_model, transcribe_audio, with_decoder,
+                                with_pitch_method)
 from gru_attn.labels import notes_to_targets
 from gru_attn.pitch import MODEL_METHOD, pitch_methods
 from gru_attn.metrics import NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics, note_metrics
@@ -407,6 +408,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pitch-method", choices=pitch_methods(), default=None,
                         help="where note pitches come from (default: the checkpoint's); 'model' = the network's "
                              "pitch head, otherwise a tracker on the audio (corpus/feature inputs use their pitch files)")
+    parser.add_argument("--decode", default=None, metavar="NAME|YAML",
+                        help="note decoder: a name of conf/decode (segments, peaks) or a YAML file with _target_ "
+                             "(default: the checkpoint's)")
     parser.add_argument("--segment-frames", type=int, default=None,
                         help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)")
     parser.add_argument("--save-notes", action="store_true", help="also write <out>/notes/<song>.csv")
@@ -466,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
             conditions_file, conditions = find_conditions(args.conditions, args.notes_dir)
             device = resolve_device(args.device, option="--device")
             model, info = load_model(args.ckpt, device)
-            info = with_pitch_method(model, info, args.pitch_method)
+            info = with_decoder(with_pitch_method(model, info, args.pitch_method), args.decode)
             description, songs = labelled_set(args, info)
             results = evaluate(model, info, songs, device=device, segment_frames=args.segment_frames,
                                notes_out=out / "notes" if args.save_notes else None, progress=sys.stderr.isatty())

@@ -22,8 +22,8 @@ import torch
 
 from gru_attn import cfp
 from gru_attn.checkpoint import check_model_weights, load_checkpoint, load_weights
-from gru_attn.contract import DEFAULT_TARGET, build_from_config, model_pitch_contours, split_logits
-from gru_attn.decode import DecodeParams, decode_notes, probs_from_logits
+from gru_attn.contract import DEFAULT_TARGET, build_from_config, split_logits
+from gru_attn.decode import build_decoder, decoder_inputs, load_decoder
 from gru_attn.errors import InputError
 from gru_attn.features import MAX_TRIM_FRAMES, N_CHANNELS, load_pitch, read_features
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
@@ -40,7 +40,7 @@ class ModelInfo:
 
     ``model_config``: ``_target_`` and the constructor arguments;
     ``feature_layout``: ``n_channels``, ``n_bins``, ``context`` (frames each side),
-    ``hop_seconds``, ``sample_rate``; ``decode``: the note-decoding thresholds;
+    ``hop_seconds``, ``sample_rate``; ``decode``: the note decoder (:mod:`gru_attn.decode`);
     ``pitch_method``: where note pitches come from, one of
     :func:`gru_attn.pitch.pitch_methods` (an audio tracker of ``conf/pitch``, or ``"model"``: the
     network's pitch head); ``config``: the resolved training config (may be empty); ``epoch``: training
@@ -50,7 +50,7 @@ class ModelInfo:
     path: Path
     model_config: dict
     feature_layout: dict
-    decode: DecodeParams
+    decode: object  # a decoder: called on a song's frame outputs, see gru_attn.decode
     pitch_method: str
     config: dict = field(default_factory=dict)
     epoch: int | None = None
@@ -132,12 +132,7 @@ def load_model(path: str | os.PathLike, device="cpu") -> tuple[torch.nn.Module, 
         raise InputError(f"{path}: the model has context={getattr(model, 'context', None)!r} but "
                          f"feature_layout.context={layout['context']!r}")
     load_weights(model, state["model"], path)
-    try:
-        decode = DecodeParams(**(state.get("decode") or {}))
-    except TypeError as exc:
-        raise InputError(f"{path}: unusable decode settings ({exc})") from None
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
+    decode = build_decoder(state.get("decode"), f"{path}: decode")
     pitch_method = state.get("pitch_method") or DEFAULT_METHOD
     check_pitch_method(model, pitch_method, path)
     model.to(device).eval()
@@ -153,6 +148,11 @@ def check_pitch_method(model, method: str, path) -> None:
     if method == MODEL_METHOD and not getattr(model, "has_pitch_head", False):
         raise InputError(f"{path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
                          f"(use --pitch-method {', '.join(tracker_names()[:-1])} or {tracker_names()[-1]})")
+
+
+def with_decoder(info: ModelInfo, option: str | None) -> ModelInfo:
+    """``info`` with its decoder replaced by ``option`` (a ``conf/decode`` name or YAML file; None: unchanged)."""
+    return info if option is None else replace(info, decode=load_decoder(option))
 
 
 def with_pitch_method(model, info: ModelInfo, method: str | None) -> ModelInfo:
@@ -244,14 +244,11 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
     logits = predict_song(model, feats, segment_frames=segment_frames, device=device)
     timings["model"] = time.perf_counter() - start
     start = time.perf_counter()
-    sdt6, pitch_bins, _ = split_logits(logits)
-    fallback = None
-    if from_model:
-        if pitch_bins is None:
-            raise InputError(f"{source}: pitch_method=model needs a model with a pitch head")
-        pitch, fallback = model_pitch_contours(logits)
-    probs = probs_from_logits(sdt6)
-    notes = decode_notes(probs, pitch, info.decode, fallback_hz=fallback)
+    if from_model and split_logits(logits)[1] is None:
+        raise InputError(f"{source}: pitch_method=model needs a model with a pitch head")
+    inputs = decoder_inputs(logits, None if from_model else pitch)
+    probs, pitch = inputs["probs"], inputs["pitch_hz"]
+    notes = info.decode(**inputs)
     timings["decode"] = time.perf_counter() - start
     duration = len(audio) / SAMPLE_RATE if audio is not None else (feats.shape[-1] + 1) * HOP_SECONDS
     return Transcription(notes=notes, probs=probs.astype(np.float32), pitch=pitch, duration_s=float(duration),

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gru_attn.config import CONF_DIR, instantiate  # importing it registers the configs' resolvers
 from gru_attn.contract import check_model, model_class
-from gru_attn.decode import DecodeParams
+from gru_attn.decode import build_decoder
 from gru_attn.engine import (Pruned, RunSpec, TrainerSettings, TrainingFailed, ValidationSet, fit, training_set,
                              worst_value)
 from gru_attn.errors import InputError, print_error
@@ -147,7 +147,7 @@ def train(cfg: DictConfig) -> float:
                              chunk_frames=int(cfg.data.chunk_frames), seed=int(cfg.seed), augment=augment)
     # validation decodes note pitches as inference will: the pitch head, or a tracker on the corpus's audio
     val_pitch = validation_pitch(cfg.inference.pitch_method, getattr(corpus, "wav_dir", None))
-    val_set = ValidationSet(val_songs, DecodeParams(**cfg.decode), val_pitch)
+    val_set = ValidationSet(val_songs, build_decoder(cfg.decode, "decode"), val_pitch)
     settings = TrainerSettings(**cfg.trainer)
     settings.device = job_device(settings.device)  # sweeps: one job per GPU
     logger = build_logger(cfg.get("logger"))  # live logs (conf/logger); closed with the final metrics

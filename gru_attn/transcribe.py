@@ -61,6 +61,7 @@ from gru_attn.inference import (
     load_model,
     pitch_from_file,
     transcribe_audio,
+    with_decoder,
     with_pitch_method,
 )
 from gru_attn.notes import MIDI_TEMPO, MIDI_TEMPO_RANGE, NoteList, write_notes
@@ -125,7 +126,7 @@ def write_outputs(name: str, result: Transcription, info: ModelInfo, out_dir: Pa
             else:
                 d = info.decode
                 plot_transcription(path, notes, result.pitch, result.probs,
-                                   thresholds=(d.voiced_threshold, d.onset_threshold, d.offset_threshold),
+                                   thresholds=tuple(getattr(d, f"{k}_threshold", 0.5) for k in ("voiced", "onset", "offset")),
                                    title=f"{name} ({info.path.name})")
     return list(paths.values())
 
@@ -171,6 +172,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pitch-method", choices=pitch_methods(), default=None,
                         help="where note pitches come from (default: the checkpoint's): model (the network's "
                              f"pitch head) or a tracker of conf/pitch: {', '.join(tracker_names())}")
+    parser.add_argument("--decode", default=None, metavar="NAME|YAML",
+                        help="note decoder: a name of conf/decode (segments, peaks) or a YAML file with _target_ "
+                             "(default: the checkpoint's)")
     parser.add_argument("--segment-frames", type=int, default=None,
                         help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)")
     return parser.parse_args(argv)
@@ -240,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = _jobs(args)
         device = resolve_device(args.device, option="--device")
         model, info = load_model(args.ckpt, device)
-        info = with_pitch_method(model, info, args.pitch_method)
+        info = with_decoder(with_pitch_method(model, info, args.pitch_method), args.decode)
     except InputError as exc:
         print_error(exc)
         return 2

@@ -197,13 +197,6 @@ def test_vocano_split_does_not_move_with_the_training_seed():
     assert compose(["data=vocano", "data.split_seed=5"]).data.corpus.seed == 5
 
 
-def test_decode_block_lists_every_decode_param():
-    from dataclasses import fields
-
-    from gru_attn.decode import DecodeParams
-
-    assert list(compose([]).decode) == [f.name for f in fields(DecodeParams)]
-
 
 def _signature_defaults(function) -> dict:
     import inspect

@@ -1,0 +1,259 @@
+"""Whole-song note decoding: the best note sequence under a note HMM (``decode=segments``).
+
+A decoder of the :mod:`gru_attn.decode` protocol. Instead of cutting notes at picked
+onset/offset peaks, it finds the single most likely sequence of rests and notes for
+the whole song with the Viterbi algorithm (a dynamic programme over frames), in the
+spirit of pYIN/Tony's note HMM and of pitch-only segmenters with a per-note cost.
+
+Model (20 ms frames; every cost is a negative log-probability in nats, summed over
+frames and transitions; the path with the smallest total wins):
+
+- **States**: ``rest``, and ``note p`` for every semitone ``p`` of the song's range
+  (the voiced contour's range +- 2 semitones).
+- **Voicing**: ``v`` (T,) = ``(1 - voicing_mix) * voiced + voicing_mix * pitch voicing``
+  (the pitch head's voicing when there is one). Per frame, ``rest`` costs
+  ``-voicing_weight * log(1 - v)`` and any note ``-voicing_weight * log(v) + voicing_bias``
+  (a bias > 0 trims notes where the voicing lingers, e.g. in reverberation).
+- **Pitch**: a note ``p`` also costs ``pitch_weight * v * c(t, p)``:
+  with ``pitch_source=distribution`` (and a pitch head) ``c = min(-log(m + 0.01), pitch_cap)``
+  where ``m`` is the head's probability mass within ``p +- (0.5 + pitch_tolerance)`` semitones;
+  otherwise (or without a head) ``c = min((midi - p)^2 / (2 pitch_sigma^2), pitch_cap)``
+  on the contour (the head's f0 on every frame when given). Weighting by ``v`` lets
+  unvoiced consonants inside a note pass without a pitch change.
+- **Transitions** (paid on the frame a note starts or ends; ``on``/``off`` are the
+  onset/offset probabilities):
+
+  * ``rest -> note`` (a new note): ``note_cost - onset_weight * on(t)``;
+  * ``note p -> note q != p`` (a pitch change, e.g. a melisma): the same plus
+    ``change_cost``;
+  * ``note p -> new note p`` (a repeated same-pitch note without a rest between, where
+    the onset is the only evidence): ``note_cost + repeat_cost - on*(t) * (repeat_onset_weight +
+    repeat_dip_weight * dip(t))``, with ``on*`` the onset curve at its local maxima
+    (0 elsewhere) and ``dip(t) = 1 - min v`` over ``t +- dip_frames``: inside a steady
+    vowel (``v`` near 1) a spurious onset peak alone cannot pay for a split unless
+    ``repeat_onset_weight`` exceeds ``note_cost + repeat_cost``;
+  * ``note -> rest``: ``end_cost - offset_weight * off(t)`` (offsets are trusted weakly);
+  * staying costs nothing.
+
+A same-pitch note separated by a real voicing dip needs no onset at all: the path
+goes through ``rest`` for the dip frames. Notes shorter than ``min_note_frames`` are
+dropped afterwards. A note's pitch is the median of the contour (fractional MIDI) over
+its voiced frames (the fallback contour, then the state's semitone, when none);
+rounded with ``round_pitch``. A note over frames ``[a, e)`` runs from
+``frame_to_time(a)`` to ``frame_to_time(e)`` (as :func:`gru_attn.decode.decode_notes`).
+
+Cost: one pass over the frames with O(states) numpy work each (about 2-4 ms per
+second of audio on one core).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.ndimage import minimum_filter1d
+
+from gru_attn.errors import InputError
+from gru_attn.frames import frame_to_time
+from gru_attn.notes import NoteList, hz_to_midi
+
+TARGET = "gru_attn.segments.SegmentDecoder"
+BIN0_MIDI = 69.0 + 12.0 * np.log2(80.0 / 440.0)  # MIDI of pitch bin 0 (80 Hz); 4 bins per semitone
+BINS_PER_SEMITONE = 4
+EPS = 1e-4  # floor of probabilities inside logs
+RANGE_MARGIN = 2  # semitones of states beyond the voiced contour's range
+
+
+@dataclass(frozen=True)
+class SegmentDecoder:
+    """Note-HMM decoder settings (costs in nats, lengths in 20 ms frames, pitches in semitones).
+
+    See the module docstring for the model each setting weighs.
+    """
+
+    voicing_weight: float = 1.0
+    voicing_mix: float = 0.5
+    voicing_bias: float = 0.0
+    pitch_weight: float = 1.0
+    pitch_source: str = "distribution"
+    pitch_sigma: float = 0.5
+    pitch_cap: float = 4.0
+    pitch_tolerance: float = 0.25
+    note_cost: float = 4.0
+    onset_weight: float = 1.0
+    change_cost: float = 0.0
+    repeat_cost: float = 1.0
+    repeat_onset_weight: float = 2.0
+    repeat_dip_weight: float = 6.0
+    dip_frames: int = 2
+    end_cost: float = 0.0
+    offset_weight: float = 0.5
+    min_note_frames: int = 3
+    round_pitch: bool = False
+
+    def __post_init__(self):
+        for name in ("voicing_weight", "pitch_weight", "pitch_sigma", "pitch_cap", "note_cost", "onset_weight",
+                     "repeat_onset_weight", "repeat_dip_weight", "offset_weight", "pitch_tolerance"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise InputError(f"decode.{name} must be a number >= 0, got {value!r}")
+        if self.pitch_sigma <= 0:
+            raise InputError(f"decode.pitch_sigma must be > 0 semitones, got {self.pitch_sigma}")
+        for name in ("change_cost", "repeat_cost", "end_cost", "voicing_bias"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise InputError(f"decode.{name} must be a number, got {value!r}")
+        if not 0.0 <= self.voicing_mix <= 1.0:
+            raise InputError(f"decode.voicing_mix must be in [0, 1], got {self.voicing_mix}")
+        if self.pitch_source not in ("distribution", "contour"):
+            raise InputError(f"decode.pitch_source must be distribution or contour, got {self.pitch_source!r}")
+        for name, least in (("dip_frames", 0), ("min_note_frames", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < least:
+                raise InputError(f"decode.{name} must be a whole number of frames >= {least}, got {value}")
+
+    def as_dict(self) -> dict:
+        """The settings with ``_target_`` (for checkpoints and logs)."""
+        return {"_target_": TARGET, **asdict(self)}
+
+    def __call__(self, probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None) -> NoteList:
+        """Decode one song's frame outputs (see :mod:`gru_attn.decode`) -> NoteList."""
+        probs = np.asarray(probs, dtype=np.float64)
+        midi = hz_to_midi(pitch_hz)
+        if probs.ndim != 2 or probs.shape[1] != 3 or len(midi) != len(probs):
+            raise ValueError(f"SegmentDecoder: expected probs (T, 3) and pitch (T,), got {probs.shape} and "
+                             f"{midi.shape}")
+        fallback = midi if fallback_hz is None else hz_to_midi(fallback_hz)
+        if len(fallback) != len(midi):
+            raise ValueError(f"SegmentDecoder: fallback pitch has {len(fallback)} frames, expected {len(midi)}")
+        n = len(probs)
+        voiced_any = ~np.isnan(fallback)
+        if n == 0 or not voiced_any.any():
+            return NoteList.empty()
+        v = probs[:, 0]
+        if pitch_voicing is not None and self.voicing_mix > 0:
+            v = (1.0 - self.voicing_mix) * v + self.voicing_mix * np.asarray(pitch_voicing, dtype=np.float64)
+        v = np.clip(v, EPS, 1.0 - EPS)
+        # semitone states over the (confidently) voiced contour's range
+        ref = fallback[voiced_any & (v >= 0.5)] if (voiced_any & (v >= 0.5)).any() else fallback[voiced_any]
+        lo = int(np.floor(np.percentile(ref, 1))) - RANGE_MARGIN
+        hi = int(np.ceil(np.percentile(ref, 99))) + RANGE_MARGIN
+        states = np.arange(lo, hi + 1, dtype=np.float64)  # (P,)
+        pitch_cost = self._pitch_cost(fallback, states, pitch_dist)  # (T, P)
+        note_emit = ((self.voicing_bias - self.voicing_weight * np.log(v))[:, None]
+                     + self.pitch_weight * v[:, None] * pitch_cost)
+        rest_emit = -self.voicing_weight * np.log1p(-v)
+        on, off = probs[:, 1], probs[:, 2]
+        start = self.note_cost - self.onset_weight * on  # (T,)
+        change = start + self.change_cost
+        peak = on * (on >= np.r_[0.0, on[:-1]]) * (on > np.r_[on[1:], 0.0])
+        dip = 1.0 - minimum_filter1d(v, 2 * self.dip_frames + 1, mode="nearest")
+        repeat = self.note_cost + self.repeat_cost - peak * (self.repeat_onset_weight + self.repeat_dip_weight * dip)
+        end = self.end_cost - self.offset_weight * off
+        path, new_note = _viterbi(rest_emit, note_emit, start, change, repeat, end)
+        return self._notes(path, new_note, states, midi, fallback)
+
+    def _pitch_cost(self, fallback: np.ndarray, states: np.ndarray, pitch_dist) -> np.ndarray:
+        """(T, P) pitch cost of each semitone state per frame (nats before ``pitch_weight``)."""
+        if self.pitch_source == "distribution" and pitch_dist is not None:
+            dist = np.asarray(pitch_dist, dtype=np.float64)
+            cum = np.concatenate([np.zeros((len(dist), 1)), np.cumsum(dist, axis=1)], axis=1)  # (T, n_bins + 1)
+            half = 0.5 + self.pitch_tolerance
+            edges = (states[:, None] + np.array([-half, half]) - BIN0_MIDI) * BINS_PER_SEMITONE + 0.5
+            edges = np.clip(np.rint(edges), 0, dist.shape[1]).astype(np.int64)  # bins [a, b) per state
+            mass = cum[:, edges[:, 1]] - cum[:, edges[:, 0]]
+            return np.minimum(-np.log(np.clip(mass, 0.0, 1.0) + 0.01), self.pitch_cap)
+        d = np.nan_to_num(fallback, nan=-1e3)[:, None] - states[None, :]
+        return np.minimum(d * d / (2.0 * self.pitch_sigma ** 2), self.pitch_cap)
+
+    def _notes(self, path: np.ndarray, new_note: np.ndarray, states: np.ndarray, midi: np.ndarray,
+               fallback: np.ndarray) -> NoteList:
+        """Viterbi path (T,) (-1 = rest, else state index) + (T,) note-start flags -> NoteList."""
+        n = len(path)
+        in_note = path >= 0
+        starts = np.flatnonzero(in_note & new_note)
+        ends = np.r_[starts[1:], n]
+        # a note also ends at the first rest frame after its start
+        rest_frames = np.flatnonzero(~in_note)
+        k = np.searchsorted(rest_frames, starts)
+        first_rest = np.where(k < len(rest_frames), rest_frames[np.minimum(k, len(rest_frames) - 1)], n)
+        ends = np.minimum(ends, first_rest)
+        keep = ends - starts >= self.min_note_frames
+        starts, ends = starts[keep], ends[keep]
+        if len(starts) == 0:
+            return NoteList.empty()
+        pitch = np.empty(len(starts))
+        for i, (a, e) in enumerate(zip(starts, ends)):
+            seg = midi[a:e]
+            if np.isnan(seg).all():
+                seg = fallback[a:e]
+            pitch[i] = np.nanmedian(seg) if not np.isnan(seg).all() else states[path[a]]
+        if self.round_pitch:
+            pitch = np.rint(pitch)
+        return NoteList(frame_to_time(starts), frame_to_time(ends), pitch)
+
+
+def _viterbi(rest_emit, note_emit, start, change, repeat, end) -> tuple[np.ndarray, np.ndarray]:
+    """Most likely state path of the note HMM.
+
+    ``rest_emit`` (T,), ``note_emit`` (T, P): per-frame costs; ``start``, ``change``,
+    ``repeat``, ``end`` (T,): costs of entering a note from rest, from another pitch, of
+    restarting the same pitch, and of leaving a note for rest at frame t. Returns
+    ``(path, new_note)``: (T,) int state (-1 = rest, else pitch index) and (T,) bool (a
+    note starts at t).
+
+    Every note state has the same entry cost from outside itself, so per frame only the
+    best entry (from rest or from the best other note) and, for the best note itself,
+    the second best note are needed: O(P) work per frame.
+    """
+    n, p = note_emit.shape
+    stayed = np.zeros((n, p), dtype=bool)  # note state s at t came from s at t - 1
+    entry = np.full(n, -1, dtype=np.int64)  # where other notes were entered from at t (-1 = rest)
+    entry_best = np.full(n, -1, dtype=np.int64)  # ... and the best note of t - 1 (it cannot come from itself)
+    best_at = np.zeros(n, dtype=np.int64)  # the best note of t - 1
+    rest_from = np.full(n, -1, dtype=np.int64)  # rest at t came from this note (-1 = rest)
+    restart = np.minimum(repeat, 0.0)
+    rest = float(rest_emit[0])
+    notes = note_emit[0] + start[0]
+    work = np.empty(p)
+    inf = np.inf
+    for t in range(1, n):
+        i1 = int(notes.argmin())
+        m1 = float(notes[i1])
+        np.copyto(work, notes)
+        work[i1] = inf
+        m2 = float(work.min()) if p > 1 else inf
+        i2 = int(work.argmin()) if p > 1 else -1
+        from_rest = rest + start[t]
+        alt, alt_src = (from_rest, -1) if from_rest <= m1 + change[t] else (m1 + change[t], i1)
+        alt1, alt1_src = (from_rest, -1) if from_rest <= m2 + change[t] else (m2 + change[t], i2)
+        notes += restart[t]
+        work.fill(alt)
+        work[i1] = alt1
+        stay = np.less_equal(notes, work, out=stayed[t])
+        np.minimum(notes, work, out=notes)
+        entry[t], entry_best[t], best_at[t] = alt_src, alt1_src, i1
+        leave = m1 + end[t]
+        if leave < rest:
+            rest, rest_from[t] = leave, i1
+        rest += rest_emit[t]
+        notes += note_emit[t]
+        del stay
+    # backtrack
+    path = np.empty(n, dtype=np.int64)
+    new_note = np.zeros(n, dtype=bool)
+    s = -1 if rest <= notes.min() else int(notes.argmin())
+    restarts = restart < 0
+    for t in range(n - 1, -1, -1):
+        path[t] = s
+        if t == 0:
+            new_note[0] = s >= 0
+            break
+        if s < 0:
+            s = int(rest_from[t])
+        elif stayed[t, s]:
+            new_note[t] = restarts[t]
+        else:
+            new_note[t] = True
+            s = int(entry_best[t] if s == best_at[t] else entry[t])
+    return path, new_note

@@ -1,0 +1,199 @@
+"""The note-HMM decoder (decode=segments) on constructed frame curves."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+from gru_attn.decode import hz_to_bin
+from gru_attn.errors import InputError
+from gru_attn.frames import HOP_SECONDS, frame_times
+from gru_attn.notes import NoteList, midi_to_hz
+from gru_attn.segments import SegmentDecoder, _viterbi
+
+N_BINS = 174
+# fixed settings, so the tests do not follow the tuned defaults of conf/decode/segments.yaml
+DECODER = SegmentDecoder(voicing_weight=1.0, voicing_mix=0.0, pitch_weight=1.0, pitch_source="contour",
+                         pitch_sigma=0.5, pitch_cap=3.0, note_cost=4.0, onset_weight=1.0, change_cost=0.0,
+                         repeat_cost=1.0, repeat_onset_weight=2.0, repeat_dip_weight=8.0, dip_frames=2,
+                         end_cost=0.0, offset_weight=0.5, min_note_frames=3)
+
+
+def frame(seconds: float) -> int:
+    return int(round(seconds / HOP_SECONDS))
+
+
+def curves(notes, n_frames, *, vibrato=0.0, dips=(), glide_frames=0, onset=0.9, offset=0.6, voiced=0.95, seed=0):
+    """Soft network-like curves for ``notes`` (rows onset s, offset s, MIDI): (probs (T, 3), contour Hz (T,)).
+
+    Voiced ``voiced`` inside notes (0.03 outside, plus noise); onset/offset bumps of 3
+    frames peaking at ``onset``/``offset`` on the boundaries; ``dips``: frames where the
+    voicing drops to 0.45 (a consonant between two notes); ``glide_frames``: pitch moves
+    between adjacent notes linearly over that many frames.
+    """
+    rng = np.random.default_rng(seed)
+    t = frame_times(n_frames)
+    v = np.full(n_frames, 0.03)
+    on, off = np.zeros(n_frames), np.zeros(n_frames)
+    midi = np.full(n_frames, np.nan)
+    for a, b, m in notes:
+        fa, fb = frame(a), frame(b)
+        v[fa:fb] = voiced
+        midi[fa:fb] = m
+        for curve, f, height in ((on, fa, onset), (off, fb, offset)):
+            for d, scale in ((-1, 0.4), (0, 1.0), (1, 0.4)):
+                if 0 <= f + d < n_frames:
+                    curve[f + d] = max(curve[f + d], height * scale)
+    for f in dips:
+        v[f] = 0.45
+    if glide_frames:
+        for (a0, b0, m0), (a1, b1, m1) in zip(notes[:-1], notes[1:]):
+            if abs(b0 - a1) < 1e-9 and m0 != m1:
+                f = frame(a1)
+                lo = f - glide_frames // 2
+                midi[lo:lo + glide_frames] = np.linspace(m0, m1, glide_frames)
+    midi = midi + vibrato * np.sin(2 * np.pi * 5.5 * t)
+    v = np.clip(v + rng.normal(0, 0.02, n_frames), 0.0, 1.0)
+    hz = np.where(np.isnan(midi), 0.0, midi_to_hz(np.nan_to_num(midi, nan=60.0)))
+    return np.stack([v, on, off], axis=1), hz
+
+
+def assert_notes(est: NoteList, rows, frames_tol=2):
+    ref = NoteList.from_rows(rows)
+    assert len(est) == len(ref), est.to_rows()
+    tol = frames_tol * HOP_SECONDS + 1e-9
+    assert np.abs(est.onsets - ref.onsets).max() <= tol, est.to_rows()
+    assert np.abs(est.offsets - ref.offsets).max() <= tol, est.to_rows()
+    np.testing.assert_allclose(est.midi, ref.midi, atol=0.3)
+
+
+# separated notes, a legato step, a repeated same-pitch pair joined by a consonant dip, a rest
+ROWS = [[0.20, 0.60, 60], [0.60, 1.00, 62], [1.30, 1.70, 64], [1.70, 2.10, 64], [2.50, 3.10, 57], [3.30, 3.70, 69]]
+
+
+def test_recovers_notes_from_soft_curves():
+    probs, hz = curves(ROWS, 200, vibrato=0.3, dips=[frame(1.70) - 1, frame(1.70)])
+    assert_notes(DECODER(probs, hz), ROWS)
+
+
+def test_repeated_same_pitch_notes_split_on_onset_plus_voicing_dip():
+    rows = [[0.2, 0.6, 65], [0.6, 1.0, 65], [1.0, 1.4, 65]]
+    probs, hz = curves(rows, 80, dips=[frame(0.6) - 1, frame(0.6), frame(1.0) - 1, frame(1.0)])
+    assert_notes(DECODER(probs, hz), rows)
+    # the onset alone is the evidence: without it the dip is too shallow to end a note
+    probs[:, 1] = 0.0
+    assert len(DECODER(probs, hz)) == 1
+
+
+def test_spurious_mid_note_event_peaks_do_not_split_a_steady_note():
+    rows = [[0.2, 1.4, 57], [1.6, 2.4, 62]]
+    probs, hz = curves(rows, 130, vibrato=0.4)
+    for f, height in ((frame(0.5), 0.9), (frame(0.8), 0.7), (frame(1.1), 0.85), (frame(2.0), 0.9)):
+        probs[f - 1:f + 2, 1] = [0.4 * height, height, 0.4 * height]
+        probs[f - 2:f + 1, 2] = [0.4 * height, height, 0.4 * height]
+    assert_notes(DECODER(probs, hz), rows)
+
+
+def test_melisma_splits_where_the_pitch_moves_without_an_onset():
+    rows = [[0.2, 0.7, 60], [0.7, 1.1, 62], [1.1, 1.6, 59]]
+    probs, hz = curves(rows, 90, vibrato=0.2, glide_frames=4)
+    probs[frame(0.7) - 2:frame(0.7) + 2, 1] = 0.0  # no onset evidence at the pitch moves
+    probs[frame(1.1) - 2:frame(1.1) + 2, 1] = 0.0
+    probs[frame(0.7) - 2:frame(0.7) + 2, 2] = 0.0
+    probs[frame(1.1) - 2:frame(1.1) + 2, 2] = 0.0
+    assert_notes(DECODER(probs, hz), rows)
+
+
+def test_pitch_distribution_gives_the_same_notes_as_the_contour():
+    probs, hz = curves(ROWS, 200, vibrato=0.3, dips=[frame(1.70) - 1, frame(1.70)])
+    centre = np.nan_to_num(hz_to_bin(hz), nan=60.0)
+    bins = np.arange(N_BINS)
+    dist = np.exp(-0.5 * ((bins[None, :] - centre[:, None]) / 1.5) ** 2)
+    dist /= dist.sum(axis=1, keepdims=True)
+    decoder = dataclasses.replace(DECODER, pitch_source="distribution")
+    assert_notes(decoder(probs, hz, pitch_dist=dist, pitch_voicing=probs[:, 0]), ROWS)
+    # an octave error of the distribution on two frames does not split the note
+    dist[frame(2.8):frame(2.8) + 2] = np.roll(dist[frame(2.8):frame(2.8) + 2], 48, axis=1)
+    assert_notes(decoder(probs, hz, pitch_dist=dist, pitch_voicing=probs[:, 0]), ROWS)
+
+
+def test_fallback_pitch_serves_notes_with_no_voiced_contour_frame():
+    rows = [[0.2, 0.8, 67]]
+    probs, hz = curves(rows, 50)
+    est = DECODER(probs, np.zeros_like(hz), fallback_hz=hz)
+    assert_notes(est, rows)
+
+
+def test_empty_and_silent_input_give_no_notes():
+    assert len(DECODER(np.zeros((0, 3)), np.zeros(0))) == 0
+    assert len(DECODER(np.zeros((50, 3)), np.zeros(50))) == 0
+    probs = np.zeros((50, 3))
+    probs[:, 0] = 0.02
+    assert len(DECODER(probs, np.full(50, 220.0))) == 0
+    with pytest.raises(ValueError):
+        DECODER(np.zeros((10, 3)), np.zeros(9))
+
+
+@pytest.mark.parametrize("name,value", [("note_cost", -1.0), ("voicing_mix", 1.5), ("pitch_source", "yin"),
+                                        ("min_note_frames", 0), ("pitch_sigma", 0.0), ("dip_frames", 1.5),
+                                        ("repeat_cost", float("nan"))])
+def test_bad_settings_are_refused_with_the_option_named(name, value):
+    with pytest.raises(InputError, match=f"decode.{name}"):
+        SegmentDecoder(**{name: value})
+
+
+def _path_cost(path, new_note, rest_emit, note_emit, start, change, repeat, end):
+    """Total cost of a (path, new_note) pair under the model of _viterbi."""
+    cost = 0.0
+    for t, s in enumerate(path):
+        cost += rest_emit[t] if s < 0 else note_emit[t, s]
+        prev = path[t - 1] if t else -1
+        if s >= 0 and (t == 0 or new_note[t]):
+            cost += start[t] if prev < 0 else (change[t] if prev != s else repeat[t])
+        elif s < 0 and prev >= 0:
+            cost += end[t]
+    return cost
+
+
+def test_viterbi_finds_the_cheapest_path():
+    """Against exhaustive search over every path of a short song (2 pitches, 6 frames)."""
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        n, p = 6, 2
+        args = (rng.uniform(0, 3, n), rng.uniform(0, 3, (n, p)), rng.uniform(-1, 3, n), rng.uniform(-1, 3, n),
+                rng.uniform(-1, 2, n), rng.uniform(-1, 2, n))
+        path, new_note = _viterbi(*args)
+        best = np.inf
+        # a state per frame: -1 rest, s, or s restarted (s + p)
+        for combo in itertools.product(range(-1, 2 * p), repeat=n):
+            states = np.array([c % p if c >= 0 else -1 for c in combo])
+            flags = np.array([c >= p for c in combo])
+            if any(f and (t == 0 or states[t - 1] != states[t]) for t, f in enumerate(flags)):
+                continue  # a restart needs the same pitch on the previous frame
+            flags = flags | np.r_[True, states[1:] != states[:-1]] & (states >= 0)
+            best = min(best, _path_cost(states, flags, *args))
+        assert _path_cost(path, new_note, *args) == pytest.approx(best)
+
+
+def test_as_dict_round_trips_through_build_decoder():
+    from gru_attn.decode import build_decoder
+
+    config = DECODER.as_dict()
+    assert config["_target_"] == "gru_attn.segments.SegmentDecoder"
+    assert build_decoder(config) == DECODER
+
+
+def test_long_song_decodes_fast():
+    """10 minutes of noisy curves (30 000 frames, 2 octaves) decode in well under the RTF budget."""
+    import time
+
+    rng = np.random.default_rng(0)
+    n = 30_000
+    probs = rng.uniform(0, 1, (n, 3))
+    hz = midi_to_hz(rng.integers(48, 72, n).astype(float))
+    start = time.perf_counter()
+    DECODER(probs, hz)
+    assert time.perf_counter() - start < 6.0  # 0.01 RTF; about 1 s on an idle core
