@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import io
 import json
 import os
@@ -67,7 +66,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -258,9 +256,8 @@ class BasicPitchNotes:
     def __init__(self, threads: int | None, one_voice: bool = False):
         self.one_voice = one_voice
         bp = import_peer("basic_pitch.inference", "basic-pitch")
-        import onnxruntime
-
         import basic_pitch
+        import onnxruntime
 
         path = Path(basic_pitch.__file__).parent / "saved_models" / "icassp_2022" / "nmp.onnx"
         if not path.is_file():

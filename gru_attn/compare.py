@@ -37,8 +37,18 @@ from typing import Sequence
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.files import check_out_folder, os_reason
 from gru_attn.sweep.figures import plot_curves, plot_heatmap, plot_pareto, plot_study
-from gru_attn.sweep.table import (format_table, load_sweep, pruning_savings, run_row, savings_line, sort_rows,
-                                  table_columns, write_csv, write_markdown)
+from gru_attn.sweep.table import (
+    format_table,
+    load_sweep,
+    pruning_savings,
+    run_row,
+    savings_line,
+    sort_rows,
+    table_columns,
+    write_csv,
+    write_markdown,
+)
+
 
 def _labels(paths: Sequence[Path]) -> list[str]:
     """Folder names, or longer path tails where names collide."""

@@ -64,8 +64,16 @@ from tqdm.auto import tqdm
 
 from gru_attn.decode import notes_from_targets
 from gru_attn.errors import InputError
-from gru_attn.features import (FEAT_SUFFIX, MAX_TRIM_FRAMES, N_CHANNELS, PITCH_SUFFIX, load_features, load_npy,
-                               load_pitch, zscore_blocks)
+from gru_attn.features import (
+    FEAT_SUFFIX,
+    MAX_TRIM_FRAMES,
+    N_CHANNELS,
+    PITCH_SUFFIX,
+    load_features,
+    load_npy,
+    load_pitch,
+    zscore_blocks,
+)
 from gru_attn.labels import SDT6_NAMES, notes_to_targets, pitch_to_notes, sdt6_to_targets
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, read_notes
 

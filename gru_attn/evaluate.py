@@ -65,12 +65,17 @@ from gru_attn.devices import resolve_device
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.files import check_out_folder, os_reason, write_json, write_text
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
-from gru_attn.inference import (ModelInfo, Transcription, load_model, transcribe_audio, with_decoder,
-                                with_pitch_method)
+from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio, with_decoder, with_pitch_method
 from gru_attn.labels import notes_to_targets
-from gru_attn.pitch import MODEL_METHOD, pitch_methods
-from gru_attn.metrics import NOTE_METRIC_KEYS, FrameMetricAccumulator, aggregate_note_metrics, frame_metrics, note_metrics
+from gru_attn.metrics import (
+    NOTE_METRIC_KEYS,
+    FrameMetricAccumulator,
+    aggregate_note_metrics,
+    frame_metrics,
+    note_metrics,
+)
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, read_notes, write_notes
+from gru_attn.pitch import MODEL_METHOD, pitch_methods
 
 FRAME_KEYS = ("voiced_acc", "onset_acc", "offset_acc", "voiced_f1", "onset_f1", "offset_f1",
               "onset_f1_tol1", "offset_f1_tol1")

@@ -32,7 +32,6 @@ import numpy as np
 
 from gru_attn.errors import InputError
 
-
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64] or "host"
 # .<stem>.<pid>[@<host>].<8 hex>.tmp<suffix>; names without a host are from before hosts were recorded
 _TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9_-]+))?\.[0-9a-f]{8}\.tmp(?P<suffix>\.[^.]*)?$")

@@ -42,7 +42,9 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from gru_attn.config import CONF_DIR, instantiate
-from gru_attn.contract import MODEL_METHOD  # the network's own pitch head (contract.model_pitch_contours); inference only
+from gru_attn.contract import (
+    MODEL_METHOD,  # the network's own pitch head (contract.model_pitch_contours); inference only
+)
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE, frame_times, num_frames
 

@@ -30,8 +30,16 @@ from omegaconf import DictConfig, OmegaConf
 from gru_attn.config import CONF_DIR, instantiate  # importing it registers the configs' resolvers
 from gru_attn.contract import check_model, model_class
 from gru_attn.decode import build_decoder
-from gru_attn.engine import (Pruned, RunSpec, TrainerSettings, TrainingFailed, ValidationSet, fit, training_set,
-                             worst_value)
+from gru_attn.engine import (
+    Pruned,
+    RunSpec,
+    TrainerSettings,
+    TrainingFailed,
+    ValidationSet,
+    fit,
+    training_set,
+    worst_value,
+)
 from gru_attn.errors import InputError, print_error
 from gru_attn.files import write_json
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE

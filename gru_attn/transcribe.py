@@ -40,7 +40,6 @@ option exits with 2.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from contextlib import ExitStack
 from pathlib import Path

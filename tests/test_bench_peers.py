@@ -61,7 +61,7 @@ def tone_set(tmp_path_factory) -> Path:
     in the dev-set layout with a clips.csv naming their conditions."""
     root = tmp_path_factory.mktemp("sets") / "tones"
     rng = np.random.default_rng(0)
-    for name, cond, gain in (("q1", "quiet", 0.3), ("l1", "loud", 1.0)):
+    for name, _cond, gain in (("q1", "quiet", 0.3), ("l1", "loud", 1.0)):
         t, rows = 0.3, []
         while t < 5.0:
             d = rng.uniform(0.25, 0.5)

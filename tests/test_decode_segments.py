@@ -50,7 +50,7 @@ def curves(notes, n_frames, *, vibrato=0.0, dips=(), glide_frames=0, onset=0.9, 
     for f in dips:
         v[f] = 0.45
     if glide_frames:
-        for (a0, b0, m0), (a1, b1, m1) in zip(notes[:-1], notes[1:]):
+        for (_a0, b0, m0), (a1, _b1, m1) in zip(notes[:-1], notes[1:]):
             if abs(b0 - a1) < 1e-9 and m0 != m1:
                 f = frame(a1)
                 lo = f - glide_frames // 2

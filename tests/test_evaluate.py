@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from gru_attn import evaluate
 from gru_attn.checkpoint import save_checkpoint
 from gru_attn.errors import InputError
-from gru_attn import evaluate
 from gru_attn.evaluate import evaluate_notes
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.metrics import NOTE_METRIC_KEYS

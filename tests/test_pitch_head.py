@@ -19,9 +19,9 @@ from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.inference import features_for_audio, load_model, transcribe_audio, with_pitch_method
 from gru_attn.labels import notes_to_targets
 from gru_attn.loss import Sdt6Loss, pitch_targets
+from gru_attn.metrics import frame_pitch_scores
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList
-from gru_attn.metrics import frame_pitch_scores
 from gru_attn.tracked_pitch import TrackerPitch
 from gru_attn.windows import ChunkDataset
 

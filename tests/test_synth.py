@@ -14,12 +14,22 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
+from gru_attn.data.singer import accompanied, render_song
 from gru_attn.errors import InputError
 from gru_attn.frames import frame_times, num_frames
 from gru_attn.notes import midi_to_hz, read_notes
-from gru_attn.data.singer import accompanied, render_song
-from gru_attn.synth import (DEFAULT_ACCOMPANIMENT_DB, DEFAULT_ACCOMPANIMENT_SHARE, DEFAULT_REVERB, MIDI_HIGH, MIDI_LOW,
-                            _params, _plan, corpus_name, ensure_corpus, generate_corpus)
+from gru_attn.synth import (
+    DEFAULT_ACCOMPANIMENT_DB,
+    DEFAULT_ACCOMPANIMENT_SHARE,
+    DEFAULT_REVERB,
+    MIDI_HIGH,
+    MIDI_LOW,
+    _params,
+    _plan,
+    corpus_name,
+    ensure_corpus,
+    generate_corpus,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 # ~15 s of audio in 4 songs: small enough that the CFP features stay cheap.

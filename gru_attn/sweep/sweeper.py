@@ -43,9 +43,9 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from gru_attn.errors import InputError
 from gru_attn.files import write_json
 from gru_attn.sweep import study as st
-from gru_attn.errors import InputError
 from gru_attn.sweep.runs import STUDY_FILE, run_status
 from gru_attn.validation import SWEEPER_SCHEMA, check_values
 

@@ -22,8 +22,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gru_attn.data.singer.control import (CTRL_HOP, CTRL_RATE, MAX_PARTIAL_HZ, band_noise, rise, rms, smooth, span,
-                                         upsample)
+from gru_attn.data.singer.control import (
+    CTRL_HOP,
+    CTRL_RATE,
+    MAX_PARTIAL_HZ,
+    band_noise,
+    rise,
+    rms,
+    smooth,
+    span,
+    upsample,
+)
 from gru_attn.data.singer.score import Score, Singer
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.notes import midi_to_hz

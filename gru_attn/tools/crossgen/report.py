@@ -12,6 +12,7 @@ from gru_attn.notes import NoteList
 from gru_attn.pitch import METHODS
 from gru_attn.tools.crossgen.song import CONDITIONS, song_name
 
+
 def baseline_notes(audio: np.ndarray) -> NoteList:
     """The naive segmenter: Praat's contour -> notes by :func:`gru_attn.labels.pitch_to_notes`."""
     from gru_attn.labels import pitch_to_notes
