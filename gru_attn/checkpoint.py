@@ -42,6 +42,20 @@ MAX_PARAMETERS = 100_000_000
 MAX_CONFIG_INT = 100_000  # no constructor argument of a model is a larger whole number
 
 FORMAT = "gru_attn/1"
+# The model shipped with the package (made by ``python -m gru_attn.package_model``): what
+# transcribe and evaluate use without ``--ckpt``. Loaded with the checks of any checkpoint.
+PACKAGED_MODEL = Path(__file__).resolve().parent / "weights" / "default.pt"
+
+
+def default_checkpoint(option: str | None) -> Path:
+    """``option`` (a ``--ckpt`` value) as a path, or the shipped :data:`PACKAGED_MODEL` when None;
+    InputError when neither is there."""
+    if option is not None:
+        return Path(option)
+    if not PACKAGED_MODEL.is_file():
+        raise InputError(f"--ckpt: required (no packaged model at {PACKAGED_MODEL}; "
+                         "make one with python -m gru_attn.package_model)")
+    return PACKAGED_MODEL
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:

@@ -57,12 +57,14 @@ from scipy.special import expit
 from gru_attn.cfp import bin_to_hz
 from gru_attn.errors import InputError
 from gru_attn.labels import SDT6_NAMES
+from gru_attn.pitch import (
+    MODEL_METHOD as MODEL_METHOD,  # re-exported: the engine names it without importing the trackers
+)
 
 N_SDT_LOGITS = len(SDT6_NAMES)  # 6: the sdt6 logits every model produces first
 PITCH_INTERP_RADIUS = 2  # bins each side of the argmax in the model pitch's weighted average
 PACKAGE = "gru_attn"  # models are built only from classes defined in this package
 DEFAULT_TARGET = "gru_attn.model.NoteSegmenter"  # checkpoints written before targets were recorded
-MODEL_METHOD = "model"  # the pitch method that reads the model's pitch head (not an audio tracker)
 
 
 def model_class(target, source) -> type[torch.nn.Module]:

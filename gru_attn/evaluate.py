@@ -60,6 +60,7 @@ from tqdm import tqdm
 
 from gru_attn import corpus
 from gru_attn.audio import find_audio_files, load_audio
+from gru_attn.checkpoint import default_checkpoint
 from gru_attn.config import instantiate
 from gru_attn.devices import resolve_device
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
@@ -394,7 +395,8 @@ def _rounded(row: dict) -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(prog="python -m gru_attn.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", help="checkpoint written by `python -m gru_attn.train` (or --est-dir)")
+    parser.add_argument("--ckpt", help="checkpoint written by `python -m gru_attn.train` (default: the model "
+                        "shipped with the package, gru_attn/weights/default.pt; or --est-dir)")
     parser.add_argument("--est-dir", help="score these note files <song>.<ext> (any transcriber's) against "
                         "--notes-dir instead of a checkpoint")
     parser.add_argument("--corpus", help="corpus folder with feat/, pitch/, notes/ (and splits.json)")
@@ -468,13 +470,11 @@ def main(argv: list[str] | None = None) -> int:
             results = score_estimates(args.est_dir, args.notes_dir, names=list(conditions) if conditions else None,
                                       progress=sys.stderr.isatty())
         else:
-            if not args.ckpt:
-                raise InputError("--ckpt: required (or --est-dir to score note files)")
             if args.segment_frames is not None and args.segment_frames < 1:
                 raise InputError(f"--segment-frames {args.segment_frames}: expected a positive number of frames")
             conditions_file, conditions = find_conditions(args.conditions, args.notes_dir)
             device = resolve_device(args.device, option="--device")
-            model, info = load_model(args.ckpt, device)
+            model, info = load_model(default_checkpoint(args.ckpt), device)
             info = with_decoder(with_pitch_method(model, info, args.pitch_method), args.decode)
             description, songs = labelled_set(args, info)
             results = evaluate(model, info, songs, device=device, segment_frames=args.segment_frames,

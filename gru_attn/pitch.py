@@ -42,15 +42,13 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from gru_attn.config import CONF_DIR, instantiate
-from gru_attn.contract import (
-    MODEL_METHOD,  # the network's own pitch head (contract.model_pitch_contours); inference only
-)
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE, frame_times, num_frames
 
 # Folders of tracker configs ``<name>.yaml`` (the first holding a name wins); a test or a plugin may add one.
 SEARCH_PATH = [CONF_DIR / "pitch"]
 DEFAULT_METHOD = "praat"  # for checkpoints that name no method
+MODEL_METHOD = "model"  # the pitch method that reads the model's pitch head (contract.model_pitch_contours), not a tracker
 ANALYSIS_STEP = 0.005  # s, the trackers' own frame step before sampling at the frame centres
 
 

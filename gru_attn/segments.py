@@ -53,13 +53,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import minimum_filter1d
 
+from gru_attn.cfp import BINS_PER_OCTAVE, F_LOW
 from gru_attn.errors import InputError
 from gru_attn.frames import frame_to_time
 from gru_attn.notes import NoteList, hz_to_midi
 
 TARGET = "gru_attn.segments.SegmentDecoder"
-BIN0_MIDI = 69.0 + 12.0 * np.log2(80.0 / 440.0)  # MIDI of pitch bin 0 (80 Hz); 4 bins per semitone
-BINS_PER_SEMITONE = 4
+BIN0_MIDI = 69.0 + 12.0 * np.log2(F_LOW / 440.0)  # MIDI of pitch bin 0 (the CFP grid's lowest bin)
+BINS_PER_SEMITONE = BINS_PER_OCTAVE / 12  # 4: the pitch head's bins are the CFP bins
 EPS = 1e-4  # floor of probabilities inside logs
 RANGE_MARGIN = 2  # semitones of states beyond the voiced contour's range
 

@@ -48,6 +48,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gru_attn.audio import find_audio_files, load_audio
+from gru_attn.checkpoint import default_checkpoint
 from gru_attn.devices import resolve_device
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.features import FEAT_SUFFIX
@@ -159,7 +160,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(e.g. '*.wav' or '**/*.flac'; default: its .wav/.flac/.ogg files)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: keep them "
                         "and skip the song)")
-    parser.add_argument("--ckpt", required=True, help="checkpoint written by `python -m gru_attn.train`")
+    parser.add_argument("--ckpt", default=None, help="checkpoint written by `python -m gru_attn.train` "
+                        "(default: the model shipped with the package, gru_attn/weights/default.pt)")
     parser.add_argument("--out", default=".", help="output folder (default: the current folder)")
     parser.add_argument("--name", help="output file name (without extension) for a single input "
                         "(default: the input's name)")
@@ -242,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         jobs = _jobs(args)
         device = resolve_device(args.device, option="--device")
-        model, info = load_model(args.ckpt, device)
+        model, info = load_model(default_checkpoint(args.ckpt), device)
         info = with_decoder(with_pitch_method(model, info, args.pitch_method), args.decode)
     except InputError as exc:
         print_error(exc)

@@ -367,7 +367,7 @@ def test_a_sound_checkpoint_passes_the_checks_shipped_models_pass_too(assets):
     model, info = load_model(assets["ckpt"])
     assert info.pitch_method == "model" and sum(p.numel() for p in model.parameters()) > 0
     shipped = sorted((Path(train.__file__).parent / "weights").glob("*.pt"))
-    for path in shipped:  # packaged models go through the same checks (none shipped yet)
+    for path in shipped:  # packaged models go through the same checks
         load_model(path)
 
 
@@ -380,7 +380,8 @@ def test_schema_keys_exist_in_the_configs():
     from gru_attn.validation import PITCH_METHODS, SCHEMA, validate_config
 
     assert set(INFERENCE_METHODS) == set(PITCH_METHODS)
-    configs = [compose(o) for o in ([], ["data=vocano"], ["optimizer=sgd", "scheduler=plateau", "logger=tensorboard"])]
+    configs = [compose(o) for o in ([], ["data=vocano"], ["optimizer=sgd", "scheduler=plateau", "logger=tensorboard"],
+                                    ["decode=peaks"])]
     for cfg in configs:
         validate_config(cfg)  # the shipped configs pass
     for key in SCHEMA:

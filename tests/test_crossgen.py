@@ -19,6 +19,7 @@ from gru_attn.notes import read_notes
 from gru_attn.pitch import track_pitch
 from gru_attn.tools import crossgen
 from gru_attn.tools.crossgen import calibrate, compose, midi, render
+from gru_attn.tools.crossgen import cli as crossgen_cli
 
 SONGS, SECONDS, SEED = 1, 8.0, 3
 
@@ -180,7 +181,7 @@ def test_bad_options_are_one_line(capsys, tools, tmp_path):
                            (["--conditions", "studio"], "--conditions studio"),
                            (["--soundfont", str(tmp_path / "none.sf2")], "soundfont not found"),
                            (["--ckpt", "x.pt", "--pitch-method", "yin"], "--pitch-method yin")):
-        assert crossgen.main(["--out", str(tmp_path / "set"), *args]) == 2, args
+        assert crossgen_cli.main(["--out", str(tmp_path / "set"), *args]) == 2, args
         err = capsys.readouterr().err
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from gru_attn.decode import hz_to_bin
+from gru_attn.cfp import hz_to_bin
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, frame_times
 from gru_attn.notes import NoteList, midi_to_hz

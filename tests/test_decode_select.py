@@ -137,7 +137,7 @@ def test_transcribe_and_evaluate_take_a_decoder_option(run_cli, tmp_path):
 
 def _cache_song(folder: Path, name: str, cond: str, rng) -> None:
     """A cached song whose logits say exactly its notes (voiced / onset / offset and the pitch head)."""
-    from gru_attn.decode import hz_to_bin
+    from gru_attn.cfp import hz_to_bin
     from gru_attn.labels import notes_to_targets
     from gru_attn.notes import NoteList, midi_to_hz
 

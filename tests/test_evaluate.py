@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gru_attn import evaluate
+from gru_attn import checkpoint, evaluate
 from gru_attn.checkpoint import save_checkpoint
 from gru_attn.errors import InputError
 from gru_attn.evaluate import evaluate_notes
@@ -212,7 +212,7 @@ def test_est_dir_scores_any_note_files_per_condition(tmp_path, capsys):
     ("empty table", "no rows"),
     ("missing est dir", "notes folder not found"),
 ])
-def test_est_dir_errors(tmp_path, capsys, case, message):
+def test_est_dir_errors(tmp_path, capsys, monkeypatch, case, message):
     refs = labelled_folder(tmp_path / "set")
     est = tmp_path / "est"
     for name, notes in refs.items():
@@ -228,7 +228,8 @@ def test_est_dir_errors(tmp_path, capsys, case, message):
         argv += ["--ckpt", str(tmp_path / "x.pt")]
     elif case == "no --notes-dir":
         argv = ["--est-dir", str(est)]
-    elif case == "no --ckpt":
+    elif case == "no --ckpt":  # and no packaged model to fall back on
+        monkeypatch.setattr(checkpoint, "PACKAGED_MODEL", tmp_path / "weights" / "default.pt")
         argv = ["--wav-dir", str(tmp_path), "--notes-dir", notes_dir]
     elif case == "bad table":
         (tmp_path / "t.csv").write_text("song,condition\ns1,a\n")

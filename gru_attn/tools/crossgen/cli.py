@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from gru_attn.errors import InputError
+from gru_attn.errors import ArgumentParser, InputError
 from gru_attn.files import write_json, write_text
-from gru_attn.pitch import METHODS
+from gru_attn.pitch import tracker_names
 from gru_attn.tools.crossgen.cache import generate
 from gru_attn.tools.crossgen.render import DEFAULT_SOUNDFONT
 from gru_attn.tools.crossgen.report import evaluate_set, format_markdown
@@ -19,7 +19,7 @@ DESCRIPTION = "A cross-generator evaluation set: sampled GM voices rendered by f
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gru_attn.crossgen", description=DESCRIPTION)
+    parser = ArgumentParser(prog="python -m gru_attn.crossgen", description=DESCRIPTION)
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"set folder (default: {DEFAULT_OUT})")
     parser.add_argument("--songs", type=int, default=8, help="songs per condition (default: 8)")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds per song (default: 30)")
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     conditions = tuple(c.strip() for c in args.conditions.split(",") if c.strip())
     progress = sys.stderr.isatty()
     try:
-        if args.pitch_method is not None and args.pitch_method not in METHODS:
-            raise InputError(f"--pitch-method {args.pitch_method}: expected one of {', '.join(METHODS)}")
+        if args.pitch_method is not None and args.pitch_method not in tracker_names():
+            raise InputError(f"--pitch-method {args.pitch_method}: expected one of {', '.join(tracker_names())}")
         manifest = generate(out, songs=args.songs, seconds=args.seconds, seed=args.seed,
                             soundfont=Path(args.soundfont), conditions=conditions, progress=progress)
         print(f"cross-generator set in {out}: {args.songs} song(s) x {len(conditions)} condition(s) of "

@@ -9,7 +9,7 @@ import numpy as np
 
 from gru_attn.errors import InputError
 from gru_attn.notes import NoteList
-from gru_attn.pitch import METHODS
+from gru_attn.pitch import tracker_names
 from gru_attn.tools.crossgen.song import CONDITIONS, song_name
 
 
@@ -45,8 +45,8 @@ def evaluate_set(ckpt: str, out: Path, *, songs: int, conditions=CONDITIONS, pit
     from gru_attn.metrics import aggregate_note_metrics
     from gru_attn.notes import read_notes
 
-    if pitch_method is not None and pitch_method not in METHODS:
-        raise InputError(f"--pitch-method {pitch_method}: expected one of {', '.join(METHODS)}")
+    if pitch_method is not None and pitch_method not in tracker_names():
+        raise InputError(f"--pitch-method {pitch_method}: expected one of {', '.join(tracker_names())}")
     device = resolve_device(device, option="--device")
     model, info = load_model(ckpt, device)
     if pitch_method is not None:
