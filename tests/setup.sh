@@ -7,7 +7,8 @@
 # 1. apt packages fluidsynth + fluid-soundfont-gm (tests/test_crossgen.py renders with them and
 #    fails, not skips, without them): installed only when missing; installing needs root.
 # 2. the package with its test extra (pytest, ruff, and the optional extras the tests exercise:
-#    tensorboard, mlflow-skinny, optuna-dashboard, psycopg2), torch pinned as in the README.
+#    tensorboard, mlflow-skinny, optuna-dashboard, psycopg2) and the [peers] extra plus Basic Pitch
+#    (the peers of benchmarks/bench_peers.py), torch pinned as in the README.
 # Starts nothing and leaves no process behind. Without the PostgreSQL server and the SLURM
 # cluster that .ci/run starts, test_sweep_parallel.py and test_sweep_slurm.py are skipped,
 # each with its reason in pytest's summary.
@@ -35,4 +36,7 @@ else
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
 fi
 
-pip install torch==2.13.0 -e ".[test]"
+pip install torch==2.13.0 -e ".[test,peers]"
+# The peers of benchmarks/bench_peers.py (tests/test_bench_peers.py runs it on a tiny set): Basic Pitch
+# without its dependencies, which would pull TensorFlow; it runs on onnxruntime (the [peers] extra).
+pip install --no-deps basic-pitch==0.4.0

@@ -1,4 +1,4 @@
-"""Extension axes: a data set and a pitch tracker are each added by one module plus one config.
+"""Extension axes: a data set, a pitch tracker, a model, a logger and a decoder are each added by one module plus one config.
 
 The module is written outside the repository and made part of the ``gru_attn`` package
 (``gru_attn.__path__``), as a file dropped into ``gru_attn/`` would be; the config lives
@@ -156,3 +156,109 @@ def test_a_tracker_config_without_its_range_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(pitch, "SEARCH_PATH", [tmp_path])
     with pytest.raises(InputError, match="bad.yaml: a tracker config needs _target_, f0_floor and f0_ceil"):
         pitch.track_pitch(np.zeros(4000, np.float32), "bad")
+
+
+TOY_MODEL = '''"""A toy model: one linear map of each frame's mean over the CFP bins (no context)."""
+import torch
+
+
+class MeanFrame(torch.nn.Module):
+    context = 0
+
+    def __init__(self, n_channels=9, n_bins=174, scale=1.0):
+        super().__init__()
+        self.n_channels, self.n_bins = n_channels, n_bins
+        self.linear = torch.nn.Linear(n_channels, 6)
+        self.scale = float(scale)
+
+    def forward(self, x):  # (B, C, F, L) -> (B, L, 6)
+        return self.scale * self.linear(x.mean(dim=2).transpose(1, 2))
+'''
+TOY_MODEL_CONFIG = "_target_: gru_attn.toy_model.MeanFrame\nscale: 2.0\n"
+TOY_LOGGER = '''"""A toy logger: one line of JSON per call in a file."""
+import json
+
+
+class JsonLines:
+    def __init__(self, path):
+        self.path = path
+
+    def _write(self, kind, **data):
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps({"call": kind, **data}, default=str) + "\\n")
+
+    def log_step(self, step, metrics):
+        self._write("step", step=step)
+
+    def log_epoch(self, epoch, metrics, lr):
+        self._write("epoch", epoch=epoch, loss=metrics.get("val/loss"))
+
+    def log_hparams(self, params, final_metrics):
+        self._write("hparams", n=len(params))
+
+    def log_figure(self, name, path):
+        self._write("figure", name=name)
+
+    def close(self, status):
+        self._write("close", status=status)
+'''
+TOY_LOGGER_CONFIG = "_target_: gru_attn.toy_logger.JsonLines\npath: ${paths.output_dir}/toy_log.jsonl\n"
+TOY_DECODER = '''"""A toy decoder: one note per voiced run of at least min_frames frames, at its median pitch."""
+import numpy as np
+
+from gru_attn.frames import frame_to_time
+from gru_attn.notes import NoteList, hz_to_midi
+
+
+class VoicedRuns:
+    def __init__(self, min_frames=2):
+        self.min_frames = int(min_frames)
+
+    def __call__(self, probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None):
+        voiced = np.r_[False, np.asarray(probs)[:, 0] >= 0.5, False].astype(np.int8)
+        starts, stops = np.flatnonzero(np.diff(voiced) == 1), np.flatnonzero(np.diff(voiced) == -1)
+        runs = [(a, e) for a, e in zip(starts, stops) if e - a >= self.min_frames]
+        midi = hz_to_midi(fallback_hz if fallback_hz is not None else pitch_hz)
+        pitch = [np.nanmedian(midi[a:e]) if np.isfinite(midi[a:e]).any() else 60.0 for a, e in runs]
+        if not runs:
+            return NoteList.empty()
+        a, e = np.array(runs).T
+        return NoteList(frame_to_time(a), frame_to_time(e), np.array(pitch))
+
+    def as_dict(self):
+        return {"_target_": "gru_attn.toy_decoder.VoicedRuns", "min_frames": self.min_frames}
+'''
+TOY_DECODER_CONFIG = "_target_: gru_attn.toy_decoder.VoicedRuns\nmin_frames: 3\n"
+
+
+@pytest.mark.slow
+def test_a_model_a_logger_and_a_decoder_are_one_module_and_one_config_each(plugin, tmp_path):
+    """Three toy members of three axes, each a module dropped into the package plus one config of
+    its group: training uses all three, the checkpoint records them, transcribe decodes with it."""
+    conf = tmp_path / "conf"
+    for name, source, group, config in (("toy_model", TOY_MODEL, "model", TOY_MODEL_CONFIG),
+                                        ("toy_logger", TOY_LOGGER, "logger", TOY_LOGGER_CONFIG),
+                                        ("toy_decoder", TOY_DECODER, "decode", TOY_DECODER_CONFIG)):
+        plugin(name, source)
+        (conf / group).mkdir(parents=True)
+        (conf / group / "toy.yaml").write_text(config)
+    out = tmp_path / "run"
+    cfg = compose([f"hydra.searchpath=[file://{conf}]", "experiment=fast_test", "model=toy", "logger=toy",
+                   "decode=toy", "inference.pitch_method=praat", "trainer.max_epochs=1", "trainer.frame_step=1",
+                   "trainer.device=cpu", f"paths.output_dir={out}"])
+    with open_dict(cfg):
+        del cfg["hydra"]  # train() outside a Hydra run
+    from gru_attn.train import train
+
+    train(cfg)
+    calls = [json.loads(line)["call"] for line in (out / "toy_log.jsonl").read_text().splitlines()]
+    assert calls[0] == "step" and "epoch" in calls and calls[-2:] == ["hparams", "close"]
+    state = torch.load(out / "checkpoints" / "final.pt", weights_only=True)
+    assert state["model_config"]["_target_"] == "gru_attn.toy_model.MeanFrame" and state["model_config"]["scale"] == 2.0
+    assert state["decode"] == {"_target_": "gru_attn.toy_decoder.VoicedRuns", "min_frames": 3}
+    # transcribe rebuilds the toy model and decodes with the toy decoder, from the checkpoint alone
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    sf.write(tmp_path / "a.wav", 0.3 * np.sin(2 * np.pi * 220 * t), SAMPLE_RATE, subtype="PCM_16")
+    assert transcribe.main([str(tmp_path / "a.wav"), "--ckpt", str(out / "checkpoints" / "final.pt"),
+                            "--out", str(tmp_path / "notes"), "--formats", "csv"]) == 0
+    assert (tmp_path / "notes" / "a.csv").is_file()
