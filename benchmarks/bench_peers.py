@@ -131,7 +131,7 @@ def folder_set(root: Path, name: str | None = None) -> LabelledSet:
 
 def crossgen_set(root: Path, songs: int) -> LabelledSet:
     """The cross-generator set in ``root`` (generated there unless cached), songs ``0..songs-1`` per condition."""
-    from gru_attn import crossgen
+    from gru_attn.tools import crossgen
 
     crossgen.generate(root, songs=songs, progress=sys.stderr.isatty())
     clips, rescore = [], {}

@@ -70,8 +70,8 @@ baseline) and ``cli`` (the command line, run as ``python -m gru_attn.crossgen``)
 
 from gru_attn.tools.crossgen.cache import generate
 from gru_attn.tools.crossgen.render import DEFAULT_SOUNDFONT
-from gru_attn.tools.crossgen.report import evaluate_set, format_markdown
+from gru_attn.tools.crossgen.report import condition_dirs, evaluate_set, format_markdown
 from gru_attn.tools.crossgen.song import CONDITIONS, VOICE_PROGRAMS, render_song, song_name
 
-__all__ = ["CONDITIONS", "DEFAULT_SOUNDFONT", "VOICE_PROGRAMS", "evaluate_set", "format_markdown", "generate",
+__all__ = ["CONDITIONS", "DEFAULT_SOUNDFONT", "VOICE_PROGRAMS", "condition_dirs", "evaluate_set", "format_markdown", "generate",
            "render_song", "song_name"]
