@@ -360,6 +360,13 @@ def test_command_in_docs_is_valid(item, monkeypatch, capsys):
 
             compat.main([*args[1:], "--print-overrides"] if "--print-overrides" not in args else args[1:])
             check_train_overrides(capsys.readouterr().out.split())
+        elif args[0].startswith("benchmarks/") and args[0].endswith(".py"):  # a benchmark script: it parses
+            assert (ROOT / args[0]).is_file(), f"{args[0]}: no such script"
+            spec = importlib.util.spec_from_file_location("bench_under_test", ROOT / args[0])
+            bench = importlib.util.module_from_spec(spec)
+            monkeypatch.setitem(sys.modules, spec.name, bench)
+            spec.loader.exec_module(bench)
+            bench.parse_args(args[1:])  # its options parse
         else:
             raise AssertionError(f"unknown python command {argv}")
     elif program == "pip":
@@ -374,7 +381,8 @@ def test_readme_shows_the_two_commands():
     _, blocks = split_markdown(README.read_text(encoding="utf-8"))
     first = "\n".join(blocks[0][1])
     assert "pip install torch==2.13.0 -e . && python -m gru_attn.train" in first
-    assert "bash .ci/run" in first
+    assert "bash tests/setup.sh && python -m pytest" in first
+    assert "bash tests/setup.sh && python -m pytest" in (ROOT / ".ci" / "run").read_text()  # CI runs command 2
 
 
 def readme_modules() -> list[str]:
