@@ -61,7 +61,7 @@ def _signal(seconds: float):
         ph = phase + 2 * np.pi * np.cumsum(f0) / rate
         phase = ph[-1]
         x = sum(0.3 / k * np.sin(k * ph) for k in range(1, 8)) + 0.01 * rng.standard_normal(t.size)
-        out[start:start + t.size] = x
+        out[start : start + t.size] = x
     return out
 
 
@@ -81,8 +81,10 @@ def child(seconds: float, threads: int, batch_frames: int | None, device: str, r
 
         extract = vocano_reference.features
     else:
+
         def extract(audio):
             return cfp.cfp_features(audio, device=device, batch_frames=batch_frames)
+
     extract(_signal(1.0))  # warm-up: plans, filterbanks
     audio = _signal(seconds)
     base = _peak_rss_mb()
@@ -112,16 +114,28 @@ def parity(device: str) -> tuple[float, float] | None:
     from gru_attn.cfp import cfp_features
 
     audio, expected = load_audio(FIXTURE / "probe.wav"), np.load(FIXTURE / "probe_feat.npz")["feat"]
-    return (float(np.abs(cfp_features(audio, device=device) - expected).max()),
-            float(np.abs(vocano_reference.features(audio) - expected).max()))
+    return (
+        float(np.abs(cfp_features(audio, device=device) - expected).max()),
+        float(np.abs(vocano_reference.features(audio) - expected).max()),
+    )
 
 
 class _Child:
     """A ``child`` subprocess: ``run()`` times one extraction, ``close()`` returns the memory figures."""
 
     def __init__(self, seconds: float, args: argparse.Namespace, threads: int, batch: int, reference: bool):
-        cmd = [sys.executable, __file__, "--child", str(seconds), "--threads", str(threads),
-               "--batch-frames", str(batch), "--device", args.device] + (["--child-reference"] if reference else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(seconds),
+            "--threads",
+            str(threads),
+            "--batch-frames",
+            str(batch),
+            "--device",
+            args.device,
+        ] + (["--child-reference"] if reference else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
         self._read()  # ready
         self.times, self.cpu = [], []
@@ -160,12 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=float, nargs="+", default=[10.0, 60.0, 300.0], help="audio lengths (s)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (at most 2)")
-    parser.add_argument("--batch-frames", type=int, default=None,
-                        help=f"frames per batch (default: {BATCH_FRAMES} on cpu, {CUDA_BATCH_FRAMES} on cuda)")
+    parser.add_argument(
+        "--batch-frames",
+        type=int,
+        default=None,
+        help=f"frames per batch (default: {BATCH_FRAMES} on cpu, {CUDA_BATCH_FRAMES} on cuda)",
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--reference-max", type=float, default=60.0,
-                        help="time the VOCANO-shaped reference on sizes up to this many seconds "
-                             "(it needs ~1.4 GB per minute of audio); 0 skips it")
+    parser.add_argument(
+        "--reference-max",
+        type=float,
+        default=60.0,
+        help="time the VOCANO-shaped reference on sizes up to this many seconds "
+        "(it needs ~1.4 GB per minute of audio); 0 skips it",
+    )
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--child-reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -176,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     batch = args.batch_frames or (BATCH_FRAMES if args.device == "cpu" else CUDA_BATCH_FRAMES)
-    print(f"CFP benchmark: device {args.device}, {threads} torch thread(s), batch {batch} frames, "
-          f"median of {args.repeats}; load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"CFP benchmark: device {args.device}, {threads} torch thread(s), batch {batch} frames, "
+        f"median of {args.repeats}; load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
     ours, ratios = {}, {}
     for seconds in args.sizes:
         children = [_Child(seconds, args, threads, batch, reference=False)]
@@ -190,28 +214,37 @@ def main(argv: list[str] | None = None) -> int:
         r, *ref = [c.close() for c in children]
         ours[seconds] = r
         per_min = r["time"] * 60.0 / seconds
-        print(f"{seconds:6.0f} s audio: {r['time']:.3f} s ({per_min:.3f} s per min, RTF {r['time'] / seconds:.4f}, "
-              f"CPU {r['cpu'] * 60.0 / seconds:.3f} s per min) {_memory(r)}"
-              + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if r["gpu_peak_mb"] is not None else "")
-              + f"  [runs: {', '.join(f'{x:.3f}' for x in r['times'])}]", flush=True)
+        print(
+            f"{seconds:6.0f} s audio: {r['time']:.3f} s ({per_min:.3f} s per min, RTF {r['time'] / seconds:.4f}, "
+            f"CPU {r['cpu'] * 60.0 / seconds:.3f} s per min) {_memory(r)}"
+            + (f", GPU peak {r['gpu_peak_mb']:.0f} MB" if r["gpu_peak_mb"] is not None else "")
+            + f"  [runs: {', '.join(f'{x:.3f}' for x in r['times'])}]",
+            flush=True,
+        )
         if ref:
             ratios[seconds] = ref[0]["time"] / r["time"]
-            print(f"{'':8}VOCANO-shaped reference, taking turns with ours: {ref[0]['time']:.2f} s -> "
-                  f"{ratios[seconds]:.1f}x faster side by side; reference {_memory(ref[0])}  "
-                  f"[runs: {', '.join(f'{x:.2f}' for x in ref[0]['times'])}]", flush=True)
+            print(
+                f"{'':8}VOCANO-shaped reference, taking turns with ours: {ref[0]['time']:.2f} s -> "
+                f"{ratios[seconds]:.1f}x faster side by side; reference {_memory(ref[0])}  "
+                f"[runs: {', '.join(f'{x:.2f}' for x in ref[0]['times'])}]",
+                flush=True,
+            )
     errors = parity(args.device)
     size = 60.0 if 60.0 in ours else args.sizes[-1]
     per_min = ours[size]["time"] * 60.0 / size
-    side_by_side = (f"{ratios[size]:.1f}x faster than the VOCANO-shaped reference side by side, " if size in ratios
-                    else "")
-    print(f"summary: {per_min:.3f} s per min of audio on {size:.0f} s: {side_by_side}"
-          f"{VOCANO_SECONDS_PER_MINUTE / per_min:.1f}x the issue's {VOCANO_SECONDS_PER_MINUTE} s for VOCANO; "
-          f"process peak {ours[size]['peak_mb']:.0f} MB on {size:.0f} s, "
-          f"{max(x['peak_mb'] for x in ours.values()):.0f} MB over all sizes "
-          f"(extraction +{max(x['peak_mb'] - x['base_mb'] for x in ours.values()):.0f} MB; "
-          f"VOCANO {VOCANO_PEAK_MB / 1000:.2f} GB); parity max|err| "
-          + ("n/a (no fixture)" if errors is None else f"{errors[0]:.2g} (reference {errors[1]:.2g})")
-          + f"; load average {os.getloadavg()[0]:.2f}")
+    side_by_side = (
+        f"{ratios[size]:.1f}x faster than the VOCANO-shaped reference side by side, " if size in ratios else ""
+    )
+    print(
+        f"summary: {per_min:.3f} s per min of audio on {size:.0f} s: {side_by_side}"
+        f"{VOCANO_SECONDS_PER_MINUTE / per_min:.1f}x the issue's {VOCANO_SECONDS_PER_MINUTE} s for VOCANO; "
+        f"process peak {ours[size]['peak_mb']:.0f} MB on {size:.0f} s, "
+        f"{max(x['peak_mb'] for x in ours.values()):.0f} MB over all sizes "
+        f"(extraction +{max(x['peak_mb'] - x['base_mb'] for x in ours.values()):.0f} MB; "
+        f"VOCANO {VOCANO_PEAK_MB / 1000:.2f} GB); parity max|err| "
+        + ("n/a (no fixture)" if errors is None else f"{errors[0]:.2g} (reference {errors[1]:.2g})")
+        + f"; load average {os.getloadavg()[0]:.2f}"
+    )
     return 0
 
 

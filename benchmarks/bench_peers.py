@@ -81,7 +81,7 @@ SETS = ("devset", "crossgen", "corpus")
 PEER_INSTALL = {
     "swift-f0": "pip install swift-f0==0.3.0",
     "basic-pitch": "pip install onnxruntime librosa 'resampy>=0.2.2,<0.4.3' 'setuptools<81' && "
-                   "pip install --no-deps basic-pitch==0.4.0",
+    "pip install --no-deps basic-pitch==0.4.0",
 }
 DEFAULT_DEVSET = REPO.parent / "shared" / "devsets" / "resung"
 PACKAGED_WEIGHTS = REPO / "gru_attn" / "weights"
@@ -121,8 +121,9 @@ def folder_set(root: Path, name: str | None = None) -> LabelledSet:
     for wav in find_audio_files(root / "wav"):
         if table is not None and wav.stem not in table:
             raise InputError(f"{table_path}: no row for song {wav.stem!r}")
-        clips.append(Clip(wav.stem, table[wav.stem] if table else "all", wav,
-                          find_notes_file(root / "notes", wav.stem), name))
+        clips.append(
+            Clip(wav.stem, table[wav.stem] if table else "all", wav, find_notes_file(root / "notes", wav.stem), name)
+        )
     if table is not None:  # the table's order: its conditions come in the order it lists them
         rank = {song: i for i, song in enumerate(table)}
         clips.sort(key=lambda c: rank[c.name])
@@ -173,7 +174,9 @@ def corpus_set(root: Path) -> LabelledSet:
     clips = []
     for name in names:
         cond = "accompanied" if drawn.get(name, {}).get("accompaniment") else "voice"
-        clips.append(Clip(name, cond, root / "wav" / f"{name}.wav", find_notes_file(root / "notes", name), "corpus-test"))
+        clips.append(
+            Clip(name, cond, root / "wav" / f"{name}.wav", find_notes_file(root / "notes", name), "corpus-test")
+        )
     return LabelledSet("corpus-test", clips, {"corpus-test": root / "notes"})
 
 
@@ -310,8 +313,9 @@ def import_peer(module: str, package: str):
             warnings.simplefilter("ignore")
             return importlib.import_module(module)
     except ImportError as exc:
-        raise InputError(f"--systems {package}: not installed ({exc}); install it with: "
-                         f"{PEER_INSTALL[package.split('-1voice')[0]]}") from None
+        raise InputError(
+            f"--systems {package}: not installed ({exc}); install it with: {PEER_INSTALL[package.split('-1voice')[0]]}"
+        ) from None
     finally:
         logging.getLogger().setLevel(previous)
 
@@ -369,14 +373,33 @@ def run(systems: dict, sets: list[LabelledSet], out: Path, progress: bool = Fals
             note_rows, _ = evaluate_notes(refs, ests[name])
             by_cond = condition_means(note_rows, conditions, source=labelled.name)
             per_song[name][labelled.name] = {
-                song: {"condition": conditions[song], "ref_notes": len(refs[song]), "est_notes": len(ests[name][song]),
-                       "seconds": seconds[name][song], "audio_s": audio_s[song], **m} for song, m in note_rows.items()}
+                song: {
+                    "condition": conditions[song],
+                    "ref_notes": len(refs[song]),
+                    "est_notes": len(ests[name][song]),
+                    "seconds": seconds[name][song],
+                    "audio_s": audio_s[song],
+                    **m,
+                }
+                for song, m in note_rows.items()
+            }
             for cond, m in by_cond.items():
                 songs = [c.name for c in labelled.clips if cond == "all" or c.cond == cond]
                 spent, dur = sum(seconds[name][s] for s in songs), sum(audio_s[s] for s in songs)
-                rows.append({"set": labelled.name, "condition": cond, "songs": m["songs"], "system": name,
-                             **{key: m[key] for _, key in METRICS}, "COnP_precision": m["COnP_precision"],
-                             "COnP_recall": m["COnP_recall"], "rtf": spent / dur, "seconds": spent, "audio_s": dur})
+                rows.append(
+                    {
+                        "set": labelled.name,
+                        "condition": cond,
+                        "songs": m["songs"],
+                        "system": name,
+                        **{key: m[key] for _, key in METRICS},
+                        "COnP_precision": m["COnP_precision"],
+                        "COnP_recall": m["COnP_recall"],
+                        "rtf": spent / dur,
+                        "seconds": spent,
+                        "audio_s": dur,
+                    }
+                )
     order = {(r["set"], r["condition"]): i for i, r in enumerate(rows)}  # first seen: table order, all last
     rank = {name: i for i, name in enumerate(systems)}
     rows.sort(key=lambda r: (order[(r["set"], r["condition"])], rank[r["system"]]))
@@ -392,9 +415,19 @@ def rescore_commands(systems, sets: list[LabelledSet], out: Path) -> list[str]:
             table = out / "sets" / f"{part.replace('/', '-')}.csv"
             write_text(table, "name,cond\n" + "".join(f"{c.name},{c.cond}\n" for c in labelled.clips if c.part == part))
             for name in systems:
-                cmd = ["python", "-m", "gru_attn.evaluate", "--est-dir", str(out / "notes" / name / part),
-                       "--notes-dir", str(notes_dir), "--conditions", str(table),
-                       "--out", str(out / "rescore" / name / part)]
+                cmd = [
+                    "python",
+                    "-m",
+                    "gru_attn.evaluate",
+                    "--est-dir",
+                    str(out / "notes" / name / part),
+                    "--notes-dir",
+                    str(notes_dir),
+                    "--conditions",
+                    str(table),
+                    "--out",
+                    str(out / "rescore" / name / part),
+                ]
                 lines.append(" ".join(shlex.quote(c) for c in cmd))
     return lines
 
@@ -431,8 +464,9 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
         if previous is not None and (r["set"], r["condition"]) != previous:
             lines.append("")
         previous = (r["set"], r["condition"])
-        lines.append(" ".join(f"{c[:w]:<{w}}" if i < 4 else f"{c:>{w}}"
-                              for i, (c, w) in enumerate(zip(cells(r), widths))))
+        lines.append(
+            " ".join(f"{c[:w]:<{w}}" if i < 4 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells(r), widths)))
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -444,20 +478,35 @@ def parse_args(argv):
     parser.add_argument("--ckpt", help="gru_attn checkpoint (default: the packaged model in gru_attn/weights/)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}")
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated subset of {','.join(SETS)}, or none")
-    parser.add_argument("--set", action="append", metavar="DIR",
-                        help="also a folder with wav/, notes/ (and clips.csv: name,cond); repeatable")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="DIR",
+        help="also a folder with wav/, notes/ (and clips.csv: name,cond); repeatable",
+    )
     parser.add_argument("--devset", default=str(DEFAULT_DEVSET), help=f"dev set folder (default: {DEFAULT_DEVSET})")
-    parser.add_argument("--crossgen", default=str(REPO / "generated" / "crossgen"),
-                        help="cross-generator set folder (generated there if needed; default: generated/crossgen)")
-    parser.add_argument("--crossgen-songs", type=int, default=8, help="cross-generator songs per condition (default: 8)")
+    parser.add_argument(
+        "--crossgen",
+        default=str(REPO / "generated" / "crossgen"),
+        help="cross-generator set folder (generated there if needed; default: generated/crossgen)",
+    )
+    parser.add_argument(
+        "--crossgen-songs", type=int, default=8, help="cross-generator songs per condition (default: 8)"
+    )
     parser.add_argument("--corpus", help="corpus folder with wav/, notes/, splits.json (default: the checkpoint's)")
-    parser.add_argument("--threads", type=int, default=None, help="threads for torch and ONNX Runtime "
-                        "(default: each library's own)")
-    parser.add_argument("--out", default=str(REPO / "outputs" / "bench_peers"),
-                        help="output folder (default: outputs/bench_peers)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads for torch and ONNX Runtime (default: each library's own)"
+    )
+    parser.add_argument(
+        "--out", default=str(REPO / "outputs" / "bench_peers"), help="output folder (default: outputs/bench_peers)"
+    )
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
-    parser.add_argument("--merge", nargs="+", metavar="RESULTS_JSON",
-                        help="run nothing: one table of the rows of these earlier results.json files")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="RESULTS_JSON",
+        help="run nothing: one table of the rows of these earlier results.json files",
+    )
     return parser.parse_args(argv)
 
 
@@ -530,12 +579,16 @@ def main(argv=None) -> int:
             raise InputError("no labelled set to run on (--sets, --set)")
         results = run(systems, sets, out, progress=sys.stderr.isatty())
         table_md = format_table(results["rows"], markdown=True)
-        header = (f"gru_attn: {ckpt if 'gru_attn' in names else '-'}; sets: "
-                  + ", ".join(f"{s.name} ({len(s.clips)} songs)" for s in sets)
-                  + f"; threads: {args.threads or 'default'}; F1 = macro mean over songs; "
-                  "RTF = file-to-notes seconds per audio second")
-        write_json(out / "results.json", {"checkpoint": str(ckpt) if ckpt else None, "threads": args.threads,
-                                          "skipped": skipped, **results})
+        header = (
+            f"gru_attn: {ckpt if 'gru_attn' in names else '-'}; sets: "
+            + ", ".join(f"{s.name} ({len(s.clips)} songs)" for s in sets)
+            + f"; threads: {args.threads or 'default'}; F1 = macro mean over songs; "
+            "RTF = file-to-notes seconds per audio second"
+        )
+        write_json(
+            out / "results.json",
+            {"checkpoint": str(ckpt) if ckpt else None, "threads": args.threads, "skipped": skipped, **results},
+        )
         write_text(out / "table.md", header + "\n\n" + table_md)
         write_text(out / "rescore.sh", "\n".join(rescore_commands(systems, sets, out)) + "\n")
         if args.markdown:
@@ -548,8 +601,10 @@ def main(argv=None) -> int:
         return 2
     print(header)
     print(format_table(results["rows"]), end="")
-    print(f"wrote {out / 'results.json'}, {out / 'table.md'}, notes under {out / 'notes'} "
-          f"(rescore: {out / 'rescore.sh'})" + (f", {args.markdown}" if args.markdown else ""))
+    print(
+        f"wrote {out / 'results.json'}, {out / 'table.md'}, notes under {out / 'notes'} "
+        f"(rescore: {out / 'rescore.sh'})" + (f", {args.markdown}" if args.markdown else "")
+    )
     return 0
 
 

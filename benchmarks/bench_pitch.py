@@ -36,8 +36,12 @@ from gru_attn.metrics import frame_pitch_scores  # noqa: E402
 from gru_attn.pitch import METHODS, track_pitch  # noqa: E402
 from gru_attn.synth import render_song  # noqa: E402
 
-VARIANTS = {"clean": {}, "accomp +6 dB": {"accompaniment_db": 6.0}, "accomp 0 dB": {"accompaniment_db": 0.0},
-            "reverb 0.5": {"reverb": 0.5}}
+VARIANTS = {
+    "clean": {},
+    "accomp +6 dB": {"accompaniment_db": 6.0},
+    "accomp 0 dB": {"accompaniment_db": 0.0},
+    "reverb 0.5": {"reverb": 0.5},
+}
 
 
 scores = frame_pitch_scores  # RPA / RCA / recall / FA of an estimate against the true f0 (both (T,) Hz)
@@ -87,11 +91,15 @@ def main() -> None:
             for song in songs:
                 audio = song.pcm.astype(np.float32) / 32767.0
                 estimate = model_pitch(model, audio) if method == "model" else track_pitch(audio, method)
-                estimates.append(np.pad(estimate[:len(song.f0)], (0, max(0, len(song.f0) - len(estimate)))))
+                estimates.append(np.pad(estimate[: len(song.f0)], (0, max(0, len(song.f0) - len(estimate)))))
             elapsed = time.process_time() - start
             row = scores(np.concatenate(estimates), truth)
-            print(f"| {variant:<12} | {method:<8} | {row['RPA']:5.3f} | {row['RCA']:5.3f} | {row['recall']:6.3f} "
-                  f"| {row['FA']:5.3f} | {elapsed / minutes:5.2f} |", flush=True)
+            print(
+                f"| {variant:<12} | {method:<8} | {row['RPA']:5.3f} | {row['RCA']:5.3f} | {row['recall']:6.3f} "
+                f"| {row['FA']:5.3f} | {elapsed / minutes:5.2f} |",
+                flush=True,
+            )
+
 
 if __name__ == "__main__":
     main()

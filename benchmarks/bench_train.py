@@ -159,8 +159,10 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
         data = ChunkDataset([(feats, targets)], chunk_frames=args.chunk_frames, context=CONTEXT)
         minutes, data_bytes = feats.shape[-1] * HOP_SECONDS / 60, data.nbytes
         if len(data.epoch_plan(0)) < chunks:
-            sys.exit(f"error: --shared-seconds {args.shared_seconds}: the song holds fewer than the "
-                     f"{chunks} chunks of one step; give a longer song")
+            sys.exit(
+                f"error: --shared-seconds {args.shared_seconds}: the song holds fewer than the "
+                f"{chunks} chunks of one step; give a longer song"
+            )
         next_batch = endless(lambda epoch: data.epoch_batches(epoch, chunks))
         model = NoteSegmenter(n_channels=N_CHANNELS, n_bins=N_BINS, **kwargs)
 
@@ -182,8 +184,10 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
         del feats
         minutes, data_bytes = len(data) * HOP_SECONDS / 60, data.windows.nbytes + data.targets.nbytes
         if len(data) < windows_per_step:
-            sys.exit(f"error: --naive-seconds {args.naive_seconds}: the song holds {len(data)} windows, fewer "
-                     f"than the {windows_per_step} of one step; give a longer song")
+            sys.exit(
+                f"error: --naive-seconds {args.naive_seconds}: the song holds {len(data)} windows, fewer "
+                f"than the {windows_per_step} of one step; give a longer song"
+            )
         loader = torch.utils.data.DataLoader(data, batch_size=windows_per_step, shuffle=True)
         next_batch = endless(lambda epoch: loader)
         model = NoteSegmenter(n_channels=N_CHANNELS, n_bins=NAIVE_BINS, **kwargs)
@@ -192,12 +196,19 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
             x, y = batch
             logits = model.forward_windows(x.float())[:, None]
             return loss_fn(logits, y[:, None], torch.ones(y.shape[0], 1, dtype=torch.bool))[0], len(y)
+
     rss_data = rss_mb() - rss0
     times = timed_steps(model, next_batch, step, windows_per_step, args.warmup, args.steps)
-    return {"pipeline": pipeline, "model": model_name, "windows_per_step": windows_per_step,
-            "windows_per_s": windows_per_step / statistics.median(times),
-            "data_mb_per_min": data_bytes / 1e6 / minutes, "rss_growth_mb_per_min": rss_data / minutes,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, "minutes": minutes}
+    return {
+        "pipeline": pipeline,
+        "model": model_name,
+        "windows_per_step": windows_per_step,
+        "windows_per_s": windows_per_step / statistics.median(times),
+        "data_mb_per_min": data_bytes / 1e6 / minutes,
+        "rss_growth_mb_per_min": rss_data / minutes,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
+        "minutes": minutes,
+    }
 
 
 def main() -> None:
@@ -212,9 +223,12 @@ def main() -> None:
     parser.add_argument("--naive-seconds", type=float, default=12.0)
     parser.add_argument("--models", nargs="+", default=["gru_attention", "simplified"], help="conf/model presets")
     parser.add_argument("--no-bf16", action="store_true", help="skip the shared-bf16 rows")
-    parser.add_argument("--frame-step", type=int, default=default_frame_step(),
-                        help="trainer.frame_step of the shared-bf16-stepN rows (default: conf/trainer/default.yaml's; "
-                             "1: no such rows)")
+    parser.add_argument(
+        "--frame-step",
+        type=int,
+        default=default_frame_step(),
+        help="trainer.frame_step of the shared-bf16-stepN rows (default: conf/trainer/default.yaml's; 1: no such rows)",
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: pipeline,model,windows
     args = parser.parse_args()
     if args.case:
@@ -224,54 +238,80 @@ def main() -> None:
 
     cases = []
     for model_name in args.models:
-        cases += [("naive", model_name, args.naive_windows), ("shared", model_name, args.naive_windows),
-                  ("shared", model_name, args.train_chunks * args.chunk_frames)]
+        cases += [
+            ("naive", model_name, args.naive_windows),
+            ("shared", model_name, args.naive_windows),
+            ("shared", model_name, args.train_chunks * args.chunk_frames),
+        ]
         if not args.no_bf16:
             cases.append(("shared-bf16", model_name, args.train_chunks * args.chunk_frames))
             if args.frame_step > 1:
                 cases.append((f"shared-bf16-step{args.frame_step}", model_name, args.train_chunks * args.chunk_frames))
     results = []
-    print(f"{'model':<14}{'pipeline':<19}{'win/step':>9}{'win/s':>10}{'data MB/min':>13}"
-          f"{'RSS+ MB/min':>13}{'peak RSS MB':>13}", flush=True)
+    print(
+        f"{'model':<14}{'pipeline':<19}{'win/step':>9}{'win/s':>10}{'data MB/min':>13}"
+        f"{'RSS+ MB/min':>13}{'peak RSS MB':>13}",
+        flush=True,
+    )
     for pipeline, model_name, windows in cases:
         cmd = [sys.executable, __file__, *sys.argv[1:], "--case", f"{pipeline},{model_name},{windows}"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
-            sys.exit(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else
-                     f"error: case {pipeline},{model_name},{windows} failed (exit {proc.returncode})")
+            sys.exit(
+                proc.stderr.strip().splitlines()[-1]
+                if proc.stderr.strip()
+                else f"error: case {pipeline},{model_name},{windows} failed (exit {proc.returncode})"
+            )
         r = json.loads(proc.stdout.splitlines()[-1])
         results.append(r)
-        print(f"{model_name:<14}{pipeline:<19}{windows:>9}{r['windows_per_s']:>10.1f}{r['data_mb_per_min']:>13.1f}"
-              f"{r['rss_growth_mb_per_min']:>13.1f}{r['peak_rss_mb']:>13.0f}", flush=True)
+        print(
+            f"{model_name:<14}{pipeline:<19}{windows:>9}{r['windows_per_s']:>10.1f}{r['data_mb_per_min']:>13.1f}"
+            f"{r['rss_growth_mb_per_min']:>13.1f}{r['peak_rss_mb']:>13.0f}",
+            flush=True,
+        )
 
     def find(pipeline, model_name, windows):
-        return next(r for r in results if (r["pipeline"], r["model"], r["windows_per_step"]) ==
-                    (pipeline, model_name, windows))
+        return next(
+            r for r in results if (r["pipeline"], r["model"], r["windows_per_step"]) == (pipeline, model_name, windows)
+        )
 
     parts = []
     for model_name in args.models:
         naive = find("naive", model_name, args.naive_windows)
         same = find("shared", model_name, args.naive_windows)
         train = find("shared", model_name, args.train_chunks * args.chunk_frames)
-        parts.append(f"{model_name}: {same['windows_per_s'] / naive['windows_per_s']:.1f}x windows/s at "
-                     f"{args.naive_windows} windows/step ({train['windows_per_s'] / naive['windows_per_s']:.1f}x at "
-                     f"{args.train_chunks}x{args.chunk_frames}), "
-                     f"{naive['data_mb_per_min'] / same['data_mb_per_min']:.0f}x less data memory per minute")
+        parts.append(
+            f"{model_name}: {same['windows_per_s'] / naive['windows_per_s']:.1f}x windows/s at "
+            f"{args.naive_windows} windows/step ({train['windows_per_s'] / naive['windows_per_s']:.1f}x at "
+            f"{args.train_chunks}x{args.chunk_frames}), "
+            f"{naive['data_mb_per_min'] / same['data_mb_per_min']:.0f}x less data memory per minute"
+        )
     print(f"frame-shared vs naive ({args.threads} threads): " + "; ".join(parts))
     if not args.no_bf16:
         train = args.train_chunks * args.chunk_frames
-        print(f"bf16 autocast vs float32 ({args.threads} threads, {train} windows/step; CPU "
-              f"{'has' if cpu_has_native_bf16() else 'lacks'} native bf16): " + "; ".join(
-                  f"{m} {find('shared-bf16', m, train)['windows_per_s'] / find('shared', m, train)['windows_per_s']:.2f}x"
-                  for m in args.models))
+        print(
+            f"bf16 autocast vs float32 ({args.threads} threads, {train} windows/step; CPU "
+            f"{'has' if cpu_has_native_bf16() else 'lacks'} native bf16): "
+            + "; ".join(
+                f"{m} {find('shared-bf16', m, train)['windows_per_s'] / find('shared', m, train)['windows_per_s']:.2f}x"
+                for m in args.models
+            )
+        )
     if not args.no_bf16 and args.frame_step > 1:
         train = args.train_chunks * args.chunk_frames
-        print(f"trainer.frame_step={args.frame_step} vs 1 (bf16, {train} chunk frames/step): " + "; ".join(
-                  f"{m} {find(f'shared-bf16-step{args.frame_step}', m, train)['windows_per_s'] / find('shared-bf16', m, train)['windows_per_s']:.2f}x"
-                  " chunk frames/s" for m in args.models))
+        print(
+            f"trainer.frame_step={args.frame_step} vs 1 (bf16, {train} chunk frames/step): "
+            + "; ".join(
+                f"{m} {find(f'shared-bf16-step{args.frame_step}', m, train)['windows_per_s'] / find('shared-bf16', m, train)['windows_per_s']:.2f}x"
+                " chunk frames/s"
+                for m in args.models
+            )
+        )
     if {"simplified", "gru_attention"} <= set(args.models):
-        speed = (find("shared", "simplified", args.naive_windows)["windows_per_s"]
-                 / find("shared", "gru_attention", args.naive_windows)["windows_per_s"])
+        speed = (
+            find("shared", "simplified", args.naive_windows)["windows_per_s"]
+            / find("shared", "gru_attention", args.naive_windows)["windows_per_s"]
+        )
         print(f"simplified trains {speed:.1f}x faster than gru_attention.")
 
 

@@ -66,11 +66,20 @@ def random_model(preset: str) -> tuple[NoteSegmenter, ModelInfo]:
     config.update(n_channels=9, n_bins=174)
     torch.manual_seed(0)
     model = NoteSegmenter(**config).eval()
-    layout = {"n_channels": 9, "n_bins": 174, "context": config["context"], "hop_seconds": 0.02,
-              "sample_rate": SAMPLE_RATE}
-    return model, ModelInfo(path=Path(f"<random {preset}>"), model_config=config, feature_layout=layout,
-                            decode=build_decoder(compose([]).decode),  # the default decoder
-                            pitch_method=DEFAULT_METHOD)
+    layout = {
+        "n_channels": 9,
+        "n_bins": 174,
+        "context": config["context"],
+        "hop_seconds": 0.02,
+        "sample_rate": SAMPLE_RATE,
+    }
+    return model, ModelInfo(
+        path=Path(f"<random {preset}>"),
+        model_config=config,
+        feature_layout=layout,
+        decode=build_decoder(compose([]).decode),  # the default decoder
+        pitch_method=DEFAULT_METHOD,
+    )
 
 
 def song_audio(seconds: float) -> np.ndarray:
@@ -79,8 +88,9 @@ def song_audio(seconds: float) -> np.ndarray:
     return pcm.astype(np.float32) / np.float32(32767.0)
 
 
-def per_window_seconds(model: NoteSegmenter, feats: np.ndarray, n_frames: int,
-                       threads: int) -> tuple[float, np.ndarray, np.ndarray]:
+def per_window_seconds(
+    model: NoteSegmenter, feats: np.ndarray, n_frames: int, threads: int
+) -> tuple[float, np.ndarray, np.ndarray]:
     """Seconds of per-window inference on ``n_frames`` evenly spaced frames, on ``threads``
     single-threaded workers (as predict_song on CPU); (seconds, frame indices, logits)."""
     idx = np.unique(np.linspace(0, feats.shape[-1] - 1, n_frames).round().astype(np.int64))
@@ -88,7 +98,7 @@ def per_window_seconds(model: NoteSegmenter, feats: np.ndarray, n_frames: int,
 
     def run(s: int) -> torch.Tensor:
         with torch.no_grad():  # grad mode is per thread
-            return model.forward_windows(torch.from_numpy(naive_windows(feats, idx[s:s + size], model.context)))
+            return model.forward_windows(torch.from_numpy(naive_windows(feats, idx[s : s + size], model.context)))
 
     start = time.perf_counter()
     with single_thread_workers(threads) as pool:
@@ -104,10 +114,19 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; medians are printed (default 3)")
     parser.add_argument("--window-frames", type=int, default=300, help="frames timed per-window (default 300)")
-    parser.add_argument("--segment-frames", type=int, default=None,
-                        help="frame-shared segment length (default: predict_song's, 256 on CPU)")
-    parser.add_argument("--pitch-methods", nargs="+", choices=INFERENCE_METHODS, default=None,
-                        help="pitch methods timed end to end (default: praat, and model when the model has a head)")
+    parser.add_argument(
+        "--segment-frames",
+        type=int,
+        default=None,
+        help="frame-shared segment length (default: predict_song's, 256 on CPU)",
+    )
+    parser.add_argument(
+        "--pitch-methods",
+        nargs="+",
+        choices=INFERENCE_METHODS,
+        default=None,
+        help="pitch methods timed end to end (default: praat, and model when the model has a head)",
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -117,10 +136,12 @@ def main(argv=None) -> None:
     methods = args.pitch_methods or (["praat", "model"] if getattr(model, "has_pitch_head", False) else ["praat"])
     infos = {m: with_pitch_method(model, info, m) for m in methods}
     head = num_parameters(model.pitch) if getattr(model, "pitch", None) is not None else 0
-    print(f"model {info.path}: {num_parameters(model):,} parameters ({head:,} in the pitch head); "
-          f"checkpoint pitch method {info.pitch_method}; "
-          f"{duration:.1f} s song; torch threads {torch.get_num_threads()} of {os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"model {info.path}: {num_parameters(model):,} parameters ({head:,} in the pitch head); "
+        f"checkpoint pitch method {info.pitch_method}; "
+        f"{duration:.1f} s song; torch threads {torch.get_num_threads()} of {os.cpu_count()} CPUs; "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
 
     for m in methods:
         transcribe_audio(model, infos[m], audio[: 5 * SAMPLE_RATE], segment_frames=args.segment_frames)  # warm-up
@@ -147,14 +168,20 @@ def main(argv=None) -> None:
 
     diff = float(np.abs(window_logits - logits[idx]).max())
     print(f"\nmodel part, {n} frames, {args.repeats} runs: {'median s':>9} {'RTF':>8} {'min s':>8}")
-    for label, values in ((f"frame-shared (predict_song, segments of {args.segment_frames or CPU_SEGMENT_FRAMES})", shared),
-                          (f"per-window (forward_windows on {len(idx)} frames, x{n / len(idx):.1f})", per_window)):
+    for label, values in (
+        (f"frame-shared (predict_song, segments of {args.segment_frames or CPU_SEGMENT_FRAMES})", shared),
+        (f"per-window (forward_windows on {len(idx)} frames, x{n / len(idx):.1f})", per_window),
+    ):
         med = statistics.median(values)
         print(f"{label:<54} {med:>9.3f} {med / duration:>8.4f} {min(values):>8.3f}")
-    print(f"speed-up {statistics.median(per_window) / statistics.median(shared):.1f}x (medians), "
-          f"{min(per_window) / min(shared):.1f}x (minima); max |logit difference| {diff:.2e}")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes share the CPUs when above "
-          f"{args.threads})")
+    print(
+        f"speed-up {statistics.median(per_window) / statistics.median(shared):.1f}x (medians), "
+        f"{min(per_window) / min(shared):.1f}x (minima); max |logit difference| {diff:.2e}"
+    )
+    print(
+        f"load average {os.getloadavg()[0]:.1f} at the end (other processes share the CPUs when above {args.threads})"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -81,6 +81,9 @@ def _flux(tfr: np.ndarray, sign: float) -> np.ndarray:
 def features(x: np.ndarray) -> np.ndarray:
     """(1566, T) float32 features, block order SN1-3, SIN1-3, ZN1-3 (as ``gru_attn.cfp.cfp_features``)."""
     per_window = [layers(x, window) for window in WINDOWS]
-    blocks = ([_flux(l0, 1.0) for l0, _, _ in per_window] + [_flux(l0, -1.0) for l0, _, _ in per_window]
-              + [_zscore(lf * lq) for _, lf, lq in per_window])
+    blocks = (
+        [_flux(l0, 1.0) for l0, _, _ in per_window]
+        + [_flux(l0, -1.0) for l0, _, _ in per_window]
+        + [_zscore(lf * lq) for _, lf, lq in per_window]
+    )
     return np.concatenate(blocks).astype(np.float32)

@@ -68,14 +68,18 @@ def check_cfp_audio(audio: np.ndarray, source: str | os.PathLike = "audio") -> N
     if audio.ndim != 1:
         raise InputError(f"{source}: expected mono audio of shape (N,), got shape {audio.shape}")
     if audio.size < MIN_CFP_SAMPLES:
-        raise InputError(f"{source}: audio too short: {audio.size} samples ({audio.size / SAMPLE_RATE:.3f} s) "
-                         f"at 16 kHz; CFP needs at least {MIN_CFP_SAMPLES} (2 frames)")
+        raise InputError(
+            f"{source}: audio too short: {audio.size} samples ({audio.size / SAMPLE_RATE:.3f} s) "
+            f"at 16 kHz; CFP needs at least {MIN_CFP_SAMPLES} (2 frames)"
+        )
     if not np.all(np.isfinite(audio)):
         raise InputError(f"{source}: audio contains NaN or infinite samples")
     peak = float(np.max(np.abs(audio)))
     if peak < SILENCE_PEAK:
-        raise InputError(f"{source}: audio is silent (peak |sample| {peak:.2g} < {SILENCE_PEAK:g}); "
-                         "CFP features are undefined for silence")
+        raise InputError(
+            f"{source}: audio is silent (peak |sample| {peak:.2g} < {SILENCE_PEAK:g}); "
+            "CFP features are undefined for silence"
+        )
 
 
 def find_audio_files(path: str | os.PathLike) -> list[Path]:

@@ -159,7 +159,7 @@ def _frames(x: torch.Tensor, window: int, start: int, stop: int) -> torch.Tensor
     last = HOP * stop - 1 + half  # one past the last tap of frame `stop - 1`
     if first >= 0 and last <= n_usable:  # no frame of the batch reaches an edge
         return x[first:last].to(torch.float64).unfold(0, 2 * half, HOP) * _unit(taps)
-    segment = x[max(first, 0): min(last, n_usable)].to(torch.float64)
+    segment = x[max(first, 0) : min(last, n_usable)].to(torch.float64)
     segment = torch.nn.functional.pad(segment, (max(-first, 0), max(last - n_usable, 0)))
     index = first + HOP * torch.arange(stop - start, device=x.device)[:, None] + torch.arange(2 * half, device=x.device)
     return segment.unfold(0, 2 * half, HOP) * _unit(taps * ((index >= 0) & (index < n_usable)))
@@ -178,7 +178,7 @@ def _positive_power(x: torch.Tensor, exponent: float) -> torch.Tensor:
     thresholded back to 0 (no real value of this chain is that small).
     """
     x.clamp_min_(_TINY).log_().mul_(exponent).exp_()
-    return torch.nn.functional.threshold_(x, 2.0 * _TINY ** exponent, 0.0)
+    return torch.nn.functional.threshold_(x, 2.0 * _TINY**exponent, 0.0)
 
 
 def _cosine_transform(x: torch.Tensor) -> torch.Tensor:
@@ -257,8 +257,14 @@ def _new_maps(x: torch.Tensor, count: int) -> tuple[np.ndarray, ...]:
     return tuple(np.empty((N_BINS, num_frames(x.numel()))) for _ in range(count))
 
 
-def _fill_maps(maps: tuple[np.ndarray, ...], x: torch.Tensor, window: int, batch_frames: int | None,
-               keep: Callable[..., tuple[torch.Tensor, ...]], pool: ThreadPoolExecutor | None) -> None:
+def _fill_maps(
+    maps: tuple[np.ndarray, ...],
+    x: torch.Tensor,
+    window: int,
+    batch_frames: int | None,
+    keep: Callable[..., tuple[torch.Tensor, ...]],
+    pool: ThreadPoolExecutor | None,
+) -> None:
     """Run the chain over all frames of ``x`` batch by batch, writing ``maps`` ((174, T) float64 each).
 
     ``keep`` maps a batch's layers (tfrL0, tfrLF, tfrLQ), (174, F) each, to one (174, F)
@@ -311,6 +317,7 @@ def _zscore(rows_of: Callable[[slice], np.ndarray], out: np.ndarray, source: str
 def _flux(tfr: np.ndarray, invert: bool) -> Callable[[slice], np.ndarray]:
     """Rows of the spectral flux of (174, T) ``tfr``: the first difference over time (column 0 =
     0), negated for the falling flux when ``invert``, negatives -> 0; for :func:`_zscore`."""
+
     def rows_of(rows: slice) -> np.ndarray:
         diff = np.zeros_like(tfr[rows])
         np.subtract(tfr[rows, 1:], tfr[rows, :-1], out=diff[:, 1:])
@@ -326,8 +333,9 @@ def _block(b: int) -> slice:
     return slice(N_BINS * b, N_BINS * (b + 1))
 
 
-def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", batch_frames: int | None = None,
-                 source: str = "audio") -> np.ndarray:
+def cfp_features(
+    audio: np.ndarray, device: str | torch.device = "cpu", batch_frames: int | None = None, source: str = "audio"
+) -> np.ndarray:
     """(1566, T) float32 CFP features of 16 kHz mono ``audio`` (N,), T = floor((N - 1) / 320).
 
     Identical to VOCANO's ``full_feature_extraction(*cfp_feature_extraction(audio))`` up
@@ -349,8 +357,9 @@ def cfp_features(audio: np.ndarray, device: str | torch.device = "cpu", batch_fr
     return features
 
 
-def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", batch_frames: int | None = None,
-             source: str = "audio") -> np.ndarray:
+def melody_z(
+    audio: np.ndarray, device: str | torch.device = "cpu", batch_frames: int | None = None, source: str = "audio"
+) -> np.ndarray:
     """(174, T) float32 ``tfrLF * tfrLQ`` with the 2049-tap window (VOCANO's melody ``Z``).
 
     The input is rounded to float32 first, as VOCANO does; not normalised.
@@ -362,8 +371,13 @@ def melody_z(audio: np.ndarray, device: str | torch.device = "cpu", batch_frames
     return z.astype(np.float32)
 
 
-def cfp_layers(audio: np.ndarray, window: int, device: str | torch.device = "cpu",
-               batch_frames: int | None = None, source: str = "audio") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cfp_layers(
+    audio: np.ndarray,
+    window: int,
+    device: str | torch.device = "cpu",
+    batch_frames: int | None = None,
+    source: str = "audio",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw layers (tfrL0, tfrLF, tfrLQ) of one window size, each (174, T) float64, unnormalised."""
     x = _signal(audio, source, device)
     maps = _new_maps(x, 3)

@@ -53,8 +53,9 @@ def default_checkpoint(option: str | None) -> Path:
     if option is not None:
         return Path(option)
     if not PACKAGED_MODEL.is_file():
-        raise InputError(f"--ckpt: required (no packaged model at {PACKAGED_MODEL}; "
-                         "make one with python -m gru_attn.package_model)")
+        raise InputError(
+            f"--ckpt: required (no packaged model at {PACKAGED_MODEL}; make one with python -m gru_attn.package_model)"
+        )
     return PACKAGED_MODEL
 
 
@@ -82,11 +83,23 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:  # a class or function: loading it could run code, so it is refused
-            raise InputError(f"{path}: holds objects that are refused ({found.group(1)}); a gru_attn checkpoint "
-                             "holds only tensors and plain data") from None
+            raise InputError(
+                f"{path}: holds objects that are refused ({found.group(1)}); a gru_attn checkpoint "
+                "holds only tensors and plain data"
+            ) from None
         raise InputError(f"{path}: not a gru_attn checkpoint (not a readable torch file)") from None
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile, AttributeError, KeyError,
-            IndexError, TypeError, UnicodeDecodeError):  # what torch raises for files that are not its own
+    except (
+        RuntimeError,
+        OSError,
+        EOFError,
+        ValueError,
+        zipfile.BadZipFile,
+        AttributeError,
+        KeyError,
+        IndexError,
+        TypeError,
+        UnicodeDecodeError,
+    ):  # what torch raises for files that are not its own
         raise InputError(f"{path}: not a gru_attn checkpoint (not a readable torch file)") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
@@ -100,17 +113,21 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 def check_weights(weights, path) -> None:
     """InputError naming ``path`` unless ``weights`` is a state dict of at most
     :data:`MAX_PARAMETERS` finite values (names -> tensors)."""
-    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                                for k, v in weights.items()):
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+    ):
         raise InputError(f"{path}: the model weights are not a state dict (names -> tensors)")
     total = sum(v.numel() for v in weights.values())
     if total > MAX_PARAMETERS:
-        raise InputError(f"{path}: the weights hold {total:,} values, more than the {MAX_PARAMETERS:,} "
-                         "a gru_attn model may have")
+        raise InputError(
+            f"{path}: the weights hold {total:,} values, more than the {MAX_PARAMETERS:,} a gru_attn model may have"
+        )
     for name, value in weights.items():
         if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all()):
-            raise InputError(f"{path}: weight {name!r} holds NaN or infinite values (a diverged or damaged "
-                             "model); use an earlier checkpoint")
+            raise InputError(
+                f"{path}: weight {name!r} holds NaN or infinite values (a diverged or damaged "
+                "model); use an earlier checkpoint"
+            )
 
 
 def _check_config_numbers(config: dict, path) -> None:
@@ -136,19 +153,25 @@ def check_model_weights(config: dict, weights, path) -> None:
         expected = {k: tuple(v.shape) for k, v in build_from_config(config, path).state_dict().items()}
     total = sum(math.prod(shape) for shape in expected.values())
     if total > MAX_PARAMETERS:
-        raise InputError(f"{path}: model_config describes a model of {total:,} values, more than the "
-                         f"{MAX_PARAMETERS:,} a gru_attn model may have")
+        raise InputError(
+            f"{path}: model_config describes a model of {total:,} values, more than the "
+            f"{MAX_PARAMETERS:,} a gru_attn model may have"
+        )
     for name, shape in expected.items():
         if name not in weights:
             raise InputError(f"{path}: the weights lack {name!r}, which the model its model_config describes has")
         if tuple(weights[name].shape) != shape:
-            raise InputError(f"{path}: the weights do not fit the model its model_config describes "
-                             f"({name}: model_config gives shape {list(shape)}, the weights "
-                             f"{list(weights[name].shape)})")
+            raise InputError(
+                f"{path}: the weights do not fit the model its model_config describes "
+                f"({name}: model_config gives shape {list(shape)}, the weights "
+                f"{list(weights[name].shape)})"
+            )
     extra = sorted(set(weights) - set(expected))
     if extra:
-        raise InputError(f"{path}: the weights hold {extra[0]!r}, which the model its model_config describes "
-                         "lacks (another architecture)")
+        raise InputError(
+            f"{path}: the weights hold {extra[0]!r}, which the model its model_config describes "
+            "lacks (another architecture)"
+        )
 
 
 def load_weights(model: torch.nn.Module, weights, path) -> None:
@@ -160,8 +183,9 @@ def load_weights(model: torch.nn.Module, weights, path) -> None:
     except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
-        raise InputError(f"{path}: the weights do not fit the model its model_config describes "
-                         f"({detail[:240]})") from None
+        raise InputError(
+            f"{path}: the weights do not fit the model its model_config describes ({detail[:240]})"
+        ) from None
 
 
 def rng_state() -> dict:

@@ -58,8 +58,9 @@ def _labels(paths: Sequence[Path]) -> list[str]:
     return [str(p) for p in paths]
 
 
-def compare(sweep_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
-            quiet: bool = False) -> list[dict]:
+def compare(
+    sweep_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None, quiet: bool = False
+) -> list[dict]:
     """Compare the sweeps; writes the table and plots to ``out_dir`` and returns the sorted rows."""
     paths = [Path(p) for p in sweep_dirs]
     sweeps = [load_sweep(p, label) for p, label in zip(paths, _labels(paths))]
@@ -95,11 +96,13 @@ def compare(sweep_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike 
 
 def main(argv: Sequence[str] | None = None) -> int:
     safe_streams()
-    parser = ArgumentParser(prog="python -m gru_attn.compare",
-                            description="Compare the runs of one or more sweep directories.")
+    parser = ArgumentParser(
+        prog="python -m gru_attn.compare", description="Compare the runs of one or more sweep directories."
+    )
     parser.add_argument("sweep_dirs", nargs="+", help="sweep directories, e.g. multirun/grid")
-    parser.add_argument("--out", default=None, help="where to write results.csv/.md and plots "
-                                                    "(default: the first sweep directory)")
+    parser.add_argument(
+        "--out", default=None, help="where to write results.csv/.md and plots (default: the first sweep directory)"
+    )
     args = parser.parse_args(argv)
     import matplotlib
 

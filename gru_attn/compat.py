@@ -14,8 +14,7 @@ import sys
 
 from gru_attn.errors import ArgumentParser
 
-MODEL_TYPES = {"gru_attention": "gru_attention", "simplified_gru_attention": "simplified",
-               "simplified": "simplified"}
+MODEL_TYPES = {"gru_attention": "gru_attention", "simplified_gru_attention": "simplified", "simplified": "simplified"}
 
 # flag -> Hydra override key (value copied verbatim)
 FLAG_TO_KEY = {
@@ -42,8 +41,9 @@ def _number(kind):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}"
-                                             ) from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if kind is int else 'a number'}"
+            ) from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         return text
@@ -52,18 +52,25 @@ def _number(kind):
 
 
 # flags whose value must be a number (checked here, so the error names the flag, not the Hydra key)
-FLAG_TYPES = {"hidden_dim": int, "num_layers": int, "num_heads": int, "dropout": float, "learning_rate": float,
-              "batch_size": int, "num_epochs": int, "seed": int}
+FLAG_TYPES = {
+    "hidden_dim": int,
+    "num_layers": int,
+    "num_heads": int,
+    "dropout": float,
+    "learning_rate": float,
+    "batch_size": int,
+    "num_epochs": int,
+    "seed": int,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
-        prog="train_gru_attention.py",
-        description="Seed-guide compatible front end of `python -m gru_attn.train`.")
+        prog="train_gru_attention.py", description="Seed-guide compatible front end of `python -m gru_attn.train`."
+    )
     parser.add_argument("--model_type", choices=sorted(MODEL_TYPES), default=None)
     for flag in FLAG_TO_KEY:
-        parser.add_argument(f"--{flag}", default=None,
-                            type=_number(FLAG_TYPES[flag]) if flag in FLAG_TYPES else None)
+        parser.add_argument(f"--{flag}", default=None, type=_number(FLAG_TYPES[flag]) if flag in FLAG_TYPES else None)
     parser.add_argument("--print-overrides", action="store_true", help="print the Hydra overrides and exit")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, passed through")
     return parser.parse_args(argv)

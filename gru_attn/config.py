@@ -25,8 +25,7 @@ TARGET_WHITELIST = ["gru_attn.*", "torch.optim.*"]
 def target_allowed(target: str) -> bool:
     """Whether ``target`` (a dotted ``_target_`` string) matches :data:`TARGET_WHITELIST`, with
     Hydra's rule: an entry ending in ``.*`` allows every name under that package prefix."""
-    return any(target.startswith(entry[:-1]) if entry.endswith(".*") else target == entry
-               for entry in TARGET_WHITELIST)
+    return any(target.startswith(entry[:-1]) if entry.endswith(".*") else target == entry for entry in TARGET_WHITELIST)
 
 
 def instantiate(group: str, config, **kwargs):
@@ -36,8 +35,9 @@ def instantiate(group: str, config, **kwargs):
     becomes one InputError naming the config ``group``."""
     target = config.get("_target_") if hasattr(config, "get") else None
     if isinstance(target, str) and not target_allowed(target):
-        raise InputError(f"{group}: _target_ {target!r} is not allowed: config targets must be in "
-                         + " or ".join(TARGET_WHITELIST))
+        raise InputError(
+            f"{group}: _target_ {target!r} is not allowed: config targets must be in " + " or ".join(TARGET_WHITELIST)
+        )
     try:
         return hydra.utils.instantiate(config, **kwargs, _execution_whitelist_=TARGET_WHITELIST)
     except hydra.errors.InstantiationException as exc:

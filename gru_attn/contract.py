@@ -74,8 +74,10 @@ def model_class(target, source) -> type[torch.nn.Module]:
     imported then), one that does not exist, or one that is not a module class.
     """
     if not isinstance(target, str) or not target.startswith(PACKAGE + ".") or target.count(".") < 2:
-        raise InputError(f"{source}: model _target_={target!r} is refused; models are built only from "
-                         f"classes of the {PACKAGE} package ({PACKAGE}.<module>.<Class>)")
+        raise InputError(
+            f"{source}: model _target_={target!r} is refused; models are built only from "
+            f"classes of the {PACKAGE} package ({PACKAGE}.<module>.<Class>)"
+        )
     module_name, _, class_name = target.rpartition(".")
     try:
         module = importlib.import_module(module_name)
@@ -115,8 +117,9 @@ def check_model(model: torch.nn.Module, source) -> None:
     for name in ("context", "n_channels", "n_bins"):
         value = getattr(model, name, None)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InputError(f"{source}: the model has {name}={value!r}; the model contract "
-                             f"(gru_attn.contract) needs a whole number")
+            raise InputError(
+                f"{source}: the model has {name}={value!r}; the model contract (gru_attn.contract) needs a whole number"
+            )
     outputs = n_outputs(model)
     if outputs < N_SDT_LOGITS:
         raise InputError(f"{source}: the model has n_outputs={outputs}; at least {N_SDT_LOGITS} (the sdt6 logits)")
@@ -129,14 +132,18 @@ def check_model(model: torch.nn.Module, source) -> None:
         with torch.no_grad():
             out = model(x if param is None else x.to(param.device))
     except Exception as exc:  # any failure of a foreign forward is a broken contract
-        raise InputError(f"{source}: the model's forward fails on a (1, {model.n_channels}, {model.n_bins}, "
-                         f"{2 * k + 2}) input ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"{source}: the model's forward fails on a (1, {model.n_channels}, {model.n_bins}, "
+            f"{2 * k + 2}) input ({type(exc).__name__}: {exc})"
+        ) from None
     finally:
         model.train(was_training)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, 2, outputs):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise InputError(f"{source}: the model's forward returns {shape} for a (1, C, F, 2k + 2) input; "
-                         f"the contract needs (1, 2, {outputs})")
+        raise InputError(
+            f"{source}: the model's forward returns {shape} for a (1, C, F, 2k + 2) input; "
+            f"the contract needs (1, 2, {outputs})"
+        )
 
 
 # --------------------------------------------------------------------------- the output layout
@@ -163,7 +170,9 @@ def pitch_from_logits(bin_logits, voicing_logits, voicing_threshold: float = 0.5
     """
     z = np.asarray(bin_logits, dtype=np.float64)
     if z.ndim != 2 or z.shape[0] != np.shape(voicing_logits)[0]:
-        raise ValueError(f"pitch_from_logits: expected (T, bins) and (T,), got {z.shape} and {np.shape(voicing_logits)}")
+        raise ValueError(
+            f"pitch_from_logits: expected (T, bins) and (T,), got {z.shape} and {np.shape(voicing_logits)}"
+        )
     n_bins = z.shape[1]
     offsets = np.argmax(z, axis=1)[:, None] + np.arange(-PITCH_INTERP_RADIUS, PITCH_INTERP_RADIUS + 1)
     idx = np.clip(offsets, 0, n_bins - 1)
@@ -184,7 +193,6 @@ def model_pitch_contours(logits, voicing_threshold: float = 0.5) -> tuple[np.nda
     logits = np.asarray(logits)
     _, bins, voicing = split_logits(logits)
     if logits.ndim != 2 or bins is None:
-        raise ValueError(f"model_pitch_contours: expected (T, {N_SDT_LOGITS} + bins + 1) logits, "
-                         f"got {logits.shape}")
+        raise ValueError(f"model_pitch_contours: expected (T, {N_SDT_LOGITS} + bins + 1) logits, got {logits.shape}")
     f0, voiced = pitch_from_logits(bins, voicing, voicing_threshold)
     return np.where(voiced, f0, 0.0), f0

@@ -144,19 +144,25 @@ def find_notes_file(notes_dir, name: str) -> Path:
     extensions = [ext.lstrip(".") for ext in NOTE_EXTENSIONS]
     matches = [notes_dir / f"{name}.{ext}" for ext in extensions if (notes_dir / f"{name}.{ext}").is_file()]
     if not matches:
-        raise InputError(f"{notes_dir / name}.*: no notes file for song {name!r} "
-                         f"(expected one of {', '.join('.' + e for e in extensions)})")
+        raise InputError(
+            f"{notes_dir / name}.*: no notes file for song {name!r} "
+            f"(expected one of {', '.join('.' + e for e in extensions)})"
+        )
     if len(matches) > 1:
-        raise InputError(f"{notes_dir}: several notes files for song {name!r} "
-                         f"({', '.join(p.name for p in matches)}); keep exactly one")
+        raise InputError(
+            f"{notes_dir}: several notes files for song {name!r} "
+            f"({', '.join(p.name for p in matches)}); keep exactly one"
+        )
     return matches[0]
 
 
 def _check_length(n_ref: int, ref_path: Path, n: int, path: Path) -> None:
     """InputError if two frame counts differ by more than MAX_TRIM_FRAMES; log if they differ at all."""
     if abs(n - n_ref) > MAX_TRIM_FRAMES:
-        raise InputError(f"{path} has {n} frames but {ref_path} has {n_ref} "
-                         f"(at most {MAX_TRIM_FRAMES} frames of difference are trimmed)")
+        raise InputError(
+            f"{path} has {n} frames but {ref_path} has {n_ref} "
+            f"(at most {MAX_TRIM_FRAMES} frames of difference are trimmed)"
+        )
     if n != n_ref:
         log.warning("trimming to %d frames: %s has %d frames, %s has %d", min(n, n_ref), ref_path, n_ref, path, n)
 
@@ -201,8 +207,9 @@ def load_song(name: str, feat_dir, pitch_dir, notes_dir=None, sdt_dir=None, n_ch
     return Song(name, feats, pitch, targets, notes, source)
 
 
-def load_songs(feat_dir, pitch_dir, notes_dir=None, sdt_dir=None, names=None,
-               n_channels: int = N_CHANNELS, progress: bool = False) -> list[Song]:
+def load_songs(
+    feat_dir, pitch_dir, notes_dir=None, sdt_dir=None, names=None, n_channels: int = N_CHANNELS, progress: bool = False
+) -> list[Song]:
     """Load ``names`` (default: every song of ``feat_dir``) in the given order.
 
     All songs must share one (n_channels, n_bins) feature layout. ``progress`` shows a
@@ -213,16 +220,20 @@ def load_songs(feat_dir, pitch_dir, notes_dir=None, sdt_dir=None, names=None,
         names = available
     missing = sorted(set(names) - set(available))
     if missing:
-        raise InputError(f"{Path(feat_dir) / (missing[0] + FEAT_SUFFIX)}: file not found "
-                         f"({len(missing)} requested song(s) missing from {feat_dir})")
+        raise InputError(
+            f"{Path(feat_dir) / (missing[0] + FEAT_SUFFIX)}: file not found "
+            f"({len(missing)} requested song(s) missing from {feat_dir})"
+        )
     if notes_dir is not None and sdt_dir is not None:
         log.info("labels from the notes in %s; the sdt folder %s is not used", notes_dir, sdt_dir)
     songs = []
     for name in tqdm(names, desc="loading songs", unit="song", disable=None if progress else True):
         song = load_song(name, feat_dir, pitch_dir, notes_dir, sdt_dir, n_channels)
         if songs and song.feats.shape[:2] != songs[0].feats.shape[:2]:
-            raise InputError(f"{Path(feat_dir) / (name + FEAT_SUFFIX)}: {song.feats.shape[1]} frequency bins, "
-                             f"but {songs[0].name} has {songs[0].feats.shape[1]} (one layout per corpus)")
+            raise InputError(
+                f"{Path(feat_dir) / (name + FEAT_SUFFIX)}: {song.feats.shape[1]} frequency bins, "
+                f"but {songs[0].name} has {songs[0].feats.shape[1]} (one layout per corpus)"
+            )
         songs.append(song)
     return songs
 
@@ -266,8 +277,9 @@ def read_split_file(path, names: list[str]) -> dict[str, list[str]]:
     return splits
 
 
-def split_songs(names: list[str], split_file=None, val_fraction: float = 0.1, test_fraction: float = 0.0,
-                seed: int = 0) -> dict[str, list[str]]:
+def split_songs(
+    names: list[str], split_file=None, val_fraction: float = 0.1, test_fraction: float = 0.0, seed: int = 0
+) -> dict[str, list[str]]:
     """Assign songs to train / val / test: from ``split_file`` if given, else by seeded fractions.
 
     Fraction splits are a permutation of the sorted names drawn from ``seed`` (so they
@@ -282,8 +294,10 @@ def split_songs(names: list[str], split_file=None, val_fraction: float = 0.1, te
         if not 0.0 <= fraction < 1.0:
             raise InputError(f"{label}={fraction}: expected a fraction in [0, 1)")
     if val_fraction + test_fraction >= 1.0:
-        raise InputError(f"val_fraction + test_fraction = {val_fraction + test_fraction}: "
-                         "must be below 1 to leave songs for training")
+        raise InputError(
+            f"val_fraction + test_fraction = {val_fraction + test_fraction}: "
+            "must be below 1 to leave songs for training"
+        )
     n = len(names)
     order = np.random.default_rng(seed).permutation(n)
     counts = []
@@ -294,23 +308,39 @@ def split_songs(names: list[str], split_file=None, val_fraction: float = 0.1, te
     n_val, n_test = counts
     picked = [names[i] for i in order]
     return {
-        "train": sorted(picked[n_val + n_test:]),
+        "train": sorted(picked[n_val + n_test :]),
         "val": sorted(picked[:n_val]),
-        "test": sorted(picked[n_val:n_val + n_test]),
+        "test": sorted(picked[n_val : n_val + n_test]),
     }
 
 
-def load_corpus(feat_dir, pitch_dir, notes_dir=None, sdt_dir=None, split_file=None, val_fraction: float = 0.1,
-                test_fraction: float = 0.0, seed: int = 0, splits=("train", "val"), n_channels: int = N_CHANNELS,
-                progress: bool = True, wav_dir=None) -> Corpus:
+def load_corpus(
+    feat_dir,
+    pitch_dir,
+    notes_dir=None,
+    sdt_dir=None,
+    split_file=None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    splits=("train", "val"),
+    n_channels: int = N_CHANNELS,
+    progress: bool = True,
+    wav_dir=None,
+) -> Corpus:
     """Split the corpus by song and load the requested ``splits`` -> :class:`Corpus` {split: [Song, ...]}
     (``wav_dir``: the songs' audio, if any)."""
     unknown = [s for s in splits if s not in SPLIT_NAMES]
     if unknown:
         raise InputError(f"splits={list(splits)}: unknown split {unknown[0]!r} (expected {', '.join(SPLIT_NAMES)})")
     assignment = split_songs(find_songs(feat_dir), split_file, val_fraction, test_fraction, seed)
-    return Corpus({split: load_songs(feat_dir, pitch_dir, notes_dir, sdt_dir, assignment[split], n_channels, progress)
-                   for split in splits}, wav_dir)
+    return Corpus(
+        {
+            split: load_songs(feat_dir, pitch_dir, notes_dir, sdt_dir, assignment[split], n_channels, progress)
+            for split in splits
+        },
+        wav_dir,
+    )
 
 
 def load_synthetic_corpus(root_dir, splits=("train", "val"), progress: bool = True, **params) -> Corpus:
@@ -320,5 +350,12 @@ def load_synthetic_corpus(root_dir, splits=("train", "val"), progress: bool = Tr
     from gru_attn.synth import ensure_corpus  # here, so that loading other corpora never imports the singer
 
     root = ensure_corpus(root_dir, **params, progress=progress)
-    return load_corpus(root / "feat", root / "pitch", notes_dir=root / "notes", split_file=root / "splits.json",
-                       splits=splits, progress=progress, wav_dir=root / "wav")
+    return load_corpus(
+        root / "feat",
+        root / "pitch",
+        notes_dir=root / "notes",
+        split_file=root / "splits.json",
+        splits=splits,
+        progress=progress,
+        wav_dir=root / "wav",
+    )

@@ -127,8 +127,13 @@ class DecodeParams:
                 raise InputError(f"decode.{name} must be in [0, 1], got {getattr(self, name)}")
         if not float(self.split_semitones) >= 0.0:
             raise InputError(f"decode.split_semitones must be >= 0 semitones (0 = off), got {self.split_semitones}")
-        for name, least in (("smooth_frames", 0), ("peak_distance_frames", 1), ("min_note_frames", 0),
-                            ("min_silence_frames", 1), ("split_frames", 1)):
+        for name, least in (
+            ("smooth_frames", 0),
+            ("peak_distance_frames", 1),
+            ("min_note_frames", 0),
+            ("min_silence_frames", 1),
+            ("split_frames", 1),
+        ):
             value = getattr(self, name)
             if int(value) != value or value < least:
                 raise InputError(f"decode.{name} must be a whole number of frames >= {least}, got {value}")
@@ -168,8 +173,10 @@ def build_decoder(config, source="decode"):
     kwargs = dict(config or {})
     target = kwargs.pop("_target_", PEAKS_TARGET)
     if not isinstance(target, str) or not target.startswith("gru_attn.") or target.count(".") < 2:
-        raise InputError(f"{source}: decoder _target_={target!r} is refused; decoders are classes of the "
-                         "gru_attn package (gru_attn.<module>.<Class>)")
+        raise InputError(
+            f"{source}: decoder _target_={target!r} is refused; decoders are classes of the "
+            "gru_attn package (gru_attn.<module>.<Class>)"
+        )
     module_name, _, class_name = target.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name, None)
@@ -283,17 +290,19 @@ def decode_notes(probs, pitch_hz, params: DecodeParams | None = None, fallback_h
         if k < len(offsets) and offsets[k] <= end:
             end = offsets[k]
         bounds.append((a, end))
-    keep = [(a, e) for a, e in bounds
-            if e - a >= max(params.min_note_frames, 1)
-            and voiced[a:e].mean() >= params.min_voiced_fraction
-            and not (np.isnan(midi[a:e]).all() and np.isnan(fallback[a:e]).all())]
+    keep = [
+        (a, e)
+        for a, e in bounds
+        if e - a >= max(params.min_note_frames, 1)
+        and voiced[a:e].mean() >= params.min_voiced_fraction
+        and not (np.isnan(midi[a:e]).all() and np.isnan(fallback[a:e]).all())
+    ]
     if params.split_semitones > 0:
         keep = [part for a, e in keep for part in _split_by_pitch(fallback, a, e, params)]
     if not keep:
         return NoteList.empty()
     keep = np.asarray(keep, dtype=np.int64)
-    pitch = np.array([np.nanmedian(midi[a:e] if not np.isnan(midi[a:e]).all() else fallback[a:e])
-                      for a, e in keep])
+    pitch = np.array([np.nanmedian(midi[a:e] if not np.isnan(midi[a:e]).all() else fallback[a:e]) for a, e in keep])
     if params.round_pitch:
         pitch = np.rint(pitch)
     return NoteList(frame_to_time(keep[:, 0]), frame_to_time(keep[:, 1]), pitch)
@@ -347,7 +356,7 @@ def _first_silence(silence: np.ndarray, voiced: np.ndarray, start: int, bound: i
     """First frame in ``(start, bound)`` that begins a silence (long, or lasting until ``bound``); else ``bound``."""
     if start >= bound:
         return bound
-    unvoiced = np.flatnonzero(~voiced[start + 1:bound]) + start + 1
+    unvoiced = np.flatnonzero(~voiced[start + 1 : bound]) + start + 1
     if len(unvoiced) == 0:
         return bound
     long_ones = unvoiced[silence[unvoiced]]

@@ -37,8 +37,11 @@ CONDITION_COLUMN = "cond"
 
 
 def _save(path: Path, logits: np.ndarray, ref, cond: str, pitch=None) -> None:
-    arrays = {"logits": np.asarray(logits, dtype=np.float32), "ref": np.asarray(ref.to_rows(), dtype=np.float64),
-              "cond": np.array(cond)}
+    arrays = {
+        "logits": np.asarray(logits, dtype=np.float32),
+        "ref": np.asarray(ref.to_rows(), dtype=np.float64),
+        "cond": np.array(cond),
+    }
     if pitch is not None:
         arrays["pitch"] = np.asarray(pitch, dtype=np.float64)
     with atomic_path(path) as tmp:
@@ -66,8 +69,9 @@ def audio_set(wav_dir: Path, notes_dir: Path, conditions: dict[str, str] | str):
         yield path.stem, audio, ref, cond
 
 
-def cache_sets(ckpt, out: Path, *, val: bool = False, crossgen=None, devsets=(), device="cpu",
-               progress: bool = False) -> dict:
+def cache_sets(
+    ckpt, out: Path, *, val: bool = False, crossgen=None, devsets=(), device="cpu", progress: bool = False
+) -> dict:
     """Write the cache (see the module docstring); returns the ``cache.json`` record."""
     from gru_attn.evaluate import corpus_from_config
     from gru_attn.inference import features_for_audio, load_model
@@ -83,7 +87,7 @@ def cache_sets(ckpt, out: Path, *, val: bool = False, crossgen=None, devsets=(),
         logits = predict_song(model, feats, device=device)
         pitch = None
         if tracker:
-            pitch = track_pitch(audio, tracker)[:len(logits)]
+            pitch = track_pitch(audio, tracker)[: len(logits)]
             pitch = np.pad(pitch, (0, len(logits) - len(pitch)))
         _save(set_dir / f"{name}.npz", logits, ref, cond, pitch)
 
@@ -106,14 +110,15 @@ def cache_sets(ckpt, out: Path, *, val: bool = False, crossgen=None, devsets=(),
         if set_name == "val" and folder is None:
             for song in corpus_from_config(info, "val"):
                 logits = predict_song(model, song.feats, device=device)
-                _save(set_dir / f"{song.name}.npz", logits, song.notes, "val",
-                      None if tracker is None else song.pitch)
+                _save(set_dir / f"{song.name}.npz", logits, song.notes, "val", None if tracker is None else song.pitch)
                 count += 1
         elif set_name == "crossgen":
             conds = [d for d in sorted(folder.iterdir()) if (d / "wav").is_dir() and (d / "notes").is_dir()]
             if not conds:
-                raise InputError(f"--crossgen {folder}: no <condition>/wav and /notes folders "
-                                 "(python -m gru_attn.crossgen --out DIR makes them)")
+                raise InputError(
+                    f"--crossgen {folder}: no <condition>/wav and /notes folders "
+                    "(python -m gru_attn.crossgen --out DIR makes them)"
+                )
             for cond_dir in conds:
                 for name, audio, ref, cond in audio_set(cond_dir / "wav", cond_dir / "notes", cond_dir.name):
                     run_audio(name, set_dir, audio, ref, cond)
@@ -137,16 +142,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="cache folder")
     parser.add_argument("--val", action="store_true", help="the val split of the checkpoint's corpus")
     parser.add_argument("--crossgen", help="a gru_attn.crossgen set folder")
-    parser.add_argument("--devset", action="append", default=[], metavar="NAME=DIR",
-                        help="a folder with wav/, notes/ (and clips.csv with a cond column); repeatable")
+    parser.add_argument(
+        "--devset",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a folder with wav/, notes/ (and clips.csv with a cond column); repeatable",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     args = parser.parse_args(argv)
     try:
         from gru_attn.devices import resolve_device
 
         device = resolve_device(args.device, option="--device")
-        record = cache_sets(args.ckpt, Path(args.out), val=args.val, crossgen=args.crossgen,
-                            devsets=args.devset, device=device, progress=True)
+        record = cache_sets(
+            args.ckpt,
+            Path(args.out),
+            val=args.val,
+            crossgen=args.crossgen,
+            devsets=args.devset,
+            device=device,
+            progress=True,
+        )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -47,8 +47,15 @@ def load_set(folder: Path) -> list[dict]:
         for path in sorted(folder.glob("*.npz")):
             with np.load(path, allow_pickle=False) as data:
                 pitch = data["pitch"] if "pitch" in data else None
-                songs.append({"name": path.stem, "cond": str(data["cond"]), "ref": NoteList.from_rows(data["ref"]),
-                              "inputs": decoder_inputs(data["logits"], pitch), "frames": len(data["logits"])})
+                songs.append(
+                    {
+                        "name": path.stem,
+                        "cond": str(data["cond"]),
+                        "ref": NoteList.from_rows(data["ref"]),
+                        "inputs": decoder_inputs(data["logits"], pitch),
+                        "frames": len(data["logits"]),
+                    }
+                )
         if not songs:
             raise InputError(f"cache {folder}: no cached songs (*.npz)")
         _LOADED[key] = songs
@@ -71,8 +78,12 @@ def score(decoder, sets: dict[str, list[dict]]) -> dict:
             if len({r[0] for r in rows.values()}) > 1:
                 groups[f"{set_name}/{cond}"] = [r for r in rows.values() if r[0] == cond]
         for key, members in groups.items():
-            out[key] = {**aggregate_note_metrics([m[1] for m in members]), "songs": len(members),
-                        "ref_notes": sum(m[2] for m in members), "est_notes": sum(m[3] for m in members)}
+            out[key] = {
+                **aggregate_note_metrics([m[1] for m in members]),
+                "songs": len(members),
+                "ref_notes": sum(m[2] for m in members),
+                "est_notes": sum(m[3] for m in members),
+            }
     minutes = frames * HOP_SECONDS / 60.0
     return {"groups": out, "decode_seconds_per_minute": spent / max(minutes, 1e-9)}
 
@@ -98,13 +109,29 @@ def run(cfg: DictConfig) -> float:
     result = score(decoder, sets)
     value = objective(result["groups"], names)
     out_dir = Path(cfg.paths.output_dir)
-    write_json(out_dir / "metrics.json", {
-        "summary": {"status": "completed", "objective": value, "decode": decoder.as_dict(),
-                    "decode_seconds_per_minute": result["decode_seconds_per_minute"]},
-        "groups": result["groups"], "history": []})
+    write_json(
+        out_dir / "metrics.json",
+        {
+            "summary": {
+                "status": "completed",
+                "objective": value,
+                "decode": decoder.as_dict(),
+                "decode_seconds_per_minute": result["decode_seconds_per_minute"],
+            },
+            "groups": result["groups"],
+            "history": [],
+        },
+    )
     for key, row in result["groups"].items():
-        log.info("%-28s COnPOff %.3f  COnP %.3f  COn %.3f  notes %d/%d", key, row["COnPOff_f1"], row["COnP_f1"],
-                 row["COn_f1"], row["est_notes"], row["ref_notes"])
+        log.info(
+            "%-28s COnPOff %.3f  COnP %.3f  COn %.3f  notes %d/%d",
+            key,
+            row["COnPOff_f1"],
+            row["COnP_f1"],
+            row["COn_f1"],
+            row["est_notes"],
+            row["ref_notes"],
+        )
     log.info("objective %.4f; decode %.3f s per minute of audio", value, result["decode_seconds_per_minute"])
     return value
 

@@ -166,8 +166,7 @@ def worst_value(direction: str) -> float:
 
 
 @torch.no_grad()
-def validate(model, songs, loss_fn, decode_params, device, segment_frames: int | None = None,
-             pitch=None) -> dict:
+def validate(model, songs, loss_fn, decode_params, device, segment_frames: int | None = None, pitch=None) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
 
     ``decode_params``: the note decoder (see :mod:`gru_attn.decode`), or its config.
@@ -194,12 +193,14 @@ def validate(model, songs, loss_fn, decode_params, device, segment_frames: int |
         targets = torch.from_numpy(training_targets(loss_fn, song.targets).astype(np.int64))[None]
         mask = torch.ones(targets.shape[:2], dtype=torch.bool)
         true_f0 = np.asarray(song.pitch, dtype=np.float64)
-        loss, _ = loss_fn(torch.from_numpy(logits)[None], targets, mask,
-                          pitch=torch.from_numpy(true_f0.astype(np.float32))[None])
+        loss, _ = loss_fn(
+            torch.from_numpy(logits)[None], targets, mask, pitch=torch.from_numpy(true_f0.astype(np.float32))[None]
+        )
         loss_sum += float(loss) * len(song.targets)
         n_frames += len(song.targets)
-        inputs = decoder_inputs(logits, None if pitch == MODEL_METHOD
-                                else (pitch(song) if callable(pitch) else true_f0))
+        inputs = decoder_inputs(
+            logits, None if pitch == MODEL_METHOD else (pitch(song) if callable(pitch) else true_f0)
+        )
         frames.update(inputs["probs"], song.targets)
         if split_logits(logits)[1] is not None:  # a pitch head
             head_f0.append(model_pitch_contours(logits)[0] if pitch != MODEL_METHOD else inputs["pitch_hz"])
@@ -229,8 +230,11 @@ def check_frame_step(value, model) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"trainer.frame_step={value!r} must be an integer >= 1")
     if value > 1 and "frame_step" not in inspect.signature(model.forward).parameters:
-        log.warning("trainer.frame_step=%d: %s.forward takes no frame_step argument; training on every frame",
-                    value, type(model).__name__)
+        log.warning(
+            "trainer.frame_step=%d: %s.forward takes no frame_step argument; training on every frame",
+            value,
+            type(model).__name__,
+        )
         return 1
     return int(value)
 
@@ -241,8 +245,12 @@ def every_nth_frame(feats, targets, mask, pitch, frame_step: int):
     (what ``model(feats, frame_step=s)`` classifies), targets (B, L, 3), mask (B, L) and pitch
     (B, L) or None every s-th frame from ``p``."""
     phase = int(torch.randint(frame_step, ()))
-    return (feats[..., phase:], targets[:, phase::frame_step], mask[:, phase::frame_step],
-            None if pitch is None else pitch[:, phase::frame_step])
+    return (
+        feats[..., phase:],
+        targets[:, phase::frame_step],
+        mask[:, phase::frame_step],
+        None if pitch is None else pitch[:, phase::frame_step],
+    )
 
 
 def check_metric_name(name: str, val_metrics: dict) -> None:
@@ -252,20 +260,33 @@ def check_metric_name(name: str, val_metrics: dict) -> None:
         raise InputError(f"optimized_metric={name!r} is not a validation metric; choose one of {sorted(val_metrics)}")
 
 
-def training_set(songs: list, model, loss_fn, *, batch_size: int, chunk_frames: int, seed: int,
-                 augment: dict | None = None) -> TrainingSet:
+def training_set(
+    songs: list, model, loss_fn, *, batch_size: int, chunk_frames: int, seed: int, augment: dict | None = None
+) -> TrainingSet:
     """The training chunks of ``songs`` for ``model`` (its ``context``; with a pitch head, the true
     f0 too) with the targets ``loss_fn`` trains on. ``augment``: ``{"pitch_shift_bins": [lo, hi]}``
     (see :class:`gru_attn.windows.ChunkDataset`)."""
     with_pitch = getattr(model, "has_pitch_head", False)
-    chunks = ChunkDataset([(s.feats, training_targets(loss_fn, s.targets)) + ((s.pitch,) if with_pitch else ())
-                           for s in songs], chunk_frames=chunk_frames, context=int(getattr(model, "context", 9)),
-                          seed=seed, pitch_shift_bins=(augment or {}).get("pitch_shift_bins"))
+    chunks = ChunkDataset(
+        [(s.feats, training_targets(loss_fn, s.targets)) + ((s.pitch,) if with_pitch else ()) for s in songs],
+        chunk_frames=chunk_frames,
+        context=int(getattr(model, "context", 9)),
+        seed=seed,
+        pitch_shift_bins=(augment or {}).get("pitch_shift_bins"),
+    )
     return TrainingSet(chunks, int(batch_size))
 
 
-def fit(model: torch.nn.Module, train: TrainingSet, val: ValidationSet, loss_fn: Callable, make_optimizer: Callable,
-        make_scheduler: Callable | None, settings: TrainerSettings, run: RunSpec) -> dict:
+def fit(
+    model: torch.nn.Module,
+    train: TrainingSet,
+    val: ValidationSet,
+    loss_fn: Callable,
+    make_optimizer: Callable,
+    make_scheduler: Callable | None,
+    settings: TrainerSettings,
+    run: RunSpec,
+) -> dict:
     """Train ``model``; returns the summary also stored in ``metrics.json``.
 
     Raises :class:`TrainingFailed` on a NaN/inf loss or out-of-memory, and re-raises
@@ -279,9 +300,15 @@ def fit(model: torch.nn.Module, train: TrainingSet, val: ValidationSet, loss_fn:
     # the metrics before this process's first step; they also check optimized_metric up front
     initial = validate(model, val.songs, loss_fn, val.decode, parts.device, settings.segment_frames, pitch=val.pitch)
     check_metric_name(run.optimized_metric, initial)
-    state.summary = {"status": "running", "parameters": num_parameters(model), "device": str(parts.device),
-                     "precision": precision_name(parts.amp_dtype), "optimized_metric": run.optimized_metric,
-                     "direction": run.direction, "initial": initial}
+    state.summary = {
+        "status": "running",
+        "parameters": num_parameters(model),
+        "device": str(parts.device),
+        "precision": precision_name(parts.amp_dtype),
+        "optimized_metric": run.optimized_metric,
+        "direction": run.direction,
+        "initial": initial,
+    }
     state.started = time.time()  # wall time counts training, not the set-up above
     try:
         for epoch in range(state.epoch, settings.max_epochs):
@@ -315,8 +342,9 @@ def precision_name(amp_dtype: torch.dtype | None) -> str:
     return str(amp_dtype or torch.float32).removeprefix("torch.")
 
 
-def setup(model, loss_fn, make_optimizer, make_scheduler, settings: TrainerSettings, train: TrainingSet,
-          val: ValidationSet) -> Parts:
+def setup(
+    model, loss_fn, make_optimizer, make_scheduler, settings: TrainerSettings, train: TrainingSet, val: ValidationSet
+) -> Parts:
     """Move ``model`` to ``trainer.device`` and build its optimizer, scheduler and gradient scaler."""
     device = resolve_device(settings.device, option="trainer.device")
     model.to(device)
@@ -324,12 +352,18 @@ def setup(model, loss_fn, make_optimizer, make_scheduler, settings: TrainerSetti
     scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
     amp_dtype = autocast_dtype(device, bool(settings.amp))
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    parts = Parts(model, optimizer, scheduler, scaler, loss_fn, device, amp_dtype,
-                  check_frame_step(settings.frame_step, model))
-    log.info("model: %s parameters; device %s (%s); %d train / %d val songs; %d train frames",
-             f"{num_parameters(model):,}", device,
-             precision_name(amp_dtype) + (" autocast" if amp_dtype is not None else ""),
-             len(train.chunks.targets), len(val.songs), sum(len(t) for t in train.chunks.targets))
+    parts = Parts(
+        model, optimizer, scheduler, scaler, loss_fn, device, amp_dtype, check_frame_step(settings.frame_step, model)
+    )
+    log.info(
+        "model: %s parameters; device %s (%s); %d train / %d val songs; %d train frames",
+        f"{num_parameters(model):,}",
+        device,
+        precision_name(amp_dtype) + (" autocast" if amp_dtype is not None else ""),
+        len(train.chunks.targets),
+        len(val.songs),
+        sum(len(t) for t in train.chunks.targets),
+    )
     return parts
 
 
@@ -354,21 +388,35 @@ def resume(parts: Parts, resume_from: str | None, ckpt_dir: Path) -> RunState:
         length = getattr(scheduler, "T_max", None)
         scheduler.load_state_dict(saved["scheduler"])
         if length is not None and getattr(scheduler, "T_max", None) != length:
-            log.warning("%s: its lr schedule spans %s epochs, the config %s; the checkpoint's schedule "
-                        "continues", path, scheduler.T_max, length)
+            log.warning(
+                "%s: its lr schedule spans %s epochs, the config %s; the checkpoint's schedule continues",
+                path,
+                scheduler.T_max,
+                length,
+            )
     set_rng_state(saved["rng"])
     epoch, best = int(saved["epoch"]), saved["best"]
     log.info("resumed from %s after epoch %d", path, epoch)
-    return RunState(history=list(saved["history"]), epoch=epoch, best_value=best["value"],
-                    best_epoch=best["epoch"], bad_epochs=epoch - (best["epoch"] or 0),
-                    wall_before=float(saved.get("wall_time_s", 0.0)))
+    return RunState(
+        history=list(saved["history"]),
+        epoch=epoch,
+        best_value=best["value"],
+        best_epoch=best["epoch"],
+        bad_epochs=epoch - (best["epoch"] or 0),
+        wall_before=float(saved.get("wall_time_s", 0.0)),
+    )
 
 
 def train_epoch(parts: Parts, train: TrainingSet, settings: TrainerSettings, epoch: int, logger=None) -> dict:
     """One optimisation pass over ``train`` (0-based ``epoch``); returns ``epoch`` (1-based), ``lr``
     and the frame-weighted mean ``train/<loss part>`` values. TrainingFailed on a non-finite loss."""
-    model, optimizer, scaler, device, frame_step = (parts.model, parts.optimizer, parts.scaler, parts.device,
-                                                    parts.frame_step)
+    model, optimizer, scaler, device, frame_step = (
+        parts.model,
+        parts.optimizer,
+        parts.scaler,
+        parts.device,
+        parts.frame_step,
+    )
     model.train()
     batches = train.chunks.epoch_batches(epoch, train.batch_size)
     if settings.limit_train_batches:
@@ -406,19 +454,25 @@ def train_epoch(parts: Parts, train: TrainingSet, settings: TrainerSettings, epo
     return metrics
 
 
-def end_epoch(parts: Parts, val: ValidationSet, settings: TrainerSettings, run: RunSpec, state: RunState,
-              metrics: dict) -> None:
+def end_epoch(
+    parts: Parts, val: ValidationSet, settings: TrainerSettings, run: RunSpec, state: RunState, metrics: dict
+) -> None:
     """Complete the epoch's ``metrics`` (from :func:`train_epoch`) with validation and wall time, update
     the best value and the lr schedule, save ``last.pt`` (and ``best.pt``, ``epoch_NNN.pt``),
     write ``metrics.json`` and the curves, and log the epoch."""
     parts.model.eval()
-    metrics.update(validate(parts.model, val.songs, parts.loss_fn, val.decode, parts.device,
-                            settings.segment_frames, pitch=val.pitch))
+    metrics.update(
+        validate(
+            parts.model, val.songs, parts.loss_fn, val.decode, parts.device, settings.segment_frames, pitch=val.pitch
+        )
+    )
     metrics["wall_time_s"] = round(state.wall(), 2)
     name, epoch = run.optimized_metric, metrics["epoch"]
     if name not in metrics:
-        raise InputError(f"optimized_metric={name!r} is not a validation metric; "
-                         f"choose one of {sorted(k for k in metrics if k.startswith('val/'))}")
+        raise InputError(
+            f"optimized_metric={name!r} is not a validation metric; "
+            f"choose one of {sorted(k for k in metrics if k.startswith('val/'))}"
+        )
     value = metrics[name]
     state.history.append(metrics)
     state.epoch = epoch
@@ -431,10 +485,19 @@ def end_epoch(parts: Parts, val: ValidationSet, settings: TrainerSettings, run: 
         parts.scheduler.step(value)
     elif parts.scheduler is not None:
         parts.scheduler.step()
-    log.info("epoch %d/%d  train loss %.4f  val loss %.4f  COnP %.3f  COnPOff %.3f  COn %.3f  %s %.4f%s",
-             epoch, settings.max_epochs, metrics.get("train/loss", float("nan")), metrics["val/loss"],
-             metrics.get("val/COnP_f1", float("nan")), metrics.get("val/COnPOff_f1", float("nan")),
-             metrics.get("val/COn_f1", float("nan")), name, value, "  (best)" if improved else "")
+    log.info(
+        "epoch %d/%d  train loss %.4f  val loss %.4f  COnP %.3f  COnPOff %.3f  COn %.3f  %s %.4f%s",
+        epoch,
+        settings.max_epochs,
+        metrics.get("train/loss", float("nan")),
+        metrics["val/loss"],
+        metrics.get("val/COnP_f1", float("nan")),
+        metrics.get("val/COnPOff_f1", float("nan")),
+        metrics.get("val/COn_f1", float("nan")),
+        name,
+        value,
+        "  (best)" if improved else "",
+    )
     every = settings.checkpoint_every and epoch % settings.checkpoint_every == 0
     save(parts, val, run, state, "last", *(["best"] if improved else []), *([f"epoch_{epoch:03d}"] if every else []))
     record(run, state, "running")
@@ -458,11 +521,18 @@ def save(parts: Parts, val: ValidationSet, run: RunSpec, state: RunState, *names
     """Save the checkpoint after ``state.history``'s epochs as ``checkpoints/<name>.pt`` for each of
     ``names``: weights, optimizer, scheduler, RNG, history, best, decoding settings and
     ``run.checkpoint_info``."""
-    saved = {"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict(),
-             "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
-             "epoch": len(state.history), "history": state.history, "rng": rng_state(), "wall_time_s": state.wall(),
-             "best": {"value": state.best_value, "epoch": state.best_epoch, "metric": run.optimized_metric},
-             "decode": val.decode.as_dict(), **run.checkpoint_info}
+    saved = {
+        "model": parts.model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
+        "epoch": len(state.history),
+        "history": state.history,
+        "rng": rng_state(),
+        "wall_time_s": state.wall(),
+        "best": {"value": state.best_value, "epoch": state.best_epoch, "metric": run.optimized_metric},
+        "decode": val.decode.as_dict(),
+        **run.checkpoint_info,
+    }
     for name in names:
         save_checkpoint(saved, run.ckpt_dir / f"{name}.pt")
 
@@ -471,9 +541,15 @@ def record(run: RunSpec, state: RunState, status: str, reason: str | None = None
     """Write ``metrics.json`` (summary with ``status``/``reason``, history) and ``training_curves.png``;
     returns the summary."""
     history = state.history
-    state.summary.update(status=status, reason=reason, epochs=len(history), wall_time_s=round(state.wall(), 2),
-                         best_epoch=state.best_epoch, best_value=state.best_value,
-                         final=dict(history[-1]) if history else {})
+    state.summary.update(
+        status=status,
+        reason=reason,
+        epochs=len(history),
+        wall_time_s=round(state.wall(), 2),
+        best_epoch=state.best_epoch,
+        best_value=state.best_value,
+        final=dict(history[-1]) if history else {},
+    )
     write_json(Path(run.out_dir) / "metrics.json", {"summary": state.summary, "history": history})
     if history:
         plot_training_curves(history, Path(run.out_dir) / "training_curves.png")

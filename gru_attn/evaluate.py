@@ -78,11 +78,25 @@ from gru_attn.metrics import (
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, read_notes, write_notes
 from gru_attn.pitch import MODEL_METHOD, pitch_methods
 
-FRAME_KEYS = ("voiced_acc", "onset_acc", "offset_acc", "voiced_f1", "onset_f1", "offset_f1",
-              "onset_f1_tol1", "offset_f1_tol1")
+FRAME_KEYS = (
+    "voiced_acc",
+    "onset_acc",
+    "offset_acc",
+    "voiced_f1",
+    "onset_f1",
+    "offset_f1",
+    "onset_f1_tol1",
+    "offset_f1_tol1",
+)
 CONDITIONS_FILE = "clips.csv"  # looked for beside the notes folder (``<notes-dir>/../clips.csv``)
-TABLE = (("COnPOff", "COnPOff_f1"), ("COnP", "COnP_f1"), ("COn", "COn_f1"), ("on F1", "onset_f1"),
-         ("off F1", "offset_f1"), ("voi acc", "voiced_acc"))
+TABLE = (
+    ("COnPOff", "COnPOff_f1"),
+    ("COnP", "COnP_f1"),
+    ("COn", "COn_f1"),
+    ("on F1", "onset_f1"),
+    ("off F1", "offset_f1"),
+    ("voi acc", "voiced_acc"),
+)
 
 
 def evaluate_notes(ref_by_song: dict[str, NoteList], est_by_song: dict[str, NoteList]) -> tuple[dict, dict]:
@@ -94,8 +108,9 @@ def evaluate_notes(ref_by_song: dict[str, NoteList], est_by_song: dict[str, Note
     """
     if set(ref_by_song) != set(est_by_song):
         missing = sorted(set(ref_by_song) ^ set(est_by_song))
-        raise InputError(f"song {missing[0]!r} has notes on one side only (references and estimates must "
-                         "name the same songs)")
+        raise InputError(
+            f"song {missing[0]!r} has notes on one side only (references and estimates must name the same songs)"
+        )
     per_song = {name: note_metrics(ref_by_song[name], est_by_song[name]) for name in sorted(ref_by_song)}
     return per_song, aggregate_note_metrics(list(per_song.values()))
 
@@ -152,8 +167,10 @@ def condition_means(per_song: dict[str, dict], conditions: dict[str, str], sourc
     InputError when a song has no condition."""
     missing = sorted(set(per_song) - set(conditions))
     if missing:
-        raise InputError(f"{source}: no row for song {missing[0]!r} (name,cond per song; --conditions none "
-                         "to score without conditions)")
+        raise InputError(
+            f"{source}: no row for song {missing[0]!r} (name,cond per song; --conditions none "
+            "to score without conditions)"
+        )
     groups: dict[str, list[dict]] = {}
     for name, cond in conditions.items():
         if name in per_song:
@@ -203,8 +220,10 @@ def score_estimates(est_dir, notes_dir, names=None, progress: bool = False) -> d
         ref_notes[name] = read_notes(refs[name])
         est_notes[name] = read_notes(ests[name], overlaps=True)  # a polyphonic transcriber's too
     note_rows, mean = evaluate_notes(ref_notes, est_notes)
-    per_song = {name: {"ref_notes": len(ref_notes[name]), "est_notes": len(est_notes[name]), **note_rows[name]}
-                for name in note_rows}
+    per_song = {
+        name: {"ref_notes": len(ref_notes[name]), "est_notes": len(est_notes[name]), **note_rows[name]}
+        for name in note_rows
+    }
     return {"per_song": per_song, "mean": mean}
 
 
@@ -216,12 +235,16 @@ def corpus_from_config(info: ModelInfo, split: str) -> list[corpus.Song]:
     by the same whitelisted instantiate as training (:func:`gru_attn.config.instantiate`)."""
     spec = dict((info.config.get("data") or {}).get("corpus") or {})
     if not isinstance(spec.get("_target_"), str):
-        raise InputError(f"{info.path}: the checkpoint names no corpus (data.corpus._target_ is missing); "
-                         "pass --corpus, --feat-dir/--pitch-dir/--notes-dir or --wav-dir/--notes-dir")
+        raise InputError(
+            f"{info.path}: the checkpoint names no corpus (data.corpus._target_ is missing); "
+            "pass --corpus, --feat-dir/--pitch-dir/--notes-dir or --wav-dir/--notes-dir"
+        )
     songs = instantiate(f"{info.path}: data.corpus", {**spec, "splits": [split]})[split]
     if not songs:
-        raise InputError(f"{info.path}: the checkpoint's corpus has no {split!r} songs; choose another --split "
-                         "or pass a labelled set")
+        raise InputError(
+            f"{info.path}: the checkpoint's corpus has no {split!r} songs; choose another --split "
+            "or pass a labelled set"
+        )
     return songs
 
 
@@ -233,8 +256,7 @@ def corpus_folder(root: Path, split: str) -> list[corpus.Song]:
     split_file = root / "splits.json"
     if not split_file.is_file():
         raise InputError(f"{split_file}: not found; a corpus folder without a split file needs --split all")
-    songs = corpus.load_corpus(root / "feat", root / "pitch", notes_dir, split_file=split_file,
-                               splits=(split,))[split]
+    songs = corpus.load_corpus(root / "feat", root / "pitch", notes_dir, split_file=split_file, splits=(split,))[split]
     if not songs:
         raise InputError(f"{split_file}: no {split!r} songs; choose another --split (or all)")
     return songs
@@ -278,8 +300,16 @@ def audio_songs(wav_dir: Path, notes_dir: Path) -> Iterator[tuple[Path, np.ndarr
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate(model, info: ModelInfo, songs, *, device="cpu", segment_frames: int | None = None,
-             notes_out: Path | None = None, progress: bool = False) -> dict:
+def evaluate(
+    model,
+    info: ModelInfo,
+    songs,
+    *,
+    device="cpu",
+    segment_frames: int | None = None,
+    notes_out: Path | None = None,
+    progress: bool = False,
+) -> dict:
     """Transcribe and score ``songs``; returns ``{"per_song": {...}, "mean": {...}}``.
 
     ``songs`` yields :class:`gru_attn.corpus.Song` (features, pitch, targets, notes) or
@@ -296,8 +326,9 @@ def evaluate(model, info: ModelInfo, songs, *, device="cpu", segment_frames: int
         if isinstance(song, corpus.Song):
             ref, targets = song.notes, song.targets
             pitch = None if info.pitch_method == MODEL_METHOD else song.pitch  # model: the network's own pitch
-            result = transcribe_audio(model, info, feats=song.feats, pitch=pitch, source=name,
-                                      device=device, segment_frames=segment_frames)
+            result = transcribe_audio(
+                model, info, feats=song.feats, pitch=pitch, source=name, device=device, segment_frames=segment_frames
+            )
         else:
             path, audio, ref = song
             result = transcribe_audio(model, info, audio, source=path, device=device, segment_frames=segment_frames)
@@ -312,8 +343,16 @@ def evaluate(model, info: ModelInfo, songs, *, device="cpu", segment_frames: int
     if not refs:
         raise InputError("the labelled set holds no songs")
     note_rows, mean = evaluate_notes(refs, ests)
-    per_song = {name: {"ref_notes": len(refs[name]), "est_notes": len(ests[name]), "frames": n_frames[name],
-                       **note_rows[name], **frame_rows[name]} for name in note_rows}
+    per_song = {
+        name: {
+            "ref_notes": len(refs[name]),
+            "est_notes": len(ests[name]),
+            "frames": n_frames[name],
+            **note_rows[name],
+            **frame_rows[name],
+        }
+        for name in note_rows
+    }
     return {"per_song": per_song, "mean": {**mean, **counts.compute()}}
 
 
@@ -337,14 +376,22 @@ def format_table(results: dict) -> str:
     header = f"{'song':<24} {'ref':>5} {'est':>5} " + " ".join(f"{label:>8}" for label, _ in table)
     rows = [header, "-" * len(header)]
     for name, row in results["per_song"].items():
-        rows.append(f"{name[:24]:<24} {row['ref_notes']:>5} {row['est_notes']:>5} "
-                    + " ".join(f"{row[key]:>8.3f}" for _, key in table))
+        rows.append(
+            f"{name[:24]:<24} {row['ref_notes']:>5} {row['est_notes']:>5} "
+            + " ".join(f"{row[key]:>8.3f}" for _, key in table)
+        )
     n_ref = sum(r["ref_notes"] for r in results["per_song"].values())
     n_est = sum(r["est_notes"] for r in results["per_song"].values())
-    rows += ["-" * len(header), f"{'mean':<24} {n_ref:>5} {n_est:>5} " + " ".join(f"{mean[key]:>8.3f}" for _, key in table),
-             "", f"{'mean over ' + str(len(results['per_song'])) + ' songs':<24} {'P':>8} {'R':>8} {'F1':>8}"]
+    rows += [
+        "-" * len(header),
+        f"{'mean':<24} {n_ref:>5} {n_est:>5} " + " ".join(f"{mean[key]:>8.3f}" for _, key in table),
+        "",
+        f"{'mean over ' + str(len(results['per_song'])) + ' songs':<24} {'P':>8} {'R':>8} {'F1':>8}",
+    ]
     for metric in ("COnPOff", "COnP", "COn"):
-        rows.append(f"{metric:<24} " + " ".join(f"{mean[f'{metric}_{s}']:>8.3f}" for s in ("precision", "recall", "f1")))
+        rows.append(
+            f"{metric:<24} " + " ".join(f"{mean[f'{metric}_{s}']:>8.3f}" for s in ("precision", "recall", "f1"))
+        )
     return "\n".join(rows)
 
 
@@ -355,8 +402,10 @@ def format_conditions(by_condition: dict) -> str:
     for cond, m in by_condition.items():
         if cond == "all":
             rows.append("-" * len(header))
-        rows.append(f"{cond[:16]:<16} {m['songs']:>5} {m['COnPOff_f1']:>8.3f} {m['COnP_f1']:>8.3f} {m['COn_f1']:>8.3f} "
-                    f"{m['COnP_precision']:>8.3f} {m['COnP_recall']:>8.3f}")
+        rows.append(
+            f"{cond[:16]:<16} {m['songs']:>5} {m['COnPOff_f1']:>8.3f} {m['COnP_f1']:>8.3f} {m['COn_f1']:>8.3f} "
+            f"{m['COnP_precision']:>8.3f} {m['COnP_recall']:>8.3f}"
+        )
     return "\n".join(rows)
 
 
@@ -366,8 +415,15 @@ def write_csv(results: dict, path: Path) -> None:
     With ``results["conditions"]`` a ``condition`` column follows ``song``, and one ``mean``
     row per condition comes before the overall ``mean`` (condition ``all``)."""
     by_condition = results.get("conditions")
-    columns = ["song", *(["condition"] if by_condition else []), "ref_notes", "est_notes", "frames",
-               *NOTE_METRIC_KEYS, *FRAME_KEYS]
+    columns = [
+        "song",
+        *(["condition"] if by_condition else []),
+        "ref_notes",
+        "est_notes",
+        "frames",
+        *NOTE_METRIC_KEYS,
+        *FRAME_KEYS,
+    ]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -379,10 +435,22 @@ def write_csv(results: dict, path: Path) -> None:
         for cond, m in by_condition.items():
             if cond != "all":
                 rows = [r for r in per_song if r.get("condition") == cond]
-                writer.writerow({"song": "mean", "condition": cond, **{k: sum(r[k] for r in rows) for k in counts},
-                                 **_rounded({k: v for k, v in m.items() if k != "songs"})})
-    writer.writerow({"song": "mean", **({"condition": "all"} if by_condition else {}),
-                     **{k: sum(r[k] for r in per_song) for k in counts}, **_rounded(results["mean"])})
+                writer.writerow(
+                    {
+                        "song": "mean",
+                        "condition": cond,
+                        **{k: sum(r[k] for r in rows) for k in counts},
+                        **_rounded({k: v for k, v in m.items() if k != "songs"}),
+                    }
+                )
+    writer.writerow(
+        {
+            "song": "mean",
+            **({"condition": "all"} if by_condition else {}),
+            **{k: sum(r[k] for r in per_song) for k in counts},
+            **_rounded(results["mean"]),
+        }
+    )
     write_text(path, buf.getvalue())
 
 
@@ -395,39 +463,66 @@ def _rounded(row: dict) -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(prog="python -m gru_attn.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", help="checkpoint written by `python -m gru_attn.train` (default: the model "
-                        "shipped with the package, gru_attn/weights/default.pt; or --est-dir)")
-    parser.add_argument("--est-dir", help="score these note files <song>.<ext> (any transcriber's) against "
-                        "--notes-dir instead of a checkpoint")
+    parser.add_argument(
+        "--ckpt",
+        help="checkpoint written by `python -m gru_attn.train` (default: the model "
+        "shipped with the package, gru_attn/weights/default.pt; or --est-dir)",
+    )
+    parser.add_argument(
+        "--est-dir",
+        help="score these note files <song>.<ext> (any transcriber's) against --notes-dir instead of a checkpoint",
+    )
     parser.add_argument("--corpus", help="corpus folder with feat/, pitch/, notes/ (and splits.json)")
-    parser.add_argument("--split", default="test", choices=(*corpus.SPLIT_NAMES, "all"),
-                        help="split of the checkpoint's corpus or of --corpus (default: test; all = every song "
-                             "of --corpus)")
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=(*corpus.SPLIT_NAMES, "all"),
+        help="split of the checkpoint's corpus or of --corpus (default: test; all = every song of --corpus)",
+    )
     parser.add_argument("--wav-dir", help="folder of audio files (features and pitch computed from the audio)")
     parser.add_argument("--feat-dir", help="folder of VOCANO-layout <song>_feat.npy files")
     parser.add_argument("--pitch-dir", help="folder of <song>_pitch.npy files (with --feat-dir)")
-    parser.add_argument("--notes-dir", help="folder of reference notes <song>.<ext> (with --wav-dir, --feat-dir or "
-                        "--est-dir)")
-    parser.add_argument("--conditions", help="CSV with columns name,cond: also report means per condition "
-                        f"(default: <notes-dir>/../{CONDITIONS_FILE} when present; none: never)")
+    parser.add_argument(
+        "--notes-dir", help="folder of reference notes <song>.<ext> (with --wav-dir, --feat-dir or --est-dir)"
+    )
+    parser.add_argument(
+        "--conditions",
+        help="CSV with columns name,cond: also report means per condition "
+        f"(default: <notes-dir>/../{CONDITIONS_FILE} when present; none: never)",
+    )
     parser.add_argument("--out", default="eval", help="output folder for metrics.json / metrics.csv (default: eval)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument("--pitch-method", choices=pitch_methods(), default=None,
-                        help="where note pitches come from (default: the checkpoint's); 'model' = the network's "
-                             "pitch head, otherwise a tracker on the audio (corpus/feature inputs use their pitch files)")
-    parser.add_argument("--decode", default=None, metavar="NAME|YAML",
-                        help="note decoder: a name of conf/decode (segments, peaks) or a YAML file with _target_ "
-                             "(default: the checkpoint's)")
-    parser.add_argument("--segment-frames", type=int, default=None,
-                        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)")
+    parser.add_argument(
+        "--pitch-method",
+        choices=pitch_methods(),
+        default=None,
+        help="where note pitches come from (default: the checkpoint's); 'model' = the network's "
+        "pitch head, otherwise a tracker on the audio (corpus/feature inputs use their pitch files)",
+    )
+    parser.add_argument(
+        "--decode",
+        default=None,
+        metavar="NAME|YAML",
+        help="note decoder: a name of conf/decode (segments, peaks) or a YAML file with _target_ "
+        "(default: the checkpoint's)",
+    )
+    parser.add_argument(
+        "--segment-frames",
+        type=int,
+        default=None,
+        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)",
+    )
     parser.add_argument("--save-notes", action="store_true", help="also write <out>/notes/<song>.csv")
     return parser.parse_args(argv)
 
 
 def labelled_set(args: argparse.Namespace, info: ModelInfo) -> tuple[str, object]:
     """(description, songs) of the labelled set the options select; InputError for bad combinations."""
-    modes = [m for m, given in (("--corpus", args.corpus), ("--wav-dir", args.wav_dir),
-                                ("--feat-dir", args.feat_dir)) if given]
+    modes = [
+        m
+        for m, given in (("--corpus", args.corpus), ("--wav-dir", args.wav_dir), ("--feat-dir", args.feat_dir))
+        if given
+    ]
     if len(modes) > 1:
         raise InputError(f"{' and '.join(modes)}: give only one labelled set")
     if (args.wav_dir or args.feat_dir) and not args.notes_dir:
@@ -437,13 +532,18 @@ def labelled_set(args: argparse.Namespace, info: ModelInfo) -> tuple[str, object
     if args.wav_dir:
         return f"audio in {args.wav_dir}", audio_songs(Path(args.wav_dir), Path(args.notes_dir))
     if args.feat_dir:
-        return (f"features in {args.feat_dir}",
-                _checked_songs(corpus.load_songs(args.feat_dir, args.pitch_dir, args.notes_dir, progress=True),
-                               args.notes_dir))
+        return (
+            f"features in {args.feat_dir}",
+            _checked_songs(
+                corpus.load_songs(args.feat_dir, args.pitch_dir, args.notes_dir, progress=True), args.notes_dir
+            ),
+        )
     if args.corpus:
         notes_dir = Path(args.corpus) / "notes"
-        return (f"{args.split} split of {args.corpus}",
-                _checked_songs(corpus_folder(Path(args.corpus), args.split), notes_dir if notes_dir.is_dir() else None))
+        return (
+            f"{args.split} split of {args.corpus}",
+            _checked_songs(corpus_folder(Path(args.corpus), args.split), notes_dir if notes_dir.is_dir() else None),
+        )
     if args.split == "all":
         raise InputError("--split all needs --corpus")
     return f"{args.split} split of the checkpoint's corpus", corpus_from_config(info, args.split)
@@ -459,16 +559,29 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists() and not out.is_dir():
             raise InputError(f"--out {out}: is a file, expected a folder")
         if args.est_dir:
-            others = [o for o, given in (("--ckpt", args.ckpt), ("--corpus", args.corpus), ("--wav-dir", args.wav_dir),
-                                         ("--feat-dir", args.feat_dir), ("--save-notes", args.save_notes)) if given]
+            others = [
+                o
+                for o, given in (
+                    ("--ckpt", args.ckpt),
+                    ("--corpus", args.corpus),
+                    ("--wav-dir", args.wav_dir),
+                    ("--feat-dir", args.feat_dir),
+                    ("--save-notes", args.save_notes),
+                )
+                if given
+            ]
             if others:
                 raise InputError(f"--est-dir and {others[0]}: --est-dir scores note files, without a model")
             if not args.notes_dir:
                 raise InputError("--est-dir needs --notes-dir (the reference notes)")
             conditions_file, conditions = find_conditions(args.conditions, args.notes_dir)
             description = f"note files in {args.est_dir}"
-            results = score_estimates(args.est_dir, args.notes_dir, names=list(conditions) if conditions else None,
-                                      progress=sys.stderr.isatty())
+            results = score_estimates(
+                args.est_dir,
+                args.notes_dir,
+                names=list(conditions) if conditions else None,
+                progress=sys.stderr.isatty(),
+            )
         else:
             if args.segment_frames is not None and args.segment_frames < 1:
                 raise InputError(f"--segment-frames {args.segment_frames}: expected a positive number of frames")
@@ -477,8 +590,15 @@ def main(argv: list[str] | None = None) -> int:
             model, info = load_model(default_checkpoint(args.ckpt), device)
             info = with_decoder(with_pitch_method(model, info, args.pitch_method), args.decode)
             description, songs = labelled_set(args, info)
-            results = evaluate(model, info, songs, device=device, segment_frames=args.segment_frames,
-                               notes_out=out / "notes" if args.save_notes else None, progress=sys.stderr.isatty())
+            results = evaluate(
+                model,
+                info,
+                songs,
+                device=device,
+                segment_frames=args.segment_frames,
+                notes_out=out / "notes" if args.save_notes else None,
+                progress=sys.stderr.isatty(),
+            )
         if conditions:
             results["conditions"] = condition_means(results["per_song"], conditions, source=str(conditions_file))
             for name, row in results["per_song"].items():
@@ -490,12 +610,22 @@ def main(argv: list[str] | None = None) -> int:
         print_error(f"{exc.filename or out}: {os_reason(exc)}")
         return 2
     if info is not None:
-        settings = {"checkpoint": str(info.path), "epoch": info.epoch, "labelled_set": description,
-                    "songs": len(results["per_song"]), "decode": info.decode.as_dict(),
-                    "pitch_method": info.pitch_method}
+        settings = {
+            "checkpoint": str(info.path),
+            "epoch": info.epoch,
+            "labelled_set": description,
+            "songs": len(results["per_song"]),
+            "decode": info.decode.as_dict(),
+            "pitch_method": info.pitch_method,
+        }
     else:
-        settings = {"checkpoint": None, "estimates": str(args.est_dir), "references": str(args.notes_dir),
-                    "labelled_set": description, "songs": len(results["per_song"])}
+        settings = {
+            "checkpoint": None,
+            "estimates": str(args.est_dir),
+            "references": str(args.notes_dir),
+            "labelled_set": description,
+            "songs": len(results["per_song"]),
+        }
     if conditions:
         settings.update(conditions_file=str(conditions_file), conditions=results["conditions"])
     try:

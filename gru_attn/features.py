@@ -92,8 +92,6 @@ def load_pitch(path) -> np.ndarray:
     return pitch
 
 
-
-
 def read_features(path) -> np.ndarray:
     """A feature file -> (9, n_bins, T) float32, z-scored per block (the form the model takes)."""
     return zscore_blocks(load_features(path), path)

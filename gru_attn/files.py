@@ -34,7 +34,9 @@ from gru_attn.errors import InputError
 
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64] or "host"
 # .<stem>.<pid>[@<host>].<8 hex>.tmp<suffix>; names without a host are from before hosts were recorded
-_TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9_-]+))?\.[0-9a-f]{8}\.tmp(?P<suffix>\.[^.]*)?$")
+_TEMP_NAME = re.compile(
+    r"^\.(?P<stem>.*)\.(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9_-]+))?\.[0-9a-f]{8}\.tmp(?P<suffix>\.[^.]*)?$"
+)
 STALE_TEMP_SECONDS = 24 * 3600  # a temporary of another host counts as stale after this long
 
 

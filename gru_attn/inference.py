@@ -101,12 +101,14 @@ def _layout(path: Path, state: dict) -> dict:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InputError(f"{path}: feature_layout.{key}={value!r}; expected a whole number")
         if key in config and config[key] != value:
-            raise InputError(f"{path}: model_config.{key}={config[key]!r} disagrees with "
-                             f"feature_layout.{key}={value!r}")
+            raise InputError(
+                f"{path}: model_config.{key}={config[key]!r} disagrees with feature_layout.{key}={value!r}"
+            )
     for key, ours in (("hop_seconds", HOP_SECONDS), ("sample_rate", SAMPLE_RATE)):
         if key in layout and not np.isclose(float(layout[key]), ours):
-            raise InputError(f"{path}: checkpoint uses {key}={layout[key]}; this version works at "
-                             f"{key}={ours} (hop 20 ms, 16 kHz)")
+            raise InputError(
+                f"{path}: checkpoint uses {key}={layout[key]}; this version works at {key}={ours} (hop 20 ms, 16 kHz)"
+            )
     return layout
 
 
@@ -124,20 +126,33 @@ def load_model(path: str | os.PathLike, device="cpu") -> tuple[torch.nn.Module, 
     path = Path(path)
     state = load_checkpoint(path)
     layout = _layout(path, state)
-    config = {"_target_": DEFAULT_TARGET, **state["model_config"], "n_channels": layout["n_channels"],
-              "n_bins": layout["n_bins"]}
+    config = {
+        "_target_": DEFAULT_TARGET,
+        **state["model_config"],
+        "n_channels": layout["n_channels"],
+        "n_bins": layout["n_bins"],
+    }
     check_model_weights(config, state["model"], path)  # shapes, size cap, finite values: before building
     model = build_from_config(config, path)
     if getattr(model, "context", None) != layout["context"]:
-        raise InputError(f"{path}: the model has context={getattr(model, 'context', None)!r} but "
-                         f"feature_layout.context={layout['context']!r}")
+        raise InputError(
+            f"{path}: the model has context={getattr(model, 'context', None)!r} but "
+            f"feature_layout.context={layout['context']!r}"
+        )
     load_weights(model, state["model"], path)
     decode = build_decoder(state.get("decode"), f"{path}: decode")
     pitch_method = state.get("pitch_method") or DEFAULT_METHOD
     check_pitch_method(model, pitch_method, path)
     model.to(device).eval()
-    info = ModelInfo(path=path, model_config=config, feature_layout=layout, decode=decode,
-                     pitch_method=pitch_method, config=state.get("config") or {}, epoch=state.get("epoch"))
+    info = ModelInfo(
+        path=path,
+        model_config=config,
+        feature_layout=layout,
+        decode=decode,
+        pitch_method=pitch_method,
+        config=state.get("config") or {},
+        epoch=state.get("epoch"),
+    )
     return model, info
 
 
@@ -146,8 +161,10 @@ def check_pitch_method(model, method: str, path) -> None:
     if method not in pitch_methods():
         raise InputError(f"{path}: pitch_method={method!r}; expected one of {', '.join(pitch_methods())}")
     if method == MODEL_METHOD and not getattr(model, "has_pitch_head", False):
-        raise InputError(f"{path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
-                         f"(use --pitch-method {', '.join(tracker_names()[:-1])} or {tracker_names()[-1]})")
+        raise InputError(
+            f"{path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
+            f"(use --pitch-method {', '.join(tracker_names()[:-1])} or {tracker_names()[-1]})"
+        )
 
 
 def with_decoder(info: ModelInfo, option: str | None) -> ModelInfo:
@@ -170,9 +187,11 @@ def check_layout(feats: np.ndarray, info: ModelInfo, source) -> None:
     """InputError naming ``source`` unless (C, F, T) ``feats`` have the checkpoint's (C, F) layout."""
     expected = (info.n_channels, info.n_bins)
     if tuple(feats.shape[:2]) != expected:
-        raise InputError(f"{source}: features have {feats.shape[0]} x {feats.shape[1]} (channels x bins) per frame, "
-                         f"but the checkpoint {info.path.name} was trained on {expected[0]} x {expected[1]} "
-                         "(a different feature layout)")
+        raise InputError(
+            f"{source}: features have {feats.shape[0]} x {feats.shape[1]} (channels x bins) per frame, "
+            f"but the checkpoint {info.path.name} was trained on {expected[0]} x {expected[1]} "
+            "(a different feature layout)"
+        )
 
 
 def features_for_audio(audio: np.ndarray, device="cpu", source="audio") -> np.ndarray:
@@ -198,8 +217,10 @@ def _align(feats: np.ndarray, pitch: np.ndarray, feat_source, pitch_source) -> t
     """Trim features and pitch to the shorter length (they may differ by ``MAX_TRIM_FRAMES``); else InputError."""
     n_feat, n_pitch = feats.shape[-1], len(pitch)
     if abs(n_feat - n_pitch) > MAX_TRIM_FRAMES:
-        raise InputError(f"{pitch_source} has {n_pitch} frames but {feat_source} has {n_feat} "
-                         f"(at most {MAX_TRIM_FRAMES} frames of difference are trimmed)")
+        raise InputError(
+            f"{pitch_source} has {n_pitch} frames but {feat_source} has {n_feat} "
+            f"(at most {MAX_TRIM_FRAMES} frames of difference are trimmed)"
+        )
     n = min(n_feat, n_pitch)
     return feats[..., :n], pitch[:n]
 
@@ -207,10 +228,19 @@ def _align(feats: np.ndarray, pitch: np.ndarray, feat_source, pitch_source) -> t
 # --------------------------------------------------------------------------- transcription
 
 
-def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | None = None, *,
-                     feats: np.ndarray | None = None, pitch: np.ndarray | None = None, source="audio",
-                     device="cpu", segment_frames: int | None = None, feat_source=None,
-                     pitch_source=None) -> Transcription:
+def transcribe_audio(
+    model: NoteSegmenter,
+    info: ModelInfo,
+    audio: np.ndarray | None = None,
+    *,
+    feats: np.ndarray | None = None,
+    pitch: np.ndarray | None = None,
+    source="audio",
+    device="cpu",
+    segment_frames: int | None = None,
+    feat_source=None,
+    pitch_source=None,
+) -> Transcription:
     """Transcribe one song: (N,) 16 kHz ``audio`` and/or precomputed ``feats`` / ``pitch``.
 
     ``feats``: (C, F, T) z-scored features (as :func:`features_for_audio` returns);
@@ -237,8 +267,12 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
         pitch = track_pitch(audio, info.pitch_method)
     timings["pitch"] = time.perf_counter() - start
     if not from_model:
-        feats, pitch = _align(feats, np.asarray(pitch, dtype=np.float64), feat_source or f"{source} (features)",
-                              pitch_source or f"{source} (pitch)")
+        feats, pitch = _align(
+            feats,
+            np.asarray(pitch, dtype=np.float64),
+            feat_source or f"{source} (features)",
+            pitch_source or f"{source} (pitch)",
+        )
 
     start = time.perf_counter()
     logits = predict_song(model, feats, segment_frames=segment_frames, device=device)
@@ -251,5 +285,6 @@ def transcribe_audio(model: NoteSegmenter, info: ModelInfo, audio: np.ndarray | 
     notes = info.decode(**inputs)
     timings["decode"] = time.perf_counter() - start
     duration = len(audio) / SAMPLE_RATE if audio is not None else (feats.shape[-1] + 1) * HOP_SECONDS
-    return Transcription(notes=notes, probs=probs.astype(np.float32), pitch=pitch, duration_s=float(duration),
-                         timings=timings)
+    return Transcription(
+        notes=notes, probs=probs.astype(np.float32), pitch=pitch, duration_s=float(duration), timings=timings
+    )

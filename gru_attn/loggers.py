@@ -188,8 +188,14 @@ class MLflowLogger(NoLogger):
 
     STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 
-    def __init__(self, run_dir: str | os.PathLike, sweep_dir: str | os.PathLike | None = None,
-                 experiment_name: str = "gru_attn", tracking_uri: str | None = None, log_every_n_steps: int = 50):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        sweep_dir: str | os.PathLike | None = None,
+        experiment_name: str = "gru_attn",
+        tracking_uri: str | None = None,
+        log_every_n_steps: int = 50,
+    ):
         _require("mlflow", "mlflow")
         run_dir = Path(run_dir).resolve()
         sweep = Path(sweep_dir).resolve() if sweep_dir else None
@@ -215,8 +221,9 @@ class MLflowLogger(NoLogger):
         else:
             experiment_id = experiment.experiment_id
         run_name = str(run_dir.relative_to(sweep)) if in_sweep else run_dir.name
-        self.run_id = self.client.create_run(experiment_id, run_name=run_name,
-                                             tags={"run_dir": str(run_dir)}).info.run_id
+        self.run_id = self.client.create_run(
+            experiment_id, run_name=run_name, tags={"run_dir": str(run_dir)}
+        ).info.run_id
         self.figures: dict[str, Path] = {}
 
     def _log(self, metrics: dict, step: int) -> None:
@@ -242,7 +249,7 @@ class MLflowLogger(NoLogger):
 
         items = [Param(k, str(v)[:500]) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
         self._log(final_metrics, 0)
 
     def close(self, status: str = "completed") -> None:
@@ -297,8 +304,13 @@ def finish(logger: NoLogger, params: dict, metrics_json: str | os.PathLike) -> N
         status = summary.get("status", "failed")
         if summary.get("best_value") is not None:
             final[f"best/{summary['optimized_metric']}"] = summary["best_value"]
-        final.update({f"final/{k}": v for k, v in (summary.get("final") or {}).items()
-                      if k.startswith("val/") or k == "train/loss"})
+        final.update(
+            {
+                f"final/{k}": v
+                for k, v in (summary.get("final") or {}).items()
+                if k.startswith("val/") or k == "train/loss"
+            }
+        )
     except (OSError, ValueError, KeyError):
         pass  # no metrics.json: the run failed before its first epoch
     try:

@@ -67,11 +67,22 @@ class Sdt6Loss(torch.nn.Module):
     nothing and batch size does not rescale it); the total is the sum of the pairs.
     """
 
-    def __init__(self, onset_weight: float = 5.0, offset_weight: float = 5.0, voiced_weight: float = 1.0,
-                 pitch_weight: float = 1.0, pitch_sigma: float = 1.0, event_width: int = 0):
+    def __init__(
+        self,
+        onset_weight: float = 5.0,
+        offset_weight: float = 5.0,
+        voiced_weight: float = 1.0,
+        pitch_weight: float = 1.0,
+        pitch_sigma: float = 1.0,
+        event_width: int = 0,
+    ):
         super().__init__()
-        if (isinstance(event_width, bool) or not isinstance(event_width, (int, float))
-                or not float(event_width).is_integer() or event_width < 0):
+        if (
+            isinstance(event_width, bool)
+            or not isinstance(event_width, (int, float))
+            or not float(event_width).is_integer()
+            or event_width < 0
+        ):
             raise InputError(f"loss.event_width={event_width!r} must be a whole number of frames >= 0")
         self.event_width = int(event_width)
         if not float(pitch_weight) >= 0:
@@ -90,8 +101,9 @@ class Sdt6Loss(torch.nn.Module):
         (onset/offset widened by ``event_width`` frames each side)."""
         return widen_events(targets, self.event_width)
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-                pitch: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, pitch: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """logits (B, L, 6) or (B, L, 6 + n_bins + 1), targets (B, L, 3) int64 {0, 1}, mask (B, L) bool,
         pitch (B, L) f0 in Hz (optional).
 
@@ -102,8 +114,10 @@ class Sdt6Loss(torch.nn.Module):
         """
         sdt6, bin_logits, voicing = split_logits(logits)
         if sdt6.shape[-1] != N_SDT_LOGITS or targets.shape != sdt6.shape[:-1] + (3,) or mask.shape != sdt6.shape[:-1]:
-            raise ValueError(f"shapes do not match: logits {tuple(logits.shape)} (..., {N_SDT_LOGITS}), "
-                             f"targets {tuple(targets.shape)} (..., 3), mask {tuple(mask.shape)}")
+            raise ValueError(
+                f"shapes do not match: logits {tuple(logits.shape)} (..., {N_SDT_LOGITS}), "
+                f"targets {tuple(targets.shape)} (..., 3), mask {tuple(mask.shape)}"
+            )
         pair_logits = sdt6.float().reshape(-1, 3, 2)  # (N, pair, class)
         y = targets.reshape(-1, 3).long()
         valid = mask.reshape(-1, 1)

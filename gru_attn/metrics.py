@@ -45,12 +45,18 @@ def note_metrics(ref: NoteList, est: NoteList) -> dict:
         warnings.simplefilter("ignore")
         scores = {
             "COnPOff": mir_eval.transcription.precision_recall_f1_overlap(
-                *args, onset_tolerance=ONSET_TOLERANCE, pitch_tolerance=PITCH_TOLERANCE,
-                offset_ratio=OFFSET_RATIO, offset_min_tolerance=OFFSET_MIN_TOLERANCE)[:3],
+                *args,
+                onset_tolerance=ONSET_TOLERANCE,
+                pitch_tolerance=PITCH_TOLERANCE,
+                offset_ratio=OFFSET_RATIO,
+                offset_min_tolerance=OFFSET_MIN_TOLERANCE,
+            )[:3],
             "COnP": mir_eval.transcription.precision_recall_f1_overlap(
-                *args, onset_tolerance=ONSET_TOLERANCE, pitch_tolerance=PITCH_TOLERANCE, offset_ratio=None)[:3],
+                *args, onset_tolerance=ONSET_TOLERANCE, pitch_tolerance=PITCH_TOLERANCE, offset_ratio=None
+            )[:3],
             "COn": mir_eval.transcription.onset_precision_recall_f1(
-                ref.intervals, est.intervals, onset_tolerance=ONSET_TOLERANCE),
+                ref.intervals, est.intervals, onset_tolerance=ONSET_TOLERANCE
+            ),
         }
     for name, (p, r, f) in scores.items():
         out.update({f"{name}_precision": float(p), f"{name}_recall": float(r), f"{name}_f1": float(f)})
@@ -187,7 +193,9 @@ def frame_pitch_scores(estimate: np.ndarray, truth: np.ndarray) -> dict:
     def share(count, total):
         return float(count) / total if total else float("nan")
 
-    return {"RPA": share(np.sum(both & (np.abs(cents) <= 50)), n_voiced),
-            "RCA": share(np.sum(both & (chroma <= 50)), n_voiced),
-            "recall": share(np.sum(both), n_voiced),
-            "FA": share(np.sum(guessed & ~voiced), n_unvoiced)}
+    return {
+        "RPA": share(np.sum(both & (np.abs(cents) <= 50)), n_voiced),
+        "RCA": share(np.sum(both & (chroma <= 50)), n_voiced),
+        "recall": share(np.sum(both), n_voiced),
+        "FA": share(np.sum(guessed & ~voiced), n_unvoiced),
+    }

@@ -80,8 +80,14 @@ class FrameEncoder(nn.Module):
     frame alone (chunked and per-window encoding give the same result).
     """
 
-    def __init__(self, n_channels: int = 9, n_bins: int = 174, conv_channels: Sequence[int] = (32, 64, 64),
-                 kernel_size: int = 5, hidden_dim: int = 256):
+    def __init__(
+        self,
+        n_channels: int = 9,
+        n_bins: int = 174,
+        conv_channels: Sequence[int] = (32, 64, 64),
+        kernel_size: int = 5,
+        hidden_dim: int = 256,
+    ):
         super().__init__()
         n_channels = _check_positive("n_channels", n_channels)
         n_bins = _check_positive("n_bins", n_bins)
@@ -94,12 +100,18 @@ class FrameEncoder(nn.Module):
             raise InputError(f"model.kernel_size={kernel_size} must be odd (same padding over frequency)")
         min_bins = 2 ** len(conv_channels)
         if n_bins < min_bins:
-            raise InputError(f"n_bins={n_bins} is too small for {len(conv_channels)} conv blocks "
-                             f"(each halves the frequency axis): need at least {min_bins} bins")
+            raise InputError(
+                f"n_bins={n_bins} is too small for {len(conv_channels)} conv blocks "
+                f"(each halves the frequency axis): need at least {min_bins} bins"
+            )
         layers, c_in, bins = [], n_channels, n_bins
         for c_out in conv_channels:
-            layers += [nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
-                       nn.MaxPool1d(2), nn.BatchNorm1d(c_out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
+                nn.MaxPool1d(2),
+                nn.BatchNorm1d(c_out),
+                nn.ReLU(inplace=True),
+            ]
             c_in, bins = c_out, bins // 2
         self.n_channels, self.n_bins, self.hidden_dim = n_channels, n_bins, hidden_dim
         self.conv = nn.Sequential(*layers)
@@ -124,9 +136,13 @@ class PitchHead(nn.Module):
     def __init__(self, n_channels: int, n_bins: int, hidden_dim: int, channels: int = 16):
         super().__init__()
         c_in = n_channels * len(HARMONIC_SHIFTS)
-        self.branch = nn.Sequential(nn.Conv1d(c_in, channels, 5, padding=2), nn.ReLU(inplace=True),
-                                    nn.Conv1d(channels, channels, 5, padding=2), nn.ReLU(inplace=True),
-                                    nn.Conv1d(channels, 1, 1))
+        self.branch = nn.Sequential(
+            nn.Conv1d(c_in, channels, 5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(channels, channels, 5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(channels, 1, 1),
+        )
         self.bias = nn.Linear(hidden_dim, n_bins)
         self.voicing = nn.Linear(hidden_dim, 1)
 
@@ -137,8 +153,9 @@ class PitchHead(nn.Module):
         stack += [torch.zeros_like(frames)] * (len(HARMONIC_SHIFTS) - len(stack))
         return self.branch(torch.cat(stack, dim=1))[:, 0]
 
-    def forward(self, frames: torch.Tensor, context: torch.Tensor,
-                frame_logits: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, frames: torch.Tensor, context: torch.Tensor, frame_logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``frame_logits``: :meth:`frame_logits` of ``frames`` when already computed."""
         if frame_logits is None:
             frame_logits = self.frame_logits(frames)
@@ -171,9 +188,20 @@ class NoteSegmenter(nn.Module):
             ``n_bins`` too small for the conv stack.
     """
 
-    def __init__(self, n_channels: int = 9, n_bins: int = 174, hidden_dim: int = 256, num_layers: int = 2,
-                 num_heads: int = 8, conv_channels: Sequence[int] = (32, 64, 64), kernel_size: int = 5,
-                 dropout: float = 0.1, context: int = 9, pitch_head: bool = False, pitch_features: bool = False):
+    def __init__(
+        self,
+        n_channels: int = 9,
+        n_bins: int = 174,
+        hidden_dim: int = 256,
+        num_layers: int = 2,
+        num_heads: int = 8,
+        conv_channels: Sequence[int] = (32, 64, 64),
+        kernel_size: int = 5,
+        dropout: float = 0.1,
+        context: int = 9,
+        pitch_head: bool = False,
+        pitch_features: bool = False,
+    ):
         super().__init__()
         hidden_dim = _check_positive("hidden_dim", hidden_dim)
         num_layers = _check_positive("num_layers", num_layers)
@@ -183,8 +211,10 @@ class NoteSegmenter(nn.Module):
         if hidden_dim % num_heads:
             raise InputError(f"model.hidden_dim={hidden_dim} is not divisible by model.num_heads={num_heads}")
         if hidden_dim % 2:
-            raise InputError(f"model.hidden_dim={hidden_dim} must be even "
-                             "(the bidirectional GRU has hidden_dim / 2 units per direction)")
+            raise InputError(
+                f"model.hidden_dim={hidden_dim} must be even "
+                "(the bidirectional GRU has hidden_dim / 2 units per direction)"
+            )
         if not 0.0 <= float(dropout) < 1.0:
             raise InputError(f"model.dropout={dropout!r} must be in [0, 1)")
         if pitch_features and not pitch_head:
@@ -192,12 +222,22 @@ class NoteSegmenter(nn.Module):
         self.context = int(context)
         self.window = 2 * self.context + 1
         self.encoder = FrameEncoder(n_channels, n_bins, conv_channels, kernel_size, hidden_dim)
-        self.gru = nn.GRU(hidden_dim, hidden_dim // 2, num_layers=num_layers, batch_first=True,
-                          bidirectional=True, dropout=float(dropout) if num_layers > 1 else 0.0)
+        self.gru = nn.GRU(
+            hidden_dim,
+            hidden_dim // 2,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=float(dropout) if num_layers > 1 else 0.0,
+        )
         self.attention = nn.MultiheadAttention(hidden_dim, num_heads, dropout=float(dropout), batch_first=True)
         self.norm = nn.LayerNorm(hidden_dim)
-        self.classifier = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
-                                        nn.Dropout(float(dropout)), nn.Linear(hidden_dim, N_SDT_LOGITS))
+        self.classifier = nn.Sequential(
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(float(dropout)),
+            nn.Linear(hidden_dim, N_SDT_LOGITS),
+        )
         self.pitch = PitchHead(n_channels, n_bins, hidden_dim) if pitch_head else None
         self.pitch_embed = nn.Linear(n_bins, hidden_dim) if pitch_features else None
 
@@ -233,8 +273,13 @@ class NoteSegmenter(nn.Module):
         enc = enc + self.pitch_embed(torch.softmax(frame_logits, dim=-1))
         return enc.reshape(b, n, -1), frame_logits.reshape(b, n, f)
 
-    def classify_encoded(self, enc: torch.Tensor, feats: torch.Tensor | None = None,
-                         frame_logits: torch.Tensor | None = None, frame_step: int = 1) -> torch.Tensor:
+    def classify_encoded(
+        self,
+        enc: torch.Tensor,
+        feats: torch.Tensor | None = None,
+        frame_logits: torch.Tensor | None = None,
+        frame_step: int = 1,
+    ) -> torch.Tensor:
         """(B, L, H) encodings -> (B, n, n_outputs) logits of the full windows, ``n = L - 2 * context``.
 
         The windows are a strided view of ``enc`` (``unfold``); the GRU and the
@@ -252,7 +297,7 @@ class NoteSegmenter(nn.Module):
         n_out = len(range(n - 2 * self.context)[::frame_step])
         windows = enc.unfold(1, self.window, frame_step)  # (B, n, H, W) view
         seq, _ = self.gru(windows.permute(0, 1, 3, 2).reshape(b * n_out, self.window, h))  # (N, W, H)
-        centre = seq[:, self.context:self.context + 1]  # (N, 1, H)
+        centre = seq[:, self.context : self.context + 1]  # (N, 1, H)
         attended, _ = self.attention(centre, seq, seq, need_weights=False)
         x = self.norm(centre + attended)[:, 0]
         sdt = self.classifier(x)
@@ -292,8 +337,9 @@ def _check_song_features(model: NoteSegmenter, feats) -> torch.Tensor:
     feats = torch.as_tensor(feats)
     expected = (model.n_channels, model.n_bins)
     if feats.ndim != 3 or tuple(feats.shape[:2]) != expected:
-        raise InputError(f"song features have shape {tuple(feats.shape)}; the model expects "
-                         f"({expected[0]}, {expected[1]}, T)")
+        raise InputError(
+            f"song features have shape {tuple(feats.shape)}; the model expects ({expected[0]}, {expected[1]}, T)"
+        )
     return feats.to(torch.float32)
 
 
@@ -320,7 +366,7 @@ def predict_song(model: NoteSegmenter, feats, segment_frames: int | None = None,
 
     def run(start: int) -> torch.Tensor:
         with torch.no_grad():  # grad mode is per thread
-            segment = padded[None, :, :, start:min(start + segment_frames, n_frames) + 2 * k].to(device)
+            segment = padded[None, :, :, start : min(start + segment_frames, n_frames) + 2 * k].to(device)
             return model(segment)[0].float().cpu()
 
     was_training = model.training

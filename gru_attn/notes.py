@@ -176,8 +176,16 @@ def read_notes(path, fmt: str | None = None, song: str | None = None, overlaps: 
     return _read_txt(path, text, overlaps)
 
 
-def write_notes(notes: NoteList, path, fmt: str | None = None, columns=("onset", "offset", "midi"),
-                song: str | None = None, tempo: float = MIDI_TEMPO, confidence=None, overlaps: bool = False) -> None:
+def write_notes(
+    notes: NoteList,
+    path,
+    fmt: str | None = None,
+    columns=("onset", "offset", "midi"),
+    song: str | None = None,
+    tempo: float = MIDI_TEMPO,
+    confidence=None,
+    overlaps: bool = False,
+) -> None:
     """Write ``notes`` atomically to ``path`` in the format of its extension (or ``fmt``).
 
     ``columns`` (CSV only) picks and orders the CSV columns from ``CSV_COLUMNS``; it
@@ -189,8 +197,9 @@ def write_notes(notes: NoteList, path, fmt: str | None = None, columns=("onset",
     """
     path = Path(path)
     kind = note_format(path, fmt)
-    _validate(path, notes.onsets, notes.offsets, notes.midi, "midi", [f"note {i + 1}" for i in range(len(notes))],
-              overlaps)
+    _validate(
+        path, notes.onsets, notes.offsets, notes.midi, "midi", [f"note {i + 1}" for i in range(len(notes))], overlaps
+    )
     if kind == "csv":
         data = _csv_text(path, notes, tuple(columns), confidence).encode()
     elif kind == "json":
@@ -203,6 +212,7 @@ def write_notes(notes: NoteList, path, fmt: str | None = None, columns=("onset",
 
 
 # --------------------------------------------------------------------------- validation
+
 
 def _validate(path, onsets, offsets, pitch, unit: str, where: list[str], overlaps: bool = False) -> np.ndarray:
     """Check notes read from ``path``; return the indices that sort them by onset.
@@ -220,15 +230,18 @@ def _validate(path, onsets, offsets, pitch, unit: str, where: list[str], overlap
     for bad, message in checks:
         if bad.any():
             i = int(np.argmax(bad))
-            raise InputError(f"{path}: {where[i]}: {message} (got onset {onsets[i]}, offset {offsets[i]}, "
-                             f"{unit} {pitch[i]})")
+            raise InputError(
+                f"{path}: {where[i]}: {message} (got onset {onsets[i]}, offset {offsets[i]}, {unit} {pitch[i]})"
+            )
     order = np.argsort(onsets, kind="stable")
     overlap = onsets[order][1:] < offsets[order][:-1] - OVERLAP_TOLERANCE_S
     if overlap.any() and not overlaps:
         i = int(np.argmax(overlap))
         prev, nxt = order[i], order[i + 1]
-        raise InputError(f"{path}: {where[nxt]}: note starting at {onsets[nxt]} s overlaps the note of "
-                         f"{where[prev]} ({onsets[prev]}-{offsets[prev]} s); expected monophonic notes")
+        raise InputError(
+            f"{path}: {where[nxt]}: note starting at {onsets[nxt]} s overlaps the note of "
+            f"{where[prev]} ({onsets[prev]}-{offsets[prev]} s); expected monophonic notes"
+        )
     return order
 
 
@@ -252,6 +265,7 @@ def _numbers(path, where: str, fields, expected: str) -> tuple:
 
 # --------------------------------------------------------------------------- readers
 
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
@@ -269,8 +283,10 @@ def _read_csv(path: Path, text: str, overlaps: bool = False) -> NoteList:
     key = tuple(f.strip().lower() for f in header)
     base = key[:-1] if key[-1:] == (CONFIDENCE,) else key
     if base not in CSV_HEADERS:
-        raise InputError(f"{path}: line {n}: unknown CSV header {','.join(header)!r}; expected one of: {known} "
-                         f"(optionally followed by {CONFIDENCE})")
+        raise InputError(
+            f"{path}: line {n}: unknown CSV header {','.join(header)!r}; expected one of: {known} "
+            f"(optionally followed by {CONFIDENCE})"
+        )
     cols, unit = CSV_HEADERS[base]
     layout = f"({','.join(key)})"
     rows, where = [], []
@@ -290,8 +306,9 @@ def _read_txt(path: Path, text: str, overlaps: bool = False) -> NoteList:
         if not fields or fields[0].startswith("#"):
             continue
         if len(fields) != 3:
-            raise InputError(f"{path}: line {n}: expected 3 whitespace-separated fields (onset offset midi), "
-                             f"got {len(fields)}")
+            raise InputError(
+                f"{path}: line {n}: expected 3 whitespace-separated fields (onset offset midi), got {len(fields)}"
+            )
         rows.append(_numbers(path, f"line {n}", fields, "(onset offset midi)"))
         where.append(f"line {n}")
     return _build(path, rows, where, "midi", overlaps)
@@ -317,8 +334,11 @@ def _read_json(path: Path, text: str, song: str | None, overlaps: bool = False) 
     rows, where = [], []
     for i, entry in enumerate(entries):
         label = f"song {song!r} note {i + 1}"
-        if (not isinstance(entry, list) or len(entry) != 3
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in entry)):
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 3
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in entry)
+        ):
             raise InputError(f"{path}: {label}: expected [onset, offset, midi] numbers, got {entry!r}")
         rows.append(tuple(float(x) for x in entry))
         where.append(label)
@@ -332,13 +352,16 @@ def _read_midi(path: Path, overlaps: bool = False) -> NoteList:
         pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as e:  # mido/pretty_midi raise many types for a corrupt file
         raise InputError(f"{path}: cannot read MIDI file ({type(e).__name__}: {e})") from None
-    notes = sorted(((n.start, n.end, float(n.pitch)) for inst in pm.instruments if not inst.is_drum
-                    for n in inst.notes), key=lambda n: n[0])
+    notes = sorted(
+        ((n.start, n.end, float(n.pitch)) for inst in pm.instruments if not inst.is_drum for n in inst.notes),
+        key=lambda n: n[0],
+    )
     where = [f"note {i + 1} (onset {start:.3f} s)" for i, (start, _, _) in enumerate(notes)]
     return _build(path, notes, where, "midi", overlaps)
 
 
 # --------------------------------------------------------------------------- writers
+
 
 def _plain(x: float, decimals: int) -> str:
     """``x`` with at most ``decimals`` decimals and no trailing zeros (60.0 -> '60')."""
@@ -348,30 +371,44 @@ def _plain(x: float, decimals: int) -> str:
 
 def _formatted(notes: NoteList, columns: tuple, confidence=None) -> list[tuple[str, ...]]:
     """Rows of ``notes`` as text, one string per column of ``columns``."""
-    values = {"onset": (notes.onsets, TIME_DECIMALS), "offset": (notes.offsets, TIME_DECIMALS),
-              "midi": (notes.midi, MIDI_DECIMALS), "hz": (notes.hz, HZ_DECIMALS),
-              CONFIDENCE: (confidence, CONFIDENCE_DECIMALS)}
+    values = {
+        "onset": (notes.onsets, TIME_DECIMALS),
+        "offset": (notes.offsets, TIME_DECIMALS),
+        "midi": (notes.midi, MIDI_DECIMALS),
+        "hz": (notes.hz, HZ_DECIMALS),
+        CONFIDENCE: (confidence, CONFIDENCE_DECIMALS),
+    }
     return [tuple(_plain(values[c][0][i], values[c][1]) for c in columns) for i in range(len(notes))]
 
 
 def _csv_text(path: Path, notes: NoteList, columns: tuple, confidence=None) -> str:
     pitch = columns[2:-1] if columns[-1:] == (CONFIDENCE,) else columns[2:]
-    if (not pitch or columns[:2] != ("onset", "offset") or not set(pitch) <= {"midi", "hz"}
-            or len(set(columns)) != len(columns)):
-        raise InputError(f"{path}: CSV columns {columns!r} not supported; expected onset, offset, then midi and/or hz, "
-                         f"optionally {CONFIDENCE}")
+    if (
+        not pitch
+        or columns[:2] != ("onset", "offset")
+        or not set(pitch) <= {"midi", "hz"}
+        or len(set(columns)) != len(columns)
+    ):
+        raise InputError(
+            f"{path}: CSV columns {columns!r} not supported; expected onset, offset, then midi and/or hz, "
+            f"optionally {CONFIDENCE}"
+        )
     if CONFIDENCE in columns:
         confidence = np.asarray(confidence if confidence is not None else [], dtype=np.float64).reshape(-1)
         if len(confidence) != len(notes) or not np.all((confidence >= 0) & (confidence <= 1)):
-            raise InputError(f"{path}: the {CONFIDENCE} column needs one value in 0..1 per note "
-                             f"(got {len(confidence)} for {len(notes)} notes)")
+            raise InputError(
+                f"{path}: the {CONFIDENCE} column needs one value in 0..1 per note "
+                f"(got {len(confidence)} for {len(notes)} notes)"
+            )
     lines = [",".join(columns)] + [",".join(row) for row in _formatted(notes, columns, confidence)]
     return "\n".join(lines) + "\n"
 
 
 def _json_text(notes: NoteList, song: str) -> str:
-    rows = [[round(float(a), TIME_DECIMALS), round(float(b), TIME_DECIMALS), round(float(c), MIDI_DECIMALS)]
-            for a, b, c in notes.to_rows()]
+    rows = [
+        [round(float(a), TIME_DECIMALS), round(float(b), TIME_DECIMALS), round(float(c), MIDI_DECIMALS)]
+        for a, b, c in notes.to_rows()
+    ]
     return json.dumps({str(song): rows}) + "\n"
 
 
@@ -396,8 +433,10 @@ def _midi_bytes(path: Path, notes: NoteList, tempo: float = MIDI_TEMPO) -> bytes
     resolution = max(MIDI_RESOLUTION, math.ceil(MIDI_RESOLUTION * 120.0 * us_per_beat / 60e6))
     pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=60e6 / (us_per_beat + 1e-4))
     inst = pretty_midi.Instrument(program=0, name="voice")
-    inst.notes = [pretty_midi.Note(velocity=100, pitch=int(p), start=float(a), end=float(b))
-                  for a, b, p in zip(notes.onsets, notes.offsets, pitch)]
+    inst.notes = [
+        pretty_midi.Note(velocity=100, pitch=int(p), start=float(a), end=float(b))
+        for a, b, p in zip(notes.onsets, notes.offsets, pitch)
+    ]
     pm.instruments.append(inst)
     buf = io.BytesIO()
     pm.write(buf)

@@ -70,8 +70,9 @@ def score(model, info, sets: dict, progress: bool = False) -> dict:
             means = condition_means(results["per_song"], conditions, source=str(notes_dir.parent / "clips.csv"))
         else:
             means = {"all": {"songs": len(results["per_song"]), **results["mean"]}}
-        out[name] = {cond: {"songs": m["songs"], **{k: round(float(m[k]), 4) for k in SCORES}}
-                     for cond, m in means.items()}
+        out[name] = {
+            cond: {"songs": m["songs"], **{k: round(float(m[k]), 4) for k in SCORES}} for cond, m in means.items()
+        }
     return out
 
 
@@ -84,8 +85,12 @@ def merit(scores: dict) -> float:
 def git_commit() -> str | None:
     """The repository's HEAD commit, or None outside a git checkout."""
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -95,12 +100,25 @@ def shipped_state(path: Path, info, scores: dict) -> dict:
     state = load_checkpoint(path)
     weights = {k: v.half() if torch.is_floating_point(v) else v for k, v in state["model"].items()}
     best = state.get("best") or {}
-    card = {"source": str(path), "epoch": state.get("epoch"), "metric": best.get("metric"),
-            "value": best.get("value"), "commit": git_commit(),
-            "date": datetime.date.today().isoformat(), "scores": scores}
-    return {"model": weights, "model_config": state["model_config"], "feature_layout": state["feature_layout"],
-            "decode": info.decode.as_dict(), "pitch_method": info.pitch_method, "config": state.get("config") or {},
-            "epoch": state.get("epoch"), "card": card}
+    card = {
+        "source": str(path),
+        "epoch": state.get("epoch"),
+        "metric": best.get("metric"),
+        "value": best.get("value"),
+        "commit": git_commit(),
+        "date": datetime.date.today().isoformat(),
+        "scores": scores,
+    }
+    return {
+        "model": weights,
+        "model_config": state["model_config"],
+        "feature_layout": state["feature_layout"],
+        "decode": info.decode.as_dict(),
+        "pitch_method": info.pitch_method,
+        "config": state.get("config") or {},
+        "epoch": state.get("epoch"),
+        "card": card,
+    }
 
 
 def model_card(scores: dict) -> str:
@@ -108,21 +126,32 @@ def model_card(scores: dict) -> str:
     lines = ["| set | condition | songs | COnPOff | COnP | COn |", "|---|---|---|---|---|---|"]
     for name, by_cond in scores.items():
         for cond, row in by_cond.items():
-            lines.append(f"| {name} | {cond} | {row['songs']} | {row['COnPOff_f1']:.3f} | {row['COnP_f1']:.3f} "
-                         f"| {row['COn_f1']:.3f} |")
+            lines.append(
+                f"| {name} | {cond} | {row['songs']} | {row['COnPOff_f1']:.3f} | {row['COnP_f1']:.3f} "
+                f"| {row['COn_f1']:.3f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gru_attn.package_model", description=__doc__.split("\n")[0])
     parser.add_argument("ckpt", help="checkpoint written by `python -m gru_attn.train` (e.g. .../checkpoints/best.pt)")
-    parser.add_argument("--decode", default=None, metavar="NAME|YAML",
-                        help="ship with this decoder (a conf/decode name or YAML file; default: the checkpoint's)")
-    parser.add_argument("--devset", default=str(DEFAULT_DEVSET),
-                        help=f"a development set folder with wav/, notes/, clips.csv (default: {DEFAULT_DEVSET}; "
-                             "skipped when absent)")
-    parser.add_argument("--crossgen-dir", default=str(DEFAULT_CROSSGEN),
-                        help=f"the cross-generator set's folder (generated if absent; default: {DEFAULT_CROSSGEN})")
+    parser.add_argument(
+        "--decode",
+        default=None,
+        metavar="NAME|YAML",
+        help="ship with this decoder (a conf/decode name or YAML file; default: the checkpoint's)",
+    )
+    parser.add_argument(
+        "--devset",
+        default=str(DEFAULT_DEVSET),
+        help=f"a development set folder with wav/, notes/, clips.csv (default: {DEFAULT_DEVSET}; skipped when absent)",
+    )
+    parser.add_argument(
+        "--crossgen-dir",
+        default=str(DEFAULT_CROSSGEN),
+        help=f"the cross-generator set's folder (generated if absent; default: {DEFAULT_CROSSGEN})",
+    )
     parser.add_argument("--no-crossgen", action="store_true", help="do not judge on the cross-generator set")
     parser.add_argument("--force", action="store_true", help="replace the shipped model even if it wins")
     parser.add_argument("--out", default=str(PACKAGED_MODEL), help=f"where to write (default: {PACKAGED_MODEL})")

@@ -48,7 +48,9 @@ from gru_attn.frames import SAMPLE_RATE, frame_times, num_frames
 # Folders of tracker configs ``<name>.yaml`` (the first holding a name wins); a test or a plugin may add one.
 SEARCH_PATH = [CONF_DIR / "pitch"]
 DEFAULT_METHOD = "praat"  # for checkpoints that name no method
-MODEL_METHOD = "model"  # the pitch method that reads the model's pitch head (contract.model_pitch_contours), not a tracker
+MODEL_METHOD = (
+    "model"  # the pitch method that reads the model's pitch head (contract.model_pitch_contours), not a tracker
+)
 ANALYSIS_STEP = 0.005  # s, the trackers' own frame step before sampling at the frame centres
 
 
@@ -65,8 +67,10 @@ def pitch_methods() -> tuple[str, ...]:
 def tracker_config(method: str) -> dict:
     """The config of tracker ``method`` (``_target_``, ``f0_floor``, ``f0_ceil``) as a plain dict."""
     if method == MODEL_METHOD:
-        raise InputError("pitch method 'model' comes from the network's pitch head, not from audio; "
-                         f"track_pitch takes one of {', '.join(tracker_names())}")
+        raise InputError(
+            "pitch method 'model' comes from the network's pitch head, not from audio; "
+            f"track_pitch takes one of {', '.join(tracker_names())}"
+        )
     for folder in SEARCH_PATH:
         path = Path(folder) / f"{method}.yaml"
         if path.is_file():
@@ -77,8 +81,9 @@ def tracker_config(method: str) -> dict:
     raise InputError(f"pitch method {method!r}: expected one of {', '.join(tracker_names())}")
 
 
-def track_pitch(audio: np.ndarray, method: str = DEFAULT_METHOD, f0_floor: float | None = None,
-                f0_ceil: float | None = None) -> np.ndarray:
+def track_pitch(
+    audio: np.ndarray, method: str = DEFAULT_METHOD, f0_floor: float | None = None, f0_ceil: float | None = None
+) -> np.ndarray:
     """f0 of ``audio`` ((N,) float samples at 16 kHz) per CFP frame.
 
     Returns (T,) float64 Hz, ``T = floor((N - 1) / 320)``, 0 where unvoiced.
@@ -92,8 +97,10 @@ def track_pitch(audio: np.ndarray, method: str = DEFAULT_METHOD, f0_floor: float
         raise InputError(f"pitch range {f0_floor}-{f0_ceil} Hz: expected 0 < floor < ceiling < 8000")
     x = np.asarray(audio)
     if x.ndim != 1 or not np.issubdtype(x.dtype, np.floating) or not np.all(np.isfinite(x)):
-        raise InputError(f"pitch tracking: expected a 1-D array of finite float samples at 16 kHz, "
-                         f"got {x.dtype} array of shape {x.shape}")
+        raise InputError(
+            f"pitch tracking: expected a 1-D array of finite float samples at 16 kHz, "
+            f"got {x.dtype} array of shape {x.shape}"
+        )
     n_frames = num_frames(len(x))
     if n_frames == 0:
         return np.zeros(0)
@@ -138,8 +145,7 @@ def world(x: np.ndarray, f0_floor: float, f0_ceil: float):
 
 def harvest(x: np.ndarray, f0_floor: float, f0_ceil: float):
     """Harvest at a 5 ms step: (times s, f0 Hz)."""
-    f0, t = _pyworld().harvest(x, SAMPLE_RATE, f0_floor=f0_floor, f0_ceil=f0_ceil,
-                               frame_period=ANALYSIS_STEP * 1000)
+    f0, t = _pyworld().harvest(x, SAMPLE_RATE, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=ANALYSIS_STEP * 1000)
     return t, f0
 
 
@@ -153,7 +159,8 @@ def praat(x: np.ndarray, f0_floor: float, f0_ceil: float):
 
     x = np.pad(x, (0, max(0, int(np.ceil(4 * SAMPLE_RATE / f0_floor)) - len(x))))
     pitch = parselmouth.Sound(x, sampling_frequency=SAMPLE_RATE).to_pitch_ac(
-        time_step=ANALYSIS_STEP, pitch_floor=f0_floor, pitch_ceiling=f0_ceil)
+        time_step=ANALYSIS_STEP, pitch_floor=f0_floor, pitch_ceiling=f0_ceil
+    )
     return pitch.xs(), pitch.selected_array["frequency"]
 
 

@@ -39,9 +39,16 @@ def plot_training_curves(history: list[dict], path: str | os.PathLike) -> Path:
     epochs = [h["epoch"] for h in history]
     panels = [
         ("loss", [("train/loss", "train"), ("val/loss", "val")]),
-        ("frame accuracy (val)", [("val/voiced_acc", "voiced"), ("val/onset_acc", "onset"),
-                                  ("val/offset_acc", "offset"), ("val/onset_f1", "onset F1"),
-                                  ("val/offset_f1", "offset F1")]),
+        (
+            "frame accuracy (val)",
+            [
+                ("val/voiced_acc", "voiced"),
+                ("val/onset_acc", "onset"),
+                ("val/offset_acc", "offset"),
+                ("val/onset_f1", "onset F1"),
+                ("val/offset_f1", "offset F1"),
+            ],
+        ),
         ("note F1 (val)", [("val/COnPOff_f1", "COnPOff"), ("val/COnP_f1", "COnP"), ("val/COn_f1", "COn")]),
     ]
     fig = new_figure(figsize=(13, 3.6))
@@ -59,7 +66,9 @@ def plot_training_curves(history: list[dict], path: str | os.PathLike) -> Path:
     return save_figure(fig, path)
 
 
-def plot_transcription(path: str | os.PathLike, notes, pitch_hz, probs, thresholds=None, title: str | None = None) -> Path:
+def plot_transcription(
+    path: str | os.PathLike, notes, pitch_hz, probs, thresholds=None, title: str | None = None
+) -> Path:
     """Piano roll of ``notes`` over the pitch contour, with the frame probabilities beneath.
 
     ``notes``: a :class:`gru_attn.notes.NoteList`; ``pitch_hz``: (T,) f0 in Hz on the frame

@@ -48,8 +48,9 @@ def is_up_to_date(path: str | os.PathLike, out_dir: str | os.PathLike) -> bool:
     return all(out.is_file() and out.stat().st_mtime_ns >= source_time for out in output_paths(path, out_dir))
 
 
-def compute_outputs(audio: np.ndarray, device: str = "auto", pitch_method: str = DEFAULT_METHOD,
-                    source: str = "audio") -> tuple[np.ndarray, np.ndarray]:
+def compute_outputs(
+    audio: np.ndarray, device: str = "auto", pitch_method: str = DEFAULT_METHOD, source: str = "audio"
+) -> tuple[np.ndarray, np.ndarray]:
     """(features (1566, T) float32, pitch (T,) float64 Hz) of 16 kHz mono ``audio`` (N,)."""
     features = cfp_features(audio, device=device, source=source)
     pitch = np.asarray(track_pitch(audio, method=pitch_method), dtype=np.float64)
@@ -58,8 +59,13 @@ def compute_outputs(audio: np.ndarray, device: str = "auto", pitch_method: str =
     return features, pitch
 
 
-def preprocess_file(path: str | os.PathLike, out_dir: str | os.PathLike = "generated", device: str = "auto",
-                    pitch_method: str = DEFAULT_METHOD, force: bool = False) -> bool:
+def preprocess_file(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike = "generated",
+    device: str = "auto",
+    pitch_method: str = DEFAULT_METHOD,
+    force: bool = False,
+) -> bool:
     """Write the feature and pitch files of one audio file; False when skipped as up to date.
 
     Raises InputError (naming the file) for unreadable, too short or silent audio.
@@ -78,8 +84,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("input", help="audio file (.wav/.flac/.ogg) or folder of audio files")
     parser.add_argument("--out", default="generated", help="output folder (default: generated)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="CFP device (default: auto)")
-    parser.add_argument("--pitch-method", default=DEFAULT_METHOD, choices=tracker_names(),
-                        help=f"pitch tracker of conf/pitch (default: {DEFAULT_METHOD})")
+    parser.add_argument(
+        "--pitch-method",
+        default=DEFAULT_METHOD,
+        choices=tracker_names(),
+        help=f"pitch tracker of conf/pitch (default: {DEFAULT_METHOD})",
+    )
     parser.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
     return parser.parse_args(argv)
 
@@ -114,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:  # a full disk: the file's outputs are not written (atomically)
             failed += 1
             tqdm.write(f"error: {args.out}: cannot write the outputs of {path} ({os_reason(exc)})", file=sys.stderr)
-    print(f"processed {processed}, skipped {skipped} (up to date), failed {failed}; "
-          f"{seconds:.1f} s of audio in {time.perf_counter() - start:.1f} s; outputs in {args.out}")
+    print(
+        f"processed {processed}, skipped {skipped} (up to date), failed {failed}; "
+        f"{seconds:.1f} s of audio in {time.perf_counter() - start:.1f} s; outputs in {args.out}"
+    )
     return 1 if failed else 0
 
 

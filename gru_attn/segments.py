@@ -93,8 +93,18 @@ class SegmentDecoder:
     round_pitch: bool = False
 
     def __post_init__(self):
-        for name in ("voicing_weight", "pitch_weight", "pitch_sigma", "pitch_cap", "note_cost", "onset_weight",
-                     "repeat_onset_weight", "repeat_dip_weight", "offset_weight", "pitch_tolerance"):
+        for name in (
+            "voicing_weight",
+            "pitch_weight",
+            "pitch_sigma",
+            "pitch_cap",
+            "note_cost",
+            "onset_weight",
+            "repeat_onset_weight",
+            "repeat_dip_weight",
+            "offset_weight",
+            "pitch_tolerance",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise InputError(f"decode.{name} must be a number >= 0, got {value!r}")
@@ -122,8 +132,9 @@ class SegmentDecoder:
         probs = np.asarray(probs, dtype=np.float64)
         midi = hz_to_midi(pitch_hz)
         if probs.ndim != 2 or probs.shape[1] != 3 or len(midi) != len(probs):
-            raise ValueError(f"SegmentDecoder: expected probs (T, 3) and pitch (T,), got {probs.shape} and "
-                             f"{midi.shape}")
+            raise ValueError(
+                f"SegmentDecoder: expected probs (T, 3) and pitch (T,), got {probs.shape} and {midi.shape}"
+            )
         fallback = midi if fallback_hz is None else hz_to_midi(fallback_hz)
         if len(fallback) != len(midi):
             raise ValueError(f"SegmentDecoder: fallback pitch has {len(fallback)} frames, expected {len(midi)}")
@@ -141,8 +152,9 @@ class SegmentDecoder:
         hi = int(np.ceil(np.percentile(ref, 99))) + RANGE_MARGIN
         states = np.arange(lo, hi + 1, dtype=np.float64)  # (P,)
         pitch_cost = self._pitch_cost(fallback, states, pitch_dist)  # (T, P)
-        note_emit = ((self.voicing_bias - self.voicing_weight * np.log(v))[:, None]
-                     + self.pitch_weight * v[:, None] * pitch_cost)
+        note_emit = (self.voicing_bias - self.voicing_weight * np.log(v))[:, None] + self.pitch_weight * v[
+            :, None
+        ] * pitch_cost
         rest_emit = -self.voicing_weight * np.log1p(-v)
         on, off = probs[:, 1], probs[:, 2]
         start = self.note_cost - self.onset_weight * on  # (T,)
@@ -165,10 +177,11 @@ class SegmentDecoder:
             mass = cum[:, edges[:, 1]] - cum[:, edges[:, 0]]
             return np.minimum(-np.log(np.clip(mass, 0.0, 1.0) + 0.01), self.pitch_cap)
         d = np.nan_to_num(fallback, nan=-1e3)[:, None] - states[None, :]
-        return np.minimum(d * d / (2.0 * self.pitch_sigma ** 2), self.pitch_cap)
+        return np.minimum(d * d / (2.0 * self.pitch_sigma**2), self.pitch_cap)
 
-    def _notes(self, path: np.ndarray, new_note: np.ndarray, states: np.ndarray, midi: np.ndarray,
-               fallback: np.ndarray) -> NoteList:
+    def _notes(
+        self, path: np.ndarray, new_note: np.ndarray, states: np.ndarray, midi: np.ndarray, fallback: np.ndarray
+    ) -> NoteList:
         """Viterbi path (T,) (-1 = rest, else state index) + (T,) note-start flags -> NoteList."""
         n = len(path)
         in_note = path >= 0

@@ -34,8 +34,11 @@ def render_notes(notes: NoteList, duration_s: float, sample_rate: int = SAMPLE_R
         if stop <= start:
             continue
         t = np.arange(stop - start) / sample_rate
-        tone = sum(a * np.sin(2 * np.pi * k * hz * t) for k, a in enumerate(SYNTH_HARMONICS, start=1)
-                   if k * hz < sample_rate / 2)
+        tone = sum(
+            a * np.sin(2 * np.pi * k * hz * t)
+            for k, a in enumerate(SYNTH_HARMONICS, start=1)
+            if k * hz < sample_rate / 2
+        )
         fade = min(int(SYNTH_FADE_S * sample_rate), (stop - start) // 2)
         envelope = np.ones(stop - start)
         if fade:

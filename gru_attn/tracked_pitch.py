@@ -65,8 +65,10 @@ def validation_pitch(method: str | None, wav_dir=None):
     if method == MODEL_METHOD:
         return MODEL_METHOD
     if wav_dir is None:
-        log.info("validation pitch: no audio for the %s tracker (set data.wav_dir); decoding with the corpus's "
-                 "pitch files", method)
+        log.info(
+            "validation pitch: no audio for the %s tracker (set data.wav_dir); decoding with the corpus's pitch files",
+            method,
+        )
         return TrackerPitch(method)
     wav_dir = Path(wav_dir)
     return TrackerPitch(method, wav_dir, wav_dir.parent / f"pitch_{method}")

@@ -113,9 +113,13 @@ def checkpoint_info(cfg: DictConfig, model: torch.nn.Module, model_config: dict)
     else: the model config, the feature layout, the pitch method and the resolved config."""
     return {
         "model_config": model_config,
-        "feature_layout": {"n_channels": int(model_config["n_channels"]), "n_bins": int(model_config["n_bins"]),
-                           "context": int(model.context),
-                           "hop_seconds": HOP_SECONDS, "sample_rate": SAMPLE_RATE},
+        "feature_layout": {
+            "n_channels": int(model_config["n_channels"]),
+            "n_bins": int(model_config["n_bins"]),
+            "context": int(model.context),
+            "hop_seconds": HOP_SECONDS,
+            "sample_rate": SAMPLE_RATE,
+        },
         "pitch_method": cfg.inference.pitch_method,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
@@ -130,8 +134,10 @@ def train(cfg: DictConfig) -> float:
         raise InputError(f"optimized_direction={direction!r}: expected maximize or minimize")
     check_moved_keys(cfg)
     if int(cfg.trainer.max_epochs) < 1:
-        raise InputError(f"trainer.max_epochs={cfg.trainer.max_epochs}: must be at least 1 "
-                         "(a run of 0 epochs would save an untrained model)")
+        raise InputError(
+            f"trainer.max_epochs={cfg.trainer.max_epochs}: must be at least 1 "
+            "(a run of 0 epochs would save an untrained model)"
+        )
     seed_everything(int(cfg.seed))
     if cfg.trainer.get("threads"):
         torch.set_num_threads(int(cfg.trainer.threads))  # global state: set here, never in the engine
@@ -151,24 +157,37 @@ def train(cfg: DictConfig) -> float:
 
     # what the loop gets: the training chunks, the validation set, its settings, where it reports
     augment = OmegaConf.to_container(cfg.data.augment, resolve=True) if cfg.data.get("augment") else None
-    train_set = training_set(train_songs, model, loss_fn, batch_size=int(cfg.data.batch_size),
-                             chunk_frames=int(cfg.data.chunk_frames), seed=int(cfg.seed), augment=augment)
+    train_set = training_set(
+        train_songs,
+        model,
+        loss_fn,
+        batch_size=int(cfg.data.batch_size),
+        chunk_frames=int(cfg.data.chunk_frames),
+        seed=int(cfg.seed),
+        augment=augment,
+    )
     # validation decodes note pitches as inference will: the pitch head, or a tracker on the corpus's audio
     val_pitch = validation_pitch(cfg.inference.pitch_method, getattr(corpus, "wav_dir", None))
     val_set = ValidationSet(val_songs, build_decoder(cfg.decode, "decode"), val_pitch)
     settings = TrainerSettings(**cfg.trainer)
     settings.device = job_device(settings.device)  # sweeps: one job per GPU
     logger = build_logger(cfg.get("logger"))  # live logs (conf/logger); closed with the final metrics
-    spec = RunSpec(out_dir, cfg.optimized_metric, direction, checkpoint_info(cfg, model, model_config),
-                  on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
-                  logger=logger)
+    spec = RunSpec(
+        out_dir,
+        cfg.optimized_metric,
+        direction,
+        checkpoint_info(cfg, model, model_config),
+        on_epoch_end=epoch_callback(cfg),  # sweeps: report to / get pruned by the Optuna study
+        logger=logger,
+    )
     try:
         summary = fit(model, train_set, val_set, loss_fn, make_optimizer, make_scheduler, settings, spec)
     finally:
         finish(logger, flat_params(cfg), out_dir / "metrics.json")
     best = summary["best_value"]
-    log.info("done: best %s = %s at epoch %s; run directory %s", cfg.optimized_metric, best,
-             summary["best_epoch"], out_dir)
+    log.info(
+        "done: best %s = %s at epoch %s; run directory %s", cfg.optimized_metric, best, summary["best_epoch"], out_dir
+    )
     return float(best) if best is not None else worst_value(direction)
 
 

@@ -87,13 +87,16 @@ def note_confidence(notes: NoteList, probs: np.ndarray) -> np.ndarray:
         return np.zeros(len(notes))
     starts = np.clip(time_to_frame(notes.onsets), 0, len(probs) - 1)
     stops = np.clip(time_to_frame(notes.offsets), starts + 1, len(probs))
-    out = [probs[a:e, 0].mean() * probs[max(a - ONSET_PEAK_FRAMES, 0):a + ONSET_PEAK_FRAMES + 1, 1].max()
-           for a, e in zip(starts, stops)]
+    out = [
+        probs[a:e, 0].mean() * probs[max(a - ONSET_PEAK_FRAMES, 0) : a + ONSET_PEAK_FRAMES + 1, 1].max()
+        for a, e in zip(starts, stops)
+    ]
     return np.clip(np.asarray(out), 0.0, 1.0)
 
 
-def output_paths(name: str, out_dir: Path, formats=DEFAULT_FORMATS, synth: bool = False,
-                 plot: bool = False) -> dict[str, Path]:
+def output_paths(
+    name: str, out_dir: Path, formats=DEFAULT_FORMATS, synth: bool = False, plot: bool = False
+) -> dict[str, Path]:
     """``{output kind: path}`` of one song: the ``formats`` (keys of ``FORMATS``), then ``synth`` / ``plot``."""
     paths = {fmt: out_dir / f"{name}{FORMATS[fmt]}" for fmt in formats}
     if synth:
@@ -103,8 +106,16 @@ def output_paths(name: str, out_dir: Path, formats=DEFAULT_FORMATS, synth: bool 
     return paths
 
 
-def write_outputs(name: str, result: Transcription, info: ModelInfo, out_dir: Path, formats=DEFAULT_FORMATS,
-                  tempo: float = MIDI_TEMPO, synth: bool = False, plot: bool = False) -> list[Path]:
+def write_outputs(
+    name: str,
+    result: Transcription,
+    info: ModelInfo,
+    out_dir: Path,
+    formats=DEFAULT_FORMATS,
+    tempo: float = MIDI_TEMPO,
+    synth: bool = False,
+    plot: bool = False,
+) -> list[Path]:
     """Write the outputs of :func:`output_paths` (all, or none when one fails); returns their paths.
 
     Each is first written to a temporary sibling; they replace their targets only once
@@ -125,59 +136,108 @@ def write_outputs(name: str, result: Transcription, info: ModelInfo, out_dir: Pa
                 write_wav(render_notes(notes, result.duration_s), path)
             else:
                 d = info.decode
-                plot_transcription(path, notes, result.pitch, result.probs,
-                                   thresholds=tuple(getattr(d, f"{k}_threshold", 0.5) for k in ("voiced", "onset", "offset")),
-                                   title=f"{name} ({info.path.name})")
+                plot_transcription(
+                    path,
+                    notes,
+                    result.pitch,
+                    result.probs,
+                    thresholds=tuple(getattr(d, f"{k}_threshold", 0.5) for k in ("voiced", "onset", "offset")),
+                    title=f"{name} ({info.path.name})",
+                )
     return list(paths.values())
 
 
 def summary_line(name: str, result: Transcription) -> str:
     """``<name>: N notes, D s of audio, RTF r (features a s, pitch b s, model c s, decode d s)``."""
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
-    return (f"{name}: {len(result.notes)} notes, {result.duration_s:.1f} s of audio, "
-            f"RTF {result.rtf:.3f} ({stages})")
+    return f"{name}: {len(result.notes)} notes, {result.duration_s:.1f} s of audio, RTF {result.rtf:.3f} ({stages})"
 
 
-def transcribe_file(path: Path | None, model, info: ModelInfo, device, feat: Path | None = None,
-                    pitch: Path | None = None, segment_frames: int | None = None) -> Transcription:
+def transcribe_file(
+    path: Path | None,
+    model,
+    info: ModelInfo,
+    device,
+    feat: Path | None = None,
+    pitch: Path | None = None,
+    segment_frames: int | None = None,
+) -> Transcription:
     """Transcribe audio file ``path`` (None when ``feat`` and ``pitch`` are both given)."""
     audio = load_audio(path) if path is not None else None
     feats = features_from_file(feat) if feat is not None else None
     contour = pitch_from_file(pitch) if pitch is not None else None
     source = path if path is not None else feat
-    return transcribe_audio(model, info, audio, feats=feats, pitch=contour, source=source, device=device,
-                            segment_frames=segment_frames, feat_source=feat, pitch_source=pitch)
+    return transcribe_audio(
+        model,
+        info,
+        audio,
+        feats=feats,
+        pitch=contour,
+        source=source,
+        device=device,
+        segment_frames=segment_frames,
+        feat_source=feat,
+        pitch_source=pitch,
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(prog="python -m gru_attn.transcribe", description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", help="audio file (.wav/.flac/.ogg) or folder of audio files")
-    parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
-                        help=f"comma-separated output formats out of {', '.join(FORMATS)} (default: %(default)s)")
-    parser.add_argument("--tempo", type=float, default=MIDI_TEMPO,
-                        help="tempo in bpm written into the MIDI file; note times stay in seconds (default: 120)")
-    parser.add_argument("--glob", help="for a folder: the files to transcribe, a pattern relative to it "
-                        "(e.g. '*.wav' or '**/*.flac'; default: its .wav/.flac/.ogg files)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: keep them "
-                        "and skip the song)")
-    parser.add_argument("--ckpt", default=None, help="checkpoint written by `python -m gru_attn.train` "
-                        "(default: the model shipped with the package, gru_attn/weights/default.pt)")
+    parser.add_argument(
+        "--formats",
+        default=",".join(DEFAULT_FORMATS),
+        help=f"comma-separated output formats out of {', '.join(FORMATS)} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tempo",
+        type=float,
+        default=MIDI_TEMPO,
+        help="tempo in bpm written into the MIDI file; note times stay in seconds (default: 120)",
+    )
+    parser.add_argument(
+        "--glob",
+        help="for a folder: the files to transcribe, a pattern relative to it "
+        "(e.g. '*.wav' or '**/*.flac'; default: its .wav/.flac/.ogg files)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs (default: keep them and skip the song)"
+    )
+    parser.add_argument(
+        "--ckpt",
+        default=None,
+        help="checkpoint written by `python -m gru_attn.train` "
+        "(default: the model shipped with the package, gru_attn/weights/default.pt)",
+    )
     parser.add_argument("--out", default=".", help="output folder (default: the current folder)")
-    parser.add_argument("--name", help="output file name (without extension) for a single input "
-                        "(default: the input's name)")
+    parser.add_argument(
+        "--name", help="output file name (without extension) for a single input (default: the input's name)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--synth", action="store_true", help="also write <name>.synth.wav (the notes rendered)")
     parser.add_argument("--plot", action="store_true", help="also write <name>.png (piano roll + probabilities)")
     parser.add_argument("--feat", help="VOCANO-layout features <name>_feat.npy to use instead of computing them")
     parser.add_argument("--pitch", help="pitch contour <name>_pitch.npy (Hz) to use instead of tracking it")
-    parser.add_argument("--pitch-method", choices=pitch_methods(), default=None,
-                        help="where note pitches come from (default: the checkpoint's): model (the network's "
-                             f"pitch head) or a tracker of conf/pitch: {', '.join(tracker_names())}")
-    parser.add_argument("--decode", default=None, metavar="NAME|YAML",
-                        help="note decoder: a name of conf/decode (segments, peaks) or a YAML file with _target_ "
-                             "(default: the checkpoint's)")
-    parser.add_argument("--segment-frames", type=int, default=None,
-                        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)")
+    parser.add_argument(
+        "--pitch-method",
+        choices=pitch_methods(),
+        default=None,
+        help="where note pitches come from (default: the checkpoint's): model (the network's "
+        f"pitch head) or a tracker of conf/pitch: {', '.join(tracker_names())}",
+    )
+    parser.add_argument(
+        "--decode",
+        default=None,
+        metavar="NAME|YAML",
+        help="note decoder: a name of conf/decode (segments, peaks) or a YAML file with _target_ "
+        "(default: the checkpoint's)",
+    )
+    parser.add_argument(
+        "--segment-frames",
+        type=int,
+        default=None,
+        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)",
+    )
     return parser.parse_args(argv)
 
 
@@ -256,10 +316,18 @@ def main(argv: list[str] | None = None) -> int:
             outputs = output_paths(name, out_dir, args.formats, args.synth, args.plot).values()
             existing = [p for p in outputs if p.exists()]
             if existing and not args.overwrite:
-                raise InputError(f"{', '.join(map(str, existing))}: {'exists' if len(existing) == 1 else 'exist'} "
-                                 "(use --overwrite)")
-            result = transcribe_file(path, model, info, device, Path(args.feat) if args.feat else None,
-                                     Path(args.pitch) if args.pitch else None, args.segment_frames)
+                raise InputError(
+                    f"{', '.join(map(str, existing))}: {'exists' if len(existing) == 1 else 'exist'} (use --overwrite)"
+                )
+            result = transcribe_file(
+                path,
+                model,
+                info,
+                device,
+                Path(args.feat) if args.feat else None,
+                Path(args.pitch) if args.pitch else None,
+                args.segment_frames,
+            )
             write_outputs(name, result, info, out_dir, args.formats, args.tempo, synth=args.synth, plot=args.plot)
         except InputError as exc:
             failed += 1
@@ -271,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         tqdm.write(summary_line(name, result))
     if len(jobs) > 1:
-        print(f"transcribed {len(jobs) - failed} of {len(jobs)} files into {out_dir}" +
-              (f"; {failed} failed" if failed else ""))
+        print(
+            f"transcribed {len(jobs) - failed} of {len(jobs)} files into {out_dir}"
+            + (f"; {failed} failed" if failed else "")
+        )
     return 1 if failed else 0
 
 

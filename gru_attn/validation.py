@@ -51,8 +51,11 @@ class Rule:
             text = "a string"
         else:
             text = "a whole number" if self.kind is int else "a finite number"
-            bounds = [f"{op} {v:g}" for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
-                      if v is not None]
+            bounds = [
+                f"{op} {v:g}"
+                for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+                if v is not None
+            ]
             if bounds:
                 text += " " + " and ".join(bounds)
         return text + (" (or null)" if self.null else "")
@@ -72,8 +75,12 @@ class Rule:
             return False
         if not math.isfinite(value):
             return False
-        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
-                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+        return (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
 
 
 def Int(ge=None, gt=None, le=None, null=False) -> Rule:  # noqa: N802 - reads as a type in the table
@@ -95,36 +102,65 @@ SCHEMA: dict[str, Rule] = {
     "optimized_direction": Rule("choice", choices=("maximize", "minimize")),
     "optimized_metric": Rule(str),
     # loss
-    "loss.voiced_weight": WEIGHT, "loss.onset_weight": WEIGHT, "loss.offset_weight": WEIGHT,
-    "loss.pitch_weight": WEIGHT, "loss.pitch_sigma": Num(gt=0), "loss.event_width": Int(ge=0),
+    "loss.voiced_weight": WEIGHT,
+    "loss.onset_weight": WEIGHT,
+    "loss.offset_weight": WEIGHT,
+    "loss.pitch_weight": WEIGHT,
+    "loss.pitch_sigma": Num(gt=0),
+    "loss.event_width": Int(ge=0),
     # decode (gru_attn.decode.DecodeParams)
-    "decode.onset_threshold": PROBABILITY, "decode.offset_threshold": PROBABILITY,
-    "decode.voiced_threshold": PROBABILITY, "decode.min_voiced_fraction": PROBABILITY,
-    "decode.smooth_frames": Int(ge=0), "decode.peak_distance_frames": Int(ge=1),
-    "decode.min_note_frames": Int(ge=0), "decode.min_silence_frames": Int(ge=1),
-    "decode.split_semitones": Num(ge=0), "decode.split_frames": Int(ge=1), "decode.round_pitch": BOOL,
+    "decode.onset_threshold": PROBABILITY,
+    "decode.offset_threshold": PROBABILITY,
+    "decode.voiced_threshold": PROBABILITY,
+    "decode.min_voiced_fraction": PROBABILITY,
+    "decode.smooth_frames": Int(ge=0),
+    "decode.peak_distance_frames": Int(ge=1),
+    "decode.min_note_frames": Int(ge=0),
+    "decode.min_silence_frames": Int(ge=1),
+    "decode.split_semitones": Num(ge=0),
+    "decode.split_frames": Int(ge=1),
+    "decode.round_pitch": BOOL,
     "inference.pitch_method": Rule("choice", choices=PITCH_METHODS),
     # trainer
-    "trainer.max_epochs": Int(ge=1), "trainer.device": Rule(str), "trainer.amp": BOOL,
-    "trainer.grad_clip": Num(gt=0, null=True), "trainer.early_stopping_patience": Int(ge=1, null=True),
-    "trainer.checkpoint_every": Int(ge=0), "trainer.max_minutes": Num(gt=0, null=True),
-    "trainer.limit_train_batches": Int(ge=1, null=True), "trainer.segment_frames": Int(ge=1, null=True),
-    "trainer.resume": Rule(str, null=True), "trainer.threads": Int(ge=1, null=True),
+    "trainer.max_epochs": Int(ge=1),
+    "trainer.device": Rule(str),
+    "trainer.amp": BOOL,
+    "trainer.grad_clip": Num(gt=0, null=True),
+    "trainer.early_stopping_patience": Int(ge=1, null=True),
+    "trainer.checkpoint_every": Int(ge=0),
+    "trainer.max_minutes": Num(gt=0, null=True),
+    "trainer.limit_train_batches": Int(ge=1, null=True),
+    "trainer.segment_frames": Int(ge=1, null=True),
+    "trainer.resume": Rule(str, null=True),
+    "trainer.threads": Int(ge=1, null=True),
     "trainer.frame_step": Int(ge=1),
     # data
-    "data.batch_size": Int(ge=1), "data.chunk_frames": Int(ge=1),
-    "data.val_fraction": Num(ge=0, lt=1), "data.split_seed": Int(ge=0),
-    "data.corpus.minutes_train": Num(gt=0), "data.corpus.minutes_val": Num(gt=0),
-    "data.corpus.minutes_test": Num(ge=0), "data.corpus.seed": Int(ge=0),
-    "data.corpus.accompaniment_share": PROBABILITY, "data.corpus.recording_chain": BOOL,
+    "data.batch_size": Int(ge=1),
+    "data.chunk_frames": Int(ge=1),
+    "data.val_fraction": Num(ge=0, lt=1),
+    "data.split_seed": Int(ge=0),
+    "data.corpus.minutes_train": Num(gt=0),
+    "data.corpus.minutes_val": Num(gt=0),
+    "data.corpus.minutes_test": Num(ge=0),
+    "data.corpus.seed": Int(ge=0),
+    "data.corpus.accompaniment_share": PROBABILITY,
+    "data.corpus.recording_chain": BOOL,
     # model (the shipped architecture's settings; another model checks its own)
-    "model.hidden_dim": Int(ge=1), "model.num_layers": Int(ge=1), "model.num_heads": Int(ge=1),
-    "model.dropout": Num(ge=0, lt=1), "model.context": Int(ge=0),
-    "model.pitch_head": BOOL, "model.pitch_features": BOOL,
+    "model.hidden_dim": Int(ge=1),
+    "model.num_layers": Int(ge=1),
+    "model.num_heads": Int(ge=1),
+    "model.dropout": Num(ge=0, lt=1),
+    "model.context": Int(ge=0),
+    "model.pitch_head": BOOL,
+    "model.pitch_features": BOOL,
     # optimizer / scheduler
-    "optimizer.lr": Num(gt=0), "optimizer.weight_decay": Num(ge=0), "optimizer.momentum": Num(ge=0, lt=1),
+    "optimizer.lr": Num(gt=0),
+    "optimizer.weight_decay": Num(ge=0),
+    "optimizer.momentum": Num(ge=0, lt=1),
     "optimizer.nesterov": BOOL,
-    "scheduler.T_max": Int(ge=1), "scheduler.eta_min": Num(ge=0), "scheduler.factor": Num(gt=0, lt=1),
+    "scheduler.T_max": Int(ge=1),
+    "scheduler.eta_min": Num(ge=0),
+    "scheduler.factor": Num(gt=0, lt=1),
     "scheduler.patience": Int(ge=0),
     # logger
     "logger.log_every_n_steps": Int(ge=1),
@@ -132,9 +168,12 @@ SCHEMA: dict[str, Rule] = {
 
 # The sweeper's settings (hydra.sweeper.*, checked by gru_attn.sweep.sweeper before a study opens).
 SWEEPER_SCHEMA: dict[str, Rule] = {
-    "hydra.sweeper.n_trials": Int(ge=1), "hydra.sweeper.n_jobs": Int(ge=1, null=True),
-    "hydra.sweeper.max_failure_rate": PROBABILITY, "hydra.sweeper.heartbeat_interval": Num(gt=0),
-    "hydra.sweeper.grace_period": Num(gt=0, null=True), "hydra.sweeper.reseed": BOOL,
+    "hydra.sweeper.n_trials": Int(ge=1),
+    "hydra.sweeper.n_jobs": Int(ge=1, null=True),
+    "hydra.sweeper.max_failure_rate": PROBABILITY,
+    "hydra.sweeper.heartbeat_interval": Num(gt=0),
+    "hydra.sweeper.grace_period": Num(gt=0, null=True),
+    "hydra.sweeper.reseed": BOOL,
 }
 
 # Every-element rules of list settings: key -> (rule, length or None)
@@ -185,8 +224,11 @@ def _check_lists(cfg: DictConfig) -> list[str]:
         found, value = _select(cfg, key)
         if not found or value is None:
             continue
-        if (not isinstance(value, list) or (length is not None and len(value) != length)
-                or not all(rule.accepts(v) for v in value)):
+        if (
+            not isinstance(value, list)
+            or (length is not None and len(value) != length)
+            or not all(rule.accepts(v) for v in value)
+        ):
             size = f"{length} " if length else ""
             problems.append(f"{key}={_show(value)}: expected a list of {size}{rule.expected()}s")
         elif key == "data.augment.pitch_shift_bins" and value[0] > value[1]:
@@ -235,12 +277,17 @@ def _check_targets(cfg: DictConfig) -> list[str]:
         picked = f" ({group}={choices[group]})" if group in choices else ""
         hint = ""
         if group == "data" and choices.get("experiment"):
-            hint = (f"; experiment={choices['experiment']} is a preset for the synthetic corpus "
-                    "(it sets data.corpus.minutes_*), not for this data set")
-        valid = ", ".join(sorted(set(params) - {"self", "params", "splits", "progress"}
-                                 - _BUILT_LATER.get(node_key, set())))
-        problems.append(f"{', '.join(unknown)}: {'not a setting' if len(unknown) == 1 else 'not settings'} "
-                        f"of {target}{picked}{hint}; its settings: {valid}")
+            hint = (
+                f"; experiment={choices['experiment']} is a preset for the synthetic corpus "
+                "(it sets data.corpus.minutes_*), not for this data set"
+            )
+        valid = ", ".join(
+            sorted(set(params) - {"self", "params", "splits", "progress"} - _BUILT_LATER.get(node_key, set()))
+        )
+        problems.append(
+            f"{', '.join(unknown)}: {'not a setting' if len(unknown) == 1 else 'not settings'} "
+            f"of {target}{picked}{hint}; its settings: {valid}"
+        )
     return problems
 
 
@@ -283,8 +330,19 @@ def _overrides(argv: list[str]) -> list[str]:
         if skip:
             skip = False
             continue
-        if arg in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p",
-                   "--experimental-rerun", "--info", "-i"):
+        if arg in (
+            "--config-path",
+            "-cp",
+            "--config-name",
+            "-cn",
+            "--config-dir",
+            "-cd",
+            "--package",
+            "-p",
+            "--experimental-rerun",
+            "--info",
+            "-i",
+        ):
             skip = arg not in ("--info", "-i")
             continue
         if not arg.startswith("-") and ("=" in arg or arg.startswith("~")):
@@ -327,8 +385,9 @@ def hydra_error_line(exc: BaseException, argv: list[str], config_name: str = "tr
     overrides = _overrides(argv)
     text = str(exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    found = (re.search(r"Error parsing override '(.+?)'\n(.+)", text)
-             or re.search(r"Error when parsing index: \d+, string: (.+?) out of \[.*?\n(.+)", text))
+    found = re.search(r"Error parsing override '(.+?)'\n(.+)", text) or re.search(
+        r"Error when parsing index: \d+, string: (.+?) out of \[.*?\n(.+)", text
+    )
     if found:  # a malformed override
         reason = re.sub(r"^\w+ while evaluating '.*?': ", "", found.group(2).strip())
         return f"{found.group(1)}: {reason} (see https://hydra.cc/docs/advanced/override_grammar/basic)"
@@ -339,7 +398,8 @@ def hydra_error_line(exc: BaseException, argv: list[str], config_name: str = "tr
         options = ", ".join(o for o in exc.options) or "none"
         return f"{override}: no option {name!r} in group {group or '(root)'}; choose one of {options}"
     found = re.search(r"Could not (?:override|append to|delete) '([^']+)'", text) or re.search(
-        r"Could not delete from config\. '([^']+)' does not exist", text)
+        r"Could not delete from config\. '([^']+)' does not exist", text
+    )
     if found or "is not in struct" in text:
         key = found.group(1) if found else re.search(r"full_key: (\S+)", text).group(1)
         override = _find_override(overrides, key)
@@ -349,12 +409,16 @@ def hydra_error_line(exc: BaseException, argv: list[str], config_name: str = "tr
         what = f"{parent} has" if parent else "the settings are"
         adding = f"; to add a new key use +{override.lstrip('+')}" if not override.startswith("+") else ""
         if "Could not delete" in text:
-            return f"{_find_override(overrides, '~' + key)}: no such key to delete" + (f"; {what}: {valid}" if valid else "")
+            return f"{_find_override(overrides, '~' + key)}: no such key to delete" + (
+                f"; {what}: {valid}" if valid else ""
+            )
         return f"{override}: no such setting{adding}" + (f"; {what}: {valid}" if valid else "")
     found = re.search(r"Ambiguous value for argument '(.+?)'", text)
     if found:  # a sweep in a single run
-        return (f"{found.group(1)}: a sweep over several values needs --multirun (a list: key=[a,b]; "
-                "a string with commas: quote it)")
+        return (
+            f"{found.group(1)}: a sweep over several values needs --multirun (a list: key=[a,b]; "
+            "a string with commas: quote it)"
+        )
     found = re.search(r"full_key: (\S+)", text)
     key = found.group(1) if found else next((_key(o) for o in overrides if _key(o) in text), None)
     cause = str(exc.__cause__ or "").strip().splitlines()

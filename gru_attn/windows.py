@@ -69,8 +69,7 @@ class ChunkDataset:
     ``[0, T)``.
     """
 
-    def __init__(self, songs: list, chunk_frames: int = 128, context: int = 9, seed: int = 0,
-                 pitch_shift_bins=None):
+    def __init__(self, songs: list, chunk_frames: int = 128, context: int = 9, seed: int = 0, pitch_shift_bins=None):
         if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, (int, np.integer)) or chunk_frames <= 0:
             raise InputError(f"data.chunk_frames={chunk_frames!r} must be a positive integer")
         if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 0:
@@ -80,25 +79,32 @@ class ChunkDataset:
         self.chunk_frames, self.context, self.seed = int(chunk_frames), int(context), int(seed)
         shift = tuple(pitch_shift_bins) if pitch_shift_bins is not None else (0, 0)
         if len(shift) != 2 or any(isinstance(v, bool) or int(v) != v for v in shift) or shift[0] > shift[1]:
-            raise InputError(f"data.augment.pitch_shift_bins={pitch_shift_bins!r} must be [lo, hi] whole bins, lo <= hi")
+            raise InputError(
+                f"data.augment.pitch_shift_bins={pitch_shift_bins!r} must be [lo, hi] whole bins, lo <= hi"
+            )
         self.pitch_shift_bins = (int(shift[0]), int(shift[1]))
         self.feats, self.targets, self.pitch = [], [], []
         with_pitch = len(songs[0]) == 3
         for i, song in enumerate(songs):
             if len(song) != (3 if with_pitch else 2):
-                raise InputError(f"song {i}: expected {'(feats, targets, pitch)' if with_pitch else '(feats, targets)'}"
-                                 " like song 0")
+                raise InputError(
+                    f"song {i}: expected {'(feats, targets, pitch)' if with_pitch else '(feats, targets)'} like song 0"
+                )
             feats, targets = song[0], song[1]
             feats = np.ascontiguousarray(feats, dtype=np.float32)
             targets = np.asarray(targets)
             if feats.ndim != 3:
                 raise InputError(f"song {i}: features have shape {feats.shape}, expected (C, F, T)")
             if self.feats and feats.shape[:2] != self.feats[0].shape[:2]:
-                raise InputError(f"song {i}: features have shape {feats.shape}, expected "
-                                 f"{self.feats[0].shape[:2] + ('T',)} like song 0")
+                raise InputError(
+                    f"song {i}: features have shape {feats.shape}, expected "
+                    f"{self.feats[0].shape[:2] + ('T',)} like song 0"
+                )
             if targets.shape != (feats.shape[2], 3):
-                raise InputError(f"song {i}: targets have shape {targets.shape}, expected "
-                                 f"({feats.shape[2]}, 3) for {feats.shape[2]} feature frames")
+                raise InputError(
+                    f"song {i}: targets have shape {targets.shape}, expected "
+                    f"({feats.shape[2]}, 3) for {feats.shape[2]} feature frames"
+                )
             if with_pitch:
                 pitch = np.asarray(song[2], dtype=np.float32)
                 if pitch.shape != (feats.shape[2],):
@@ -108,8 +114,9 @@ class ChunkDataset:
             self.targets.append(targets.astype(np.uint8, copy=False))
         self.n_channels, self.n_bins = self.feats[0].shape[:2]
         if max(abs(v) for v in self.pitch_shift_bins) >= self.n_bins:
-            raise InputError(f"data.augment.pitch_shift_bins={list(self.pitch_shift_bins)} must stay within "
-                             f"+-{self.n_bins - 1} bins")
+            raise InputError(
+                f"data.augment.pitch_shift_bins={list(self.pitch_shift_bins)} must stay within +-{self.n_bins - 1} bins"
+            )
 
     @property
     def has_pitch(self) -> bool:
@@ -169,13 +176,15 @@ class ChunkDataset:
             song_feats, song_targets = self.feats[song], self.targets[song]
             n = song_targets.shape[0]
             lo, hi = max(start - k, 0), min(start + L + k, n)
-            src = song_feats[:, max(-shift, 0):n_bins - max(shift, 0), lo:hi]
-            feats[b, :, max(shift, 0):n_bins + min(shift, 0), lo - (start - k):hi - (start - k)] = src
+            src = song_feats[:, max(-shift, 0) : n_bins - max(shift, 0), lo:hi]
+            feats[b, :, max(shift, 0) : n_bins + min(shift, 0), lo - (start - k) : hi - (start - k)] = src
             lo, hi = max(start, 0), min(start + L, n)
-            targets[b, lo - start:hi - start] = song_targets[lo:hi]
-            mask[b, lo - start:hi - start] = True
+            targets[b, lo - start : hi - start] = song_targets[lo:hi]
+            mask[b, lo - start : hi - start] = True
             if self.pitch:
-                pitch[b, lo - start:hi - start] = self.pitch[song][lo:hi] * np.float32(2.0 ** (shift / BINS_PER_OCTAVE))
+                pitch[b, lo - start : hi - start] = self.pitch[song][lo:hi] * np.float32(
+                    2.0 ** (shift / BINS_PER_OCTAVE)
+                )
         out = (torch.from_numpy(feats), torch.from_numpy(targets), torch.from_numpy(mask))
         return out + (torch.from_numpy(pitch),) if self.pitch else out
 
@@ -184,7 +193,7 @@ class ChunkDataset:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise InputError(f"data.batch_size={batch_size!r} must be a positive integer")
         plan = self.epoch_plan(epoch)
-        return EpochBatches(self, [plan[i:i + batch_size] for i in range(0, len(plan), batch_size)])
+        return EpochBatches(self, [plan[i : i + batch_size] for i in range(0, len(plan), batch_size)])
 
 
 class EpochBatches(Sequence):

@@ -36,12 +36,20 @@ def run_cli(cache_dir):
     is under test; :func:`run_train` and the CLIs' ``main(argv)`` run in process."""
 
     def run(args: list[str], timeout: float = 600, check: bool = False, env: dict | None = None):
-        full_env = {**os.environ, "GRU_ATTN_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1",
-                    "HYDRA_FULL_ERROR": "0", **(env or {})}
-        proc = subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True,
-                              text=True, timeout=timeout)
+        full_env = {
+            **os.environ,
+            "GRU_ATTN_CACHE": str(cache_dir),
+            "PYTHONUNBUFFERED": "1",
+            "HYDRA_FULL_ERROR": "0",
+            **(env or {}),
+        }
+        proc = subprocess.run(
+            [sys.executable, *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"command failed ({proc.returncode}): {args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            raise AssertionError(
+                f"command failed ({proc.returncode}): {args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
         return proc
 
     return run

@@ -42,9 +42,21 @@ def test_second_architecture_train_transcribe_evaluate_compare(run_cli, tmp_path
     (conf / "model").mkdir(parents=True)
     (conf / "model" / "tiny_conv.yaml").write_text(TINY_CONV)
     sweep = tmp_path / "sweep"
-    run_cli(["-m", "gru_attn.train", "--multirun", f"hydra.sweep.dir={sweep}", f"hydra.searchpath=[file://{conf}]",
-             "experiment=fast_test", "model=tiny_conv", "inference.pitch_method=praat", "trainer.max_epochs=1",
-             "trainer.threads=1"], check=True)
+    run_cli(
+        [
+            "-m",
+            "gru_attn.train",
+            "--multirun",
+            f"hydra.sweep.dir={sweep}",
+            f"hydra.searchpath=[file://{conf}]",
+            "experiment=fast_test",
+            "model=tiny_conv",
+            "inference.pitch_method=praat",
+            "trainer.max_epochs=1",
+            "trainer.threads=1",
+        ],
+        check=True,
+    )
     run = sweep / "0"
     assert json.loads((run / "metrics.json").read_text())["summary"]["status"] == "completed"
     ckpt = run / "checkpoints" / "final.pt"
@@ -60,12 +72,39 @@ def test_second_architecture_train_transcribe_evaluate_compare(run_cli, tmp_path
     with open(refs / "scale.csv", "w", newline="") as f:
         csv.writer(f).writerows([("onset", "offset", "midi"), *notes])
     out = tmp_path / "transcribed"
-    run_cli(["-m", "gru_attn.transcribe", str(wavs / "scale.wav"), "--ckpt", str(ckpt), "--out", str(out),
-             "--device", "cpu"], check=True)
+    run_cli(
+        [
+            "-m",
+            "gru_attn.transcribe",
+            str(wavs / "scale.wav"),
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        check=True,
+    )
     assert (out / "scale.csv").is_file()
 
-    run_cli(["-m", "gru_attn.evaluate", "--ckpt", str(ckpt), "--wav-dir", str(wavs), "--notes-dir", str(refs),
-             "--out", str(tmp_path / "eval"), "--device", "cpu"], check=True)
+    run_cli(
+        [
+            "-m",
+            "gru_attn.evaluate",
+            "--ckpt",
+            str(ckpt),
+            "--wav-dir",
+            str(wavs),
+            "--notes-dir",
+            str(refs),
+            "--out",
+            str(tmp_path / "eval"),
+            "--device",
+            "cpu",
+        ],
+        check=True,
+    )
     result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert set(result["per_song"]) == {"scale"}
 
@@ -74,8 +113,15 @@ def test_second_architecture_train_transcribe_evaluate_compare(run_cli, tmp_path
 
 
 def test_target_outside_the_package_is_refused_by_training(run_cli, tmp_path):
-    proc = run_cli(["-m", "gru_attn.train", "experiment=fast_test", "model._target_=torch.nn.Identity",
-                    f"hydra.run.dir={tmp_path}"])
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.train",
+            "experiment=fast_test",
+            "model._target_=torch.nn.Identity",
+            f"hydra.run.dir={tmp_path}",
+        ]
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert "torch.nn.Identity" in line and "refused" in line
@@ -93,8 +139,18 @@ def test_checkpoint_target_outside_the_package_is_refused(tmp_path):
 
 
 def test_old_checkpoints_without_target_build_the_default_model():
-    model = build_from_config({"n_channels": 9, "n_bins": 174, "hidden_dim": 16, "num_heads": 2, "num_layers": 1,
-                               "conv_channels": [4], "context": 1}, "old.pt")
+    model = build_from_config(
+        {
+            "n_channels": 9,
+            "n_bins": 174,
+            "hidden_dim": 16,
+            "num_heads": 2,
+            "num_layers": 1,
+            "conv_channels": [4],
+            "context": 1,
+        },
+        "old.pt",
+    )
     assert isinstance(model, NoteSegmenter)
 
 

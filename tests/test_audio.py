@@ -129,14 +129,17 @@ def test_check_cfp_audio_accepts_two_frames():
     check_cfp_audio(0.1 * np.ones(MIN_CFP_SAMPLES, dtype=np.float32))
 
 
-@pytest.mark.parametrize("audio, words", [
-    (0.1 * np.ones(MIN_CFP_SAMPLES - 1), "too short"),
-    (0.1 * np.ones(10), "too short"),
-    (np.zeros(16000), "silent"),
-    (np.full(16000, 5e-5), "silent"),
-    (np.full(16000, np.nan), "NaN"),
-    (np.ones((2, 16000)), "shape"),
-])
+@pytest.mark.parametrize(
+    "audio, words",
+    [
+        (0.1 * np.ones(MIN_CFP_SAMPLES - 1), "too short"),
+        (0.1 * np.ones(10), "too short"),
+        (np.zeros(16000), "silent"),
+        (np.full(16000, 5e-5), "silent"),
+        (np.full(16000, np.nan), "NaN"),
+        (np.ones((2, 16000)), "shape"),
+    ],
+)
 def test_check_cfp_audio_rejects(audio, words):
     with pytest.raises(InputError, match=words) as info:
         check_cfp_audio(audio, "song.wav")

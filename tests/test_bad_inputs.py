@@ -28,20 +28,42 @@ from gru_attn.checkpoint import save_checkpoint
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.model import NoteSegmenter
 
-TINY_MODEL = dict(hidden_dim=8, num_layers=1, num_heads=2, conv_channels=[4], dropout=0.0, context=9,
-                  pitch_head=True, pitch_features=True)
+TINY_MODEL = dict(
+    hidden_dim=8,
+    num_layers=1,
+    num_heads=2,
+    conv_channels=[4],
+    dropout=0.0,
+    context=9,
+    pitch_head=True,
+    pitch_features=True,
+)
 
 
 def checkpoint_state(weights=None, **config) -> dict:
     """A checkpoint dict of the tiny model (``config`` overrides its model_config, ``weights`` its state dict)."""
     torch.manual_seed(0)
     model = NoteSegmenter(n_channels=9, n_bins=174, **TINY_MODEL)
-    return {"model": model.state_dict() if weights is None else weights,
-            "model_config": {"_target_": "gru_attn.model.NoteSegmenter", **TINY_MODEL, "n_channels": 9,
-                             "n_bins": 174, **config},
-            "feature_layout": {"n_channels": 9, "n_bins": 174, "context": 9, "hop_seconds": HOP_SECONDS,
-                               "sample_rate": SAMPLE_RATE},
-            "decode": {}, "pitch_method": "model", "config": {}}
+    return {
+        "model": model.state_dict() if weights is None else weights,
+        "model_config": {
+            "_target_": "gru_attn.model.NoteSegmenter",
+            **TINY_MODEL,
+            "n_channels": 9,
+            "n_bins": 174,
+            **config,
+        },
+        "feature_layout": {
+            "n_channels": 9,
+            "n_bins": 174,
+            "context": 9,
+            "hop_seconds": HOP_SECONDS,
+            "sample_rate": SAMPLE_RATE,
+        },
+        "decode": {},
+        "pitch_method": "model",
+        "config": {},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +106,11 @@ def run_train(*overrides, multirun=False):
     def run(assets, tmp, monkeypatch):
         monkeypatch.setenv("GRU_ATTN_CACHE", str(tmp / "cache"))
         dirs = [f"hydra.sweep.dir={tmp / 'sweep'}"] if multirun else [f"hydra.run.dir={tmp / 'run'}"]
-        monkeypatch.setattr(sys, "argv", ["train.py", *(["--multirun"] if multirun else []), *dirs,
-                                          *[o.format(tmp=tmp) for o in overrides]])
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            ["train.py", *(["--multirun"] if multirun else []), *dirs, *[o.format(tmp=tmp) for o in overrides]],
+        )
         train.main()
         return 0
 
@@ -125,8 +150,9 @@ def foreign_sweep_dir(with_record):
         run.mkdir(parents=True)
         (run / "metrics.json").write_text(json.dumps({"summary": {"status": "done"}, "history": []}))
         if with_record:
-            (tmp / "sweep" / "study.json").write_text(json.dumps(
-                {"storage": f"sqlite:///{tmp / 'other.db'}", "study_name": "other", "direction": "maximize"}))
+            (tmp / "sweep" / "study.json").write_text(
+                json.dumps({"storage": f"sqlite:///{tmp / 'other.db'}", "study_name": "other", "direction": "maximize"})
+            )
 
     return setup
 
@@ -175,83 +201,200 @@ def runs_kept(assets, tmp):
 CASES = [
     # ---- 11 BAD: a traceback or a wrong exit status
     Case("train +model.foo=1", run_train("experiment=fast_test", "+model.foo=1"), ("model.foo", "hidden_dim")),
-    Case("train data.batch_size=abc", run_train("experiment=fast_test", "data.batch_size=abc"),
-         ("data.batch_size=abc", "whole number")),
-    Case("train trainer.max_epochs=abc", run_train("experiment=fast_test", "trainer.max_epochs=abc"),
-         ("trainer.max_epochs=abc",)),
+    Case(
+        "train data.batch_size=abc",
+        run_train("experiment=fast_test", "data.batch_size=abc"),
+        ("data.batch_size=abc", "whole number"),
+    ),
+    Case(
+        "train trainer.max_epochs=abc",
+        run_train("experiment=fast_test", "trainer.max_epochs=abc"),
+        ("trainer.max_epochs=abc",),
+    ),
     Case("seed guide --batch_size abc", run_cli(compat, "--batch_size", "abc"), ("--batch_size", "abc")),
-    Case("train experiment=fast_test data=vocano", run_train("experiment=fast_test", "data=vocano"),
-         ("data.corpus.minutes_train", "experiment=fast_test", "synthetic")),
-    Case("sweep storage bogus://x", run_train("hparams_search=grid", "experiment=fast_test",
-                                              "hydra.sweeper.storage=bogus://x", multirun=True),
-         ("hydra.sweeper.storage=bogus://x", "sqlite")),
-    Case("sweep into another study's folder",
-         with_setup(foreign_sweep_dir(True), run_train("hparams_search=grid", "experiment=fast_test", multirun=True)),
-         ("hydra.sweep.dir", "'other'"), after=runs_kept),
-    Case("transcribe crafted checkpoint hidden_dim=100000", run_cli(transcribe, "{wav}", "--ckpt", "{root}/huge.pt",
-                                                                    "--out", "{tmp}/out"),
-         ("huge.pt", "100,000,000"), after=nothing_written),
-    Case("transcribe --synth onto a full disk",
-         with_setup(full_disk, run_cli(transcribe, "{wav}", "--ckpt", "{ckpt}", "--synth", "--out", "{tmp}/out")),
-         ("no space left",), status=1, after=nothing_written),
-    Case("compare --out an existing file",
-         with_setup(a_file("results.txt"), run_cli(compare, "{tmp}", "--out", "{tmp}/results.txt")),
-         ("results.txt", "is a file, expected a folder")),
+    Case(
+        "train experiment=fast_test data=vocano",
+        run_train("experiment=fast_test", "data=vocano"),
+        ("data.corpus.minutes_train", "experiment=fast_test", "synthetic"),
+    ),
+    Case(
+        "sweep storage bogus://x",
+        run_train("hparams_search=grid", "experiment=fast_test", "hydra.sweeper.storage=bogus://x", multirun=True),
+        ("hydra.sweeper.storage=bogus://x", "sqlite"),
+    ),
+    Case(
+        "sweep into another study's folder",
+        with_setup(foreign_sweep_dir(True), run_train("hparams_search=grid", "experiment=fast_test", multirun=True)),
+        ("hydra.sweep.dir", "'other'"),
+        after=runs_kept,
+    ),
+    Case(
+        "transcribe crafted checkpoint hidden_dim=100000",
+        run_cli(transcribe, "{wav}", "--ckpt", "{root}/huge.pt", "--out", "{tmp}/out"),
+        ("huge.pt", "100,000,000"),
+        after=nothing_written,
+    ),
+    Case(
+        "transcribe --synth onto a full disk",
+        with_setup(full_disk, run_cli(transcribe, "{wav}", "--ckpt", "{ckpt}", "--synth", "--out", "{tmp}/out")),
+        ("no space left",),
+        status=1,
+        after=nothing_written,
+    ),
+    Case(
+        "compare --out an existing file",
+        with_setup(a_file("results.txt"), run_cli(compare, "{tmp}", "--out", "{tmp}/results.txt")),
+        ("results.txt", "is a file, expected a folder"),
+    ),
     Case("train optimizer.lr=inf", run_train("experiment=fast_test", "optimizer.lr=inf"), ("optimizer.lr=inf",)),
     # ---- 18 WEAK: questionable input accepted, unclear messages, Hydra's own errors
-    Case("evaluate note at MIDI 200",
-         with_setup(notes_folder("0.5 1.0 200\n"), run_cli(evaluate, "--ckpt", "{ckpt}", "--wav-dir", "{root}/wav",
-                                                            "--notes-dir", "{tmp}/notes", "--out", "{tmp}/eval")),
-         ("song.txt", "MIDI 200")),
-    Case("evaluate note at MIDI -12",
-         with_setup(notes_folder("0.5 1.0 -12\n"), run_cli(evaluate, "--ckpt", "{ckpt}", "--wav-dir", "{root}/wav",
-                                                            "--notes-dir", "{tmp}/notes", "--out", "{tmp}/eval")),
-         ("song.txt", "MIDI -12")),
-    Case("evaluate note at 500 s in a 3 s song",
-         with_setup(notes_folder("0.5 1.0 60\n500.0 501.0 62\n"),
-                    run_cli(evaluate, "--ckpt", "{ckpt}", "--wav-dir", "{root}/wav", "--notes-dir", "{tmp}/notes",
-                            "--out", "{tmp}/eval")),
-         ("song.txt", "note 2", "500.000", "outside the song")),
-    Case("transcribe all-NaN weights", run_cli(transcribe, "{wav}", "--ckpt", "{root}/nan.pt", "--out", "{tmp}/out"),
-         ("nan.pt", "NaN")),
-    Case("train trainer.amp=maybe", run_train("experiment=fast_test", "trainer.amp=maybe"),
-         ("trainer.amp=maybe", "true or false")),
-    Case("train trainer.grad_clip=-1", run_train("experiment=fast_test", "trainer.grad_clip=-1"),
-         ("trainer.grad_clip=-1",)),
-    Case("sweep n_trials=-3", run_train("hparams_search=grid", "experiment=fast_test", "hydra.sweeper.n_trials=-3",
-                                        multirun=True),
-         ("hydra.sweeper.n_trials=-3", ">= 1")),
-    Case("transcribe unreadable file", with_setup(unreadable, run_cli(transcribe, "{tmp}/locked.wav", "--ckpt", "{ckpt}",
-                                                                      "--out", "{tmp}/out")),
-         ("locked.wav", "permission denied"), status=1),
-    Case("transcribe symlink loop", with_setup(symlink_loop, run_cli(transcribe, "{tmp}/loop.wav", "--ckpt", "{ckpt}",
-                                                                     "--out", "{tmp}/out")),
-         ("loop.wav", "symlink loop")),
-    Case("transcribe --out a file", with_setup(a_file("out"), run_cli(transcribe, "{wav}", "--ckpt", "{ckpt}",
-                                                                      "--out", "{tmp}/out")),
-         ("--out", "is a file, expected a folder")),
+    Case(
+        "evaluate note at MIDI 200",
+        with_setup(
+            notes_folder("0.5 1.0 200\n"),
+            run_cli(
+                evaluate,
+                "--ckpt",
+                "{ckpt}",
+                "--wav-dir",
+                "{root}/wav",
+                "--notes-dir",
+                "{tmp}/notes",
+                "--out",
+                "{tmp}/eval",
+            ),
+        ),
+        ("song.txt", "MIDI 200"),
+    ),
+    Case(
+        "evaluate note at MIDI -12",
+        with_setup(
+            notes_folder("0.5 1.0 -12\n"),
+            run_cli(
+                evaluate,
+                "--ckpt",
+                "{ckpt}",
+                "--wav-dir",
+                "{root}/wav",
+                "--notes-dir",
+                "{tmp}/notes",
+                "--out",
+                "{tmp}/eval",
+            ),
+        ),
+        ("song.txt", "MIDI -12"),
+    ),
+    Case(
+        "evaluate note at 500 s in a 3 s song",
+        with_setup(
+            notes_folder("0.5 1.0 60\n500.0 501.0 62\n"),
+            run_cli(
+                evaluate,
+                "--ckpt",
+                "{ckpt}",
+                "--wav-dir",
+                "{root}/wav",
+                "--notes-dir",
+                "{tmp}/notes",
+                "--out",
+                "{tmp}/eval",
+            ),
+        ),
+        ("song.txt", "note 2", "500.000", "outside the song"),
+    ),
+    Case(
+        "transcribe all-NaN weights",
+        run_cli(transcribe, "{wav}", "--ckpt", "{root}/nan.pt", "--out", "{tmp}/out"),
+        ("nan.pt", "NaN"),
+    ),
+    Case(
+        "train trainer.amp=maybe",
+        run_train("experiment=fast_test", "trainer.amp=maybe"),
+        ("trainer.amp=maybe", "true or false"),
+    ),
+    Case(
+        "train trainer.grad_clip=-1",
+        run_train("experiment=fast_test", "trainer.grad_clip=-1"),
+        ("trainer.grad_clip=-1",),
+    ),
+    Case(
+        "sweep n_trials=-3",
+        run_train("hparams_search=grid", "experiment=fast_test", "hydra.sweeper.n_trials=-3", multirun=True),
+        ("hydra.sweeper.n_trials=-3", ">= 1"),
+    ),
+    Case(
+        "transcribe unreadable file",
+        with_setup(unreadable, run_cli(transcribe, "{tmp}/locked.wav", "--ckpt", "{ckpt}", "--out", "{tmp}/out")),
+        ("locked.wav", "permission denied"),
+        status=1,
+    ),
+    Case(
+        "transcribe symlink loop",
+        with_setup(symlink_loop, run_cli(transcribe, "{tmp}/loop.wav", "--ckpt", "{ckpt}", "--out", "{tmp}/out")),
+        ("loop.wav", "symlink loop"),
+    ),
+    Case(
+        "transcribe --out a file",
+        with_setup(a_file("out"), run_cli(transcribe, "{wav}", "--ckpt", "{ckpt}", "--out", "{tmp}/out")),
+        ("--out", "is a file, expected a folder"),
+    ),
     Case("train foo=1", run_train("experiment=fast_test", "foo=1"), ("foo=1", "+foo=1", "trainer")),
     Case("train logger=nonexistent", run_train("logger=nonexistent"), ("logger=nonexistent", "csv, mlflow")),
-    Case("train model.hidden_dim=choice() alone", run_train("model.hidden_dim=choice()"),
-         ("model.hidden_dim=choice()", "empty choice")),
+    Case(
+        "train model.hidden_dim=choice() alone",
+        run_train("model.hidden_dim=choice()"),
+        ("model.hidden_dim=choice()", "empty choice"),
+    ),
     # ---- neighbours of the cases above
-    Case("train model.hidden_dim=choice(8,16) alone", run_train("model.hidden_dim=choice(8,16)"),
-         ("model.hidden_dim=choice(8,16)", "--multirun"), issue21=False),
-    Case("train +trainer.foo=1", run_train("experiment=fast_test", "+trainer.foo=1"), ("trainer.foo", "max_epochs"), issue21=False),
-    Case("sweep into a folder of runs without a study record",
-         with_setup(foreign_sweep_dir(False), run_train("hparams_search=grid", "experiment=fast_test", multirun=True)),
-         ("hydra.sweep.dir", "already holds a run"), after=runs_kept, marks=[pytest.mark.slow], issue21=False),
-    Case("transcribe checkpoint of another size than its config",
-         run_cli(transcribe, "{wav}", "--ckpt", "{root}/other_size.pt", "--out", "{tmp}/out"),
-         ("other_size.pt", "do not fit", "shape"), issue21=False),
-    Case("evaluate --out a file", with_setup(a_file("eval"), run_cli(evaluate, "--ckpt", "{ckpt}", "--wav-dir",
-                                                                     "{root}/wav", "--notes-dir", "{tmp}", "--out",
-                                                                     "{tmp}/eval")),
-         ("--out", "is a file"), issue21=False),
-    Case("preprocess --out a file", with_setup(a_file("gen"), run_cli(preprocess, "{wav}", "--out", "{tmp}/gen")),
-         ("--out", "is a file"), issue21=False),
-    Case("transcribe --segment-frames abc", run_cli(transcribe, "{wav}", "--ckpt", "{ckpt}", "--segment-frames", "abc"),
-         ("--segment-frames", "abc"), issue21=False),
+    Case(
+        "train model.hidden_dim=choice(8,16) alone",
+        run_train("model.hidden_dim=choice(8,16)"),
+        ("model.hidden_dim=choice(8,16)", "--multirun"),
+        issue21=False,
+    ),
+    Case(
+        "train +trainer.foo=1",
+        run_train("experiment=fast_test", "+trainer.foo=1"),
+        ("trainer.foo", "max_epochs"),
+        issue21=False,
+    ),
+    Case(
+        "sweep into a folder of runs without a study record",
+        with_setup(foreign_sweep_dir(False), run_train("hparams_search=grid", "experiment=fast_test", multirun=True)),
+        ("hydra.sweep.dir", "already holds a run"),
+        after=runs_kept,
+        marks=[pytest.mark.slow],
+        issue21=False,
+    ),
+    Case(
+        "transcribe checkpoint of another size than its config",
+        run_cli(transcribe, "{wav}", "--ckpt", "{root}/other_size.pt", "--out", "{tmp}/out"),
+        ("other_size.pt", "do not fit", "shape"),
+        issue21=False,
+    ),
+    Case(
+        "evaluate --out a file",
+        with_setup(
+            a_file("eval"),
+            run_cli(
+                evaluate, "--ckpt", "{ckpt}", "--wav-dir", "{root}/wav", "--notes-dir", "{tmp}", "--out", "{tmp}/eval"
+            ),
+        ),
+        ("--out", "is a file"),
+        issue21=False,
+    ),
+    Case(
+        "preprocess --out a file",
+        with_setup(a_file("gen"), run_cli(preprocess, "{wav}", "--out", "{tmp}/gen")),
+        ("--out", "is a file"),
+        issue21=False,
+    ),
+    Case(
+        "transcribe --segment-frames abc",
+        run_cli(transcribe, "{wav}", "--ckpt", "{ckpt}", "--segment-frames", "abc"),
+        ("--segment-frames", "abc"),
+        issue21=False,
+    ),
 ]
 
 
@@ -273,10 +416,13 @@ def test_bad_input_is_one_error_line(case, assets, tmp_path, monkeypatch, capsys
 
 
 # The probes of issue 21 that must work, or leave nothing behind, rather than stop with an error line.
-ISSUE21_TESTS = ("test_transcribe_takes_a_file_name_that_is_not_utf8", "test_evaluate_takes_a_file_name_that_is_not_utf8",
-                 "test_preprocess_takes_a_file_name_that_is_not_utf8",
-                 "test_preprocess_removes_temporaries_a_killed_run_left",
-                 "test_a_rewritten_figure_removes_the_temporary_a_killed_run_left")
+ISSUE21_TESTS = (
+    "test_transcribe_takes_a_file_name_that_is_not_utf8",
+    "test_evaluate_takes_a_file_name_that_is_not_utf8",
+    "test_preprocess_takes_a_file_name_that_is_not_utf8",
+    "test_preprocess_removes_temporaries_a_killed_run_left",
+    "test_a_rewritten_figure_removes_the_temporary_a_killed_run_left",
+)
 
 
 def test_the_29_probes_of_issue_21_are_all_here():
@@ -300,8 +446,21 @@ def non_utf8_wav(assets, tmp_path) -> Path:
 
 
 def test_transcribe_takes_a_file_name_that_is_not_utf8(assets, non_utf8_wav, tmp_path, capsys):
-    assert transcribe.main([str(non_utf8_wav), "--ckpt", str(assets["ckpt"]), "--out", str(tmp_path / "out"),
-                            "--formats", "mid,csv,json", "--synth"]) == 0
+    assert (
+        transcribe.main(
+            [
+                str(non_utf8_wav),
+                "--ckpt",
+                str(assets["ckpt"]),
+                "--out",
+                str(tmp_path / "out"),
+                "--formats",
+                "mid,csv,json",
+                "--synth",
+            ]
+        )
+        == 0
+    )
     names = sorted(os.fsencode(p.name) for p in (tmp_path / "out").iterdir())
     assert names == [b"can\xe7\xe3o" + ext for ext in (b".csv", b".json", b".mid", b".synth.wav")]
     assert "error:" not in capsys.readouterr().err
@@ -310,8 +469,21 @@ def test_transcribe_takes_a_file_name_that_is_not_utf8(assets, non_utf8_wav, tmp
 def test_evaluate_takes_a_file_name_that_is_not_utf8(assets, non_utf8_wav, tmp_path, capsys):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / f"{NON_UTF8}.txt").write_text("0.5 1.5 57\n")
-    assert evaluate.main(["--ckpt", str(assets["ckpt"]), "--wav-dir", str(non_utf8_wav.parent), "--notes-dir",
-                          str(tmp_path / "notes"), "--out", str(tmp_path / "eval")]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--ckpt",
+                str(assets["ckpt"]),
+                "--wav-dir",
+                str(non_utf8_wav.parent),
+                "--notes-dir",
+                str(tmp_path / "notes"),
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert list(metrics["per_song"]) == [NON_UTF8] and metrics["per_song"][NON_UTF8]["ref_notes"] == 1
     assert (tmp_path / "eval" / "metrics.csv").read_bytes().count(b"can\xe7\xe3o") == 1
@@ -320,7 +492,10 @@ def test_evaluate_takes_a_file_name_that_is_not_utf8(assets, non_utf8_wav, tmp_p
 def test_preprocess_takes_a_file_name_that_is_not_utf8(non_utf8_wav, tmp_path, capsys):
     assert preprocess.main([str(non_utf8_wav), "--out", str(tmp_path / "gen"), "--device", "cpu"]) == 0
     feats = np.load(tmp_path / "gen" / "feat" / f"{NON_UTF8}_feat.npy")
-    assert feats.shape[0] == 1566 and np.load(tmp_path / "gen" / "pitch" / f"{NON_UTF8}_pitch.npy").shape == feats.shape[1:]
+    assert (
+        feats.shape[0] == 1566
+        and np.load(tmp_path / "gen" / "pitch" / f"{NON_UTF8}_pitch.npy").shape == feats.shape[1:]
+    )
 
 
 # --------------------------------------------------------------------------- stale temporaries (kill -9)
@@ -380,10 +555,13 @@ def test_schema_keys_exist_in_the_configs():
     from gru_attn.validation import PITCH_METHODS, SCHEMA, validate_config
 
     assert set(INFERENCE_METHODS) == set(PITCH_METHODS)
-    configs = [compose(o) for o in ([], ["data=vocano"], ["optimizer=sgd", "scheduler=plateau", "logger=tensorboard"],
-                                    ["decode=peaks"])]
+    configs = [
+        compose(o)
+        for o in ([], ["data=vocano"], ["optimizer=sgd", "scheduler=plateau", "logger=tensorboard"], ["decode=peaks"])
+    ]
     for cfg in configs:
         validate_config(cfg)  # the shipped configs pass
     for key in SCHEMA:
-        assert any(OmegaConf.select(cfg, key, default="<absent>", throw_on_missing=False) != "<absent>"
-                   for cfg in configs), key
+        assert any(
+            OmegaConf.select(cfg, key, default="<absent>", throw_on_missing=False) != "<absent>" for cfg in configs
+        ), key

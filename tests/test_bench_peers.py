@@ -23,13 +23,19 @@ SYSTEMS = ("gru_attn", "swift-f0", "basic-pitch", "basic-pitch-1voice")
 
 def require_peers():
     pytest.importorskip("swift_f0", reason="swift-f0 is not installed: pip install swift-f0==0.3.0")
-    pytest.importorskip("basic_pitch.inference", reason="Basic Pitch is not installed: "
-                        + bench_peers.PEER_INSTALL["basic-pitch"])
+    pytest.importorskip(
+        "basic_pitch.inference", reason="Basic Pitch is not installed: " + bench_peers.PEER_INSTALL["basic-pitch"]
+    )
 
 
 def test_one_voice_keeps_the_loudest_of_overlapping_notes():
-    events = [(0.0, 1.0, 60, 0.5, None), (0.5, 1.5, 72, 0.9, None), (1.5, 2.0, 64, 0.1, None),
-              (1.2, 1.4, 50, 0.2, None), (2.5, 3.0, 67, 0.05, None)]
+    events = [
+        (0.0, 1.0, 60, 0.5, None),
+        (0.5, 1.5, 72, 0.9, None),
+        (1.5, 2.0, 64, 0.1, None),
+        (1.2, 1.4, 50, 0.2, None),
+        (2.5, 3.0, 67, 0.05, None),
+    ]
     kept = bench_peers.one_voice(events)
     assert [(e[0], e[1], e[2]) for e in kept] == [(0.5, 1.5, 72), (1.5, 2.0, 64), (2.5, 3.0, 67)]
     assert bench_peers.one_voice([]) == []
@@ -44,10 +50,12 @@ def test_missing_peer_names_the_pip_command():
 
 def test_bad_options_exit_2(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(bench_peers, "PACKAGED_WEIGHTS", tmp_path / "no_weights")
-    for argv, message in ((["--systems", "gru_attn,vocano"], "--systems"),
-                          (["--systems", "gru_attn", "--sets", "none"], "--ckpt: required"),
-                          (["--systems", "swift-f0", "--sets", "corpus,tracks"], "--sets"),
-                          (["--systems", "swift-f0", "--threads", "0"], "--threads")):
+    for argv, message in (
+        (["--systems", "gru_attn,vocano"], "--systems"),
+        (["--systems", "gru_attn", "--sets", "none"], "--ckpt: required"),
+        (["--systems", "swift-f0", "--sets", "corpus,tracks"], "--sets"),
+        (["--systems", "swift-f0", "--threads", "0"], "--threads"),
+    ):
         if "swift-f0" in argv[1]:
             pytest.importorskip("swift_f0", reason="swift-f0 is not installed: pip install swift-f0==0.3.0")
         assert bench_peers.main([*argv, "--out", str(tmp_path / "out")]) == 2
@@ -78,8 +86,17 @@ def tone_set(tmp_path_factory) -> Path:
 def trained_ckpt(run_cli, tmp_path_factory) -> Path:
     """A fast_test training run's best checkpoint (low thresholds so the barely trained model finds notes)."""
     out = tmp_path_factory.mktemp("bench_peers_run")
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", "decode.onset_threshold=0.1",
-             "decode.offset_threshold=0.1", f"hydra.run.dir={out}"], check=True)
+    run_cli(
+        [
+            "-m",
+            "gru_attn.train",
+            "experiment=fast_test",
+            "decode.onset_threshold=0.1",
+            "decode.offset_threshold=0.1",
+            f"hydra.run.dir={out}",
+        ],
+        check=True,
+    )
     return out / "checkpoints" / "best.pt"
 
 
@@ -87,8 +104,25 @@ def trained_ckpt(run_cli, tmp_path_factory) -> Path:
 def test_bench_peers_on_tones_and_corpus_test_split(trained_ckpt, tone_set, tmp_path, capsys):
     require_peers()
     out, md = tmp_path / "bench", tmp_path / "table.md"
-    assert bench_peers.main(["--ckpt", str(trained_ckpt), "--sets", "corpus", "--set", str(tone_set),
-                             "--threads", "1", "--out", str(out), "--markdown", str(md)]) == 0
+    assert (
+        bench_peers.main(
+            [
+                "--ckpt",
+                str(trained_ckpt),
+                "--sets",
+                "corpus",
+                "--set",
+                str(tone_set),
+                "--threads",
+                "1",
+                "--out",
+                str(out),
+                "--markdown",
+                str(md),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     rows = {(r["set"], r["condition"], r["system"]): r for r in results["rows"]}
@@ -119,14 +153,31 @@ def test_bench_peers_on_tones_and_corpus_test_split(trained_ckpt, tone_set, tmp_
     for system in SYSTEMS:
         est_dir = out / "notes" / system / "tones"
         assert sorted(p.name for p in est_dir.iterdir()) == ["l1.csv", "q1.csv"]
-        assert len(read_notes(est_dir / "q1.csv", overlaps=True)) == results["per_song"][system]["tones"]["q1"]["est_notes"]
-        assert evaluate.main(["--est-dir", str(est_dir), "--notes-dir", str(tone_set / "notes"),
-                              "--out", str(tmp_path / "rescore" / system)]) == 0
+        assert (
+            len(read_notes(est_dir / "q1.csv", overlaps=True))
+            == results["per_song"][system]["tones"]["q1"]["est_notes"]
+        )
+        assert (
+            evaluate.main(
+                [
+                    "--est-dir",
+                    str(est_dir),
+                    "--notes-dir",
+                    str(tone_set / "notes"),
+                    "--out",
+                    str(tmp_path / "rescore" / system),
+                ]
+            )
+            == 0
+        )
         report = json.loads((tmp_path / "rescore" / system / "metrics.json").read_text())
         for cond in ("quiet", "loud", "all"):
             for key in ("COnPOff_f1", "COnP_f1", "COn_f1"):
-                assert report["conditions"][cond][key] == pytest.approx(rows[("tones", cond, system)][key]), \
-                    (system, cond, key)
+                assert report["conditions"][cond][key] == pytest.approx(rows[("tones", cond, system)][key]), (
+                    system,
+                    cond,
+                    key,
+                )
     corpus_cmd = next(c for c in commands if "/basic-pitch/corpus-test" in c)
     argv = corpus_cmd.split()[3:]
     assert evaluate.main([*argv[:-1], str(tmp_path / "rescore_corpus")]) == 0
@@ -141,21 +192,43 @@ def test_bench_peers_on_tones_and_corpus_test_split(trained_ckpt, tone_set, tmp_
 
 def test_merge_orders_rows_of_several_runs(tmp_path, capsys):
     def row(s, cond, system, f1):
-        return {"set": s, "condition": cond, "songs": 1, "system": system, "COnPOff_f1": f1 / 2, "COnP_f1": f1,
-                "COn_f1": f1, "rtf": 0.01}
+        return {
+            "set": s,
+            "condition": cond,
+            "songs": 1,
+            "system": system,
+            "COnPOff_f1": f1 / 2,
+            "COnP_f1": f1,
+            "COn_f1": f1,
+            "rtf": 0.01,
+        }
 
-    peers = {"checkpoint": None, "threads": 1, "rows": [row("dev", "clean", "swift-f0", 0.7),
-                                                        row("dev", "all", "swift-f0", 0.6)]}
-    model = {"checkpoint": "m.pt", "threads": 1, "rows": [row("dev", "clean", "gru_attn", 0.8),
-                                                          row("dev", "reverb", "gru_attn", 0.4),
-                                                          row("dev", "all", "gru_attn", 0.5)]}
+    peers = {
+        "checkpoint": None,
+        "threads": 1,
+        "rows": [row("dev", "clean", "swift-f0", 0.7), row("dev", "all", "swift-f0", 0.6)],
+    }
+    model = {
+        "checkpoint": "m.pt",
+        "threads": 1,
+        "rows": [
+            row("dev", "clean", "gru_attn", 0.8),
+            row("dev", "reverb", "gru_attn", 0.4),
+            row("dev", "all", "gru_attn", 0.5),
+        ],
+    }
     (tmp_path / "a.json").write_text(json.dumps(peers))
     (tmp_path / "b.json").write_text(json.dumps(model))
     md = tmp_path / "t.md"
     assert bench_peers.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--markdown", str(md)]) == 0
     lines = [line for line in md.read_text().splitlines() if line.startswith("| dev")]
     assert [tuple(c.strip() for c in line.split("|")[2:5:2]) for line in lines] == [
-        ("clean", "gru_attn"), ("clean", "swift-f0"), ("reverb", "gru_attn"), ("all", "gru_attn"), ("all", "swift-f0")]
+        ("clean", "gru_attn"),
+        ("clean", "swift-f0"),
+        ("reverb", "gru_attn"),
+        ("all", "gru_attn"),
+        ("all", "swift-f0"),
+    ]
     # the best F1 of each set and condition is bold: the model on clean, swift-f0 on all
     assert "**0.800**" in lines[0] and "**" not in lines[1]
     assert "**0.600**" in lines[4] and "**" not in lines[3]

@@ -67,7 +67,9 @@ def test_central_freqs_match_vocano_fixture():
 
 @pytest.mark.parametrize("window", [186, 372, 743, 2049])
 def test_blackman_harris_matches_scipy(window):
-    np.testing.assert_allclose(cfp.blackman_harris(window), scipy.signal.windows.blackmanharris(window), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        cfp.blackman_harris(window), scipy.signal.windows.blackmanharris(window), rtol=0, atol=1e-15
+    )
 
 
 @pytest.mark.parametrize("n", [641, 961, 12345])

@@ -17,14 +17,27 @@ from gru_attn.sweep.figures import param_importances, pareto_front
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def make_run(run_dir: Path, status: str | None, hidden: int = 128, layers: int = 1, values=(),
-             reason: str | None = None, trial: int | None = None, lr: float = 1e-3) -> Path:
+def make_run(
+    run_dir: Path,
+    status: str | None,
+    hidden: int = 128,
+    layers: int = 1,
+    values=(),
+    reason: str | None = None,
+    trial: int | None = None,
+    lr: float = 1e-3,
+) -> Path:
     """A run directory like train.py writes: .hydra/config.yaml + overrides.yaml, and metrics.json
     (``status`` None: none yet) with one epoch per value of val/COnP_f1."""
     (run_dir / ".hydra").mkdir(parents=True)
-    config = {"model": {"hidden_dim": hidden, "num_layers": layers}, "optimizer": {"lr": lr},
-              "trainer": {"max_epochs": 3},
-              "data": {"batch_size": 16}, "optimized_metric": "val/COnP_f1", "optimized_direction": "maximize"}
+    config = {
+        "model": {"hidden_dim": hidden, "num_layers": layers},
+        "optimizer": {"lr": lr},
+        "trainer": {"max_epochs": 3},
+        "data": {"batch_size": 16},
+        "optimized_metric": "val/COnP_f1",
+        "optimized_direction": "maximize",
+    }
     overrides = [f"model.hidden_dim={hidden}", f"model.num_layers={layers}"]
     if trial is not None:
         config["optuna_trial"] = trial
@@ -32,13 +45,20 @@ def make_run(run_dir: Path, status: str | None, hidden: int = 128, layers: int =
     (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     if status is not None:
-        history = [{"epoch": e + 1, "val/COnP_f1": v, "val/COnPOff_f1": v / 2, "val/loss": 1 - v}
-                   for e, v in enumerate(values)]
+        history = [
+            {"epoch": e + 1, "val/COnP_f1": v, "val/COnPOff_f1": v / 2, "val/loss": 1 - v} for e, v in enumerate(values)
+        ]
         best = max(range(len(values)), key=lambda i: values[i]) if values else None
-        summary = {"status": status, "reason": reason, "parameters": hidden * hidden * layers,
-                   "wall_time_s": 10.0 * len(values) * layers, "optimized_metric": "val/COnP_f1",
-                   "direction": "maximize", "best_epoch": None if best is None else best + 1,
-                   "best_value": None if best is None else values[best]}
+        summary = {
+            "status": status,
+            "reason": reason,
+            "parameters": hidden * hidden * layers,
+            "wall_time_s": 10.0 * len(values) * layers,
+            "optimized_metric": "val/COnP_f1",
+            "direction": "maximize",
+            "best_epoch": None if best is None else best + 1,
+            "best_value": None if best is None else values[best],
+        }
         (run_dir / "metrics.json").write_text(json.dumps({"summary": summary, "history": history}))
     return run_dir
 
@@ -63,8 +83,15 @@ def test_table_lists_every_run_sorted_and_writes_files(sweep, tmp_path, capsys):
     out = tmp_path / "out"
     rows = compare([sweep], out_dir=out)
     assert [(r["run"], r["status"]) for r in rows] == [
-        ("1", "completed"), ("10", "completed"), ("0", "completed"), ("2", "pruned"), ("4", "unfinished"),
-        ("3", "failed"), ("5", "not started"), ("6", "unreadable")]
+        ("1", "completed"),
+        ("10", "completed"),
+        ("0", "completed"),
+        ("2", "pruned"),
+        ("4", "unfinished"),
+        ("3", "failed"),
+        ("5", "not started"),
+        ("6", "unreadable"),
+    ]
     best = rows[0]
     assert (best["hidden_dim"], best["num_layers"], best["best_epoch"], best["epochs"]) == (256, 1, 2, 3)
     assert best["objective"] == 0.7 and best["COnPOff_f1"] == 0.35 and best["parameters"] == 256 * 256
@@ -133,12 +160,17 @@ def test_pareto_front():
 
 def test_param_importances_are_optunas_and_find_the_parameter_that_matters():
     study = optuna.create_study(direction="maximize")
-    dist = {"a": optuna.distributions.CategoricalDistribution([1, 2, 3]),
-            "b": optuna.distributions.CategoricalDistribution(["x", "y"])}
+    dist = {
+        "a": optuna.distributions.CategoricalDistribution([1, 2, 3]),
+        "b": optuna.distributions.CategoricalDistribution(["x", "y"]),
+    }
     for a in (1, 2, 3):
         for b in ("x", "y", "x", "y"):
-            study.add_trial(optuna.trial.create_trial(params={"a": a, "b": b}, distributions=dist,
-                                                      value=10.0 * a + (0.01 if b == "x" else 0.0)))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={"a": a, "b": b}, distributions=dist, value=10.0 * a + (0.01 if b == "x" else 0.0)
+                )
+            )
     shares = param_importances(study)
     assert set(shares) == {"a", "b"} and shares["a"] > shares["b"]
     assert abs(sum(shares.values()) - 1) < 1e-6

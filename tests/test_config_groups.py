@@ -31,8 +31,9 @@ def test_keys_of_the_groups_are_overridden_by_their_old_paths():
 
 def test_a_new_loss_file_is_selected_by_name(tmp_path):
     (tmp_path / "loss").mkdir()
-    (tmp_path / "loss" / "heavy_events.yaml").write_text("defaults:\n  - sdt6\n  - _self_\n"
-                                                         "onset_weight: 20.0\noffset_weight: 12.0\n")
+    (tmp_path / "loss" / "heavy_events.yaml").write_text(
+        "defaults:\n  - sdt6\n  - _self_\nonset_weight: 20.0\noffset_weight: 12.0\n"
+    )
     cfg = compose([f"hydra.searchpath=[file://{tmp_path}]", "loss=heavy_events"])
     assert build_loss(cfg).pos_weight.tolist() == [1.0, 20.0, 12.0]
     with pytest.raises(Exception, match="loss/nope"):

@@ -28,8 +28,15 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "vocano_cfp" / "probe_f
 T = 120  # frames per test song
 
 
-def make_song(root: Path, name: str, n_frames: int = T, n_bins: int = 174, seed: int = 0,
-              layout: str = "2d", pitch_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def make_song(
+    root: Path,
+    name: str,
+    n_frames: int = T,
+    n_bins: int = 174,
+    seed: int = 0,
+    layout: str = "2d",
+    pitch_frames: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Write random features and a two-note pitch contour for ``name`` under root/feat, root/pitch."""
     rng = np.random.default_rng(seed)
     feats = rng.normal(3.0, 2.0, size=(9, n_bins, n_frames)).astype(np.float32)
@@ -195,8 +202,9 @@ def test_length_mismatch_up_to_two_frames_is_trimmed_and_logged(tmp_path, caplog
     assert song.feats.shape[-1] == len(song.pitch) == len(song.targets) == n
     assert song.feats.flags.c_contiguous
     records = [r.getMessage() for r in caplog.records if r.name == "gru_attn.corpus"]
-    assert any("s_feat.npy" in m and "s_pitch.npy" in m and str(pitch_frames) in m and str(T) in m
-               for m in records), records
+    assert any("s_feat.npy" in m and "s_pitch.npy" in m and str(pitch_frames) in m and str(T) in m for m in records), (
+        records
+    )
 
 
 def test_mixed_bin_counts_are_rejected(tmp_path):
@@ -217,8 +225,9 @@ def test_unknown_requested_name(tmp_path):
 def test_notes_folder_labels(tmp_path):
     make_song(tmp_path, "s")
     write_notes_csv(tmp_path / "notes" / "s.csv", NOTES)
-    (song,) = load_songs(tmp_path / "feat", tmp_path / "pitch", notes_dir=tmp_path / "notes",
-                         sdt_dir=tmp_path / "unused")
+    (song,) = load_songs(
+        tmp_path / "feat", tmp_path / "pitch", notes_dir=tmp_path / "notes", sdt_dir=tmp_path / "unused"
+    )
     assert song.label_source == "notes"
     onsets, offsets, midi = (np.array(c, dtype=float) for c in zip(*NOTES))
     np.testing.assert_allclose(song.notes.onsets, onsets)
@@ -322,17 +331,19 @@ def test_split_file_is_respected(tmp_path):
         make_song(tmp_path, name, seed=i)
     split_file = tmp_path / "splits.json"
     split_file.write_text(json.dumps({"train": ["a", "c"], "val": ["d"], "test": ["b"]}))
-    corpus = load_corpus(tmp_path / "feat", tmp_path / "pitch", split_file=split_file,
-                         splits=("train", "val", "test"))
+    corpus = load_corpus(tmp_path / "feat", tmp_path / "pitch", split_file=split_file, splits=("train", "val", "test"))
     assert {k: [s.name for s in v] for k, v in corpus.items()} == {"train": ["a", "c"], "val": ["d"], "test": ["b"]}
 
 
-@pytest.mark.parametrize("content, words", [
-    ({"train": ["a"], "val": ["zz"]}, ["'zz'", "no features"]),
-    ({"train": ["a", "b"], "val": ["b"]}, ["'b'", "both"]),
-    ({"train": ["a"], "holdout": ["b"]}, ["expected"]),
-    ({"train": "a"}, ["list"]),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ({"train": ["a"], "val": ["zz"]}, ["'zz'", "no features"]),
+        ({"train": ["a", "b"], "val": ["b"]}, ["'b'", "both"]),
+        ({"train": ["a"], "holdout": ["b"]}, ["expected"]),
+        ({"train": "a"}, ["list"]),
+    ],
+)
 def test_bad_split_files(tmp_path, content, words):
     split_file = tmp_path / "splits.json"
     split_file.write_text(json.dumps(content))
@@ -387,14 +398,22 @@ def test_load_synthetic_corpus(cache_dir):
         assert song.label_source == "notes" and len(song.notes) > 0
         assert song.feats.shape == (9, 174, len(song.pitch)) and song.feats.dtype == np.float32
         np.testing.assert_array_equal(
-            song.targets, notes_to_targets(song.notes.onsets, song.notes.offsets, song.n_frames))
+            song.targets, notes_to_targets(song.notes.onsets, song.notes.offsets, song.n_frames)
+        )
 
 
 def test_corpus_module_does_not_load_the_singer():
     """Loading feature corpora (``evaluate``, ``load_corpus``) never imports the synthesiser."""
-    code = ("import sys, gru_attn.corpus, gru_attn.evaluate; "
-            "print(sorted(m for m in sys.modules if m == 'gru_attn.synth' or m.startswith('gru_attn.data.singer')))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
-                          text=True, timeout=300)
+    code = (
+        "import sys, gru_attn.corpus, gru_attn.evaluate; "
+        "print(sorted(m for m in sys.modules if m == 'gru_attn.synth' or m.startswith('gru_attn.data.singer')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -28,8 +28,10 @@ SONGS, SECONDS, SEED = 1, 8.0, 3
 def tools():
     """Fail (never skip) with the install hint when fluidsynth or the soundfont is missing."""
     if shutil.which("fluidsynth") is None or not crossgen.DEFAULT_SOUNDFONT.is_file():
-        pytest.fail("fluidsynth or /usr/share/sounds/sf2/FluidR3_GM.sf2 missing: "
-                    "apt-get install fluidsynth fluid-soundfont-gm (bash tests/setup.sh installs them)")
+        pytest.fail(
+            "fluidsynth or /usr/share/sounds/sf2/FluidR3_GM.sf2 missing: "
+            "apt-get install fluidsynth fluid-soundfont-gm (bash tests/setup.sh installs them)"
+        )
     return crossgen.DEFAULT_SOUNDFONT
 
 
@@ -46,20 +48,30 @@ def rendered(tiny_set, tools, tmp_path_factory):
     _, manifest = tiny_set
     calibration = {int(k): v for k, v in manifest["calibration"].items()}
     work = tmp_path_factory.mktemp("crossgen_work")
-    return {c: crossgen.render_song(c, 0, seed=SEED, seconds=SECONDS, soundfont=tools, workdir=work,
-                                    calibration=calibration) for c in crossgen.CONDITIONS}
+    return {
+        c: crossgen.render_song(
+            c, 0, seed=SEED, seconds=SECONDS, soundfont=tools, workdir=work, calibration=calibration
+        )
+        for c in crossgen.CONDITIONS
+    }
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-            and p.name != "set.json"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "set.json"
+    }
 
 
 def test_generation_is_deterministic_and_cached(tiny_set, tmp_path):
     out, manifest = tiny_set
     files = _files(out)
-    assert sorted(files) == sorted(f"{c}/{sub}/{c}_000.{ext}" for c in crossgen.CONDITIONS
-                                   for sub, ext in (("wav", "wav"), ("notes", "csv"), ("meta", "json")))
+    assert sorted(files) == sorted(
+        f"{c}/{sub}/{c}_000.{ext}"
+        for c in crossgen.CONDITIONS
+        for sub, ext in (("wav", "wav"), ("notes", "csv"), ("meta", "json"))
+    )
     again = crossgen.generate(tmp_path / "again", songs=SONGS, seconds=SECONDS, seed=SEED)
     assert _files(tmp_path / "again") == files
     assert again == manifest
@@ -132,8 +144,10 @@ def test_voiced_consonants_dip_the_voice_before_the_shared_boundary(rendered):
 
 
 def test_glides_label_the_pitch_move(tools, tmp_path):
-    notes = [compose.Note(1.0, 1.6, 60, 100, (1.0, 1.0), glide=0.06, vibrato=(5.5, 0.0, 0.0)),
-             compose.Note(1.6, 2.4, 64, 100, (1.0, 1.0), vibrato=(5.5, 0.0, 0.0))]
+    notes = [
+        compose.Note(1.0, 1.6, 60, 100, (1.0, 1.0), glide=0.06, vibrato=(5.5, 0.0, 0.0)),
+        compose.Note(1.6, 2.4, 64, 100, (1.0, 1.0), vibrato=(5.5, 0.0, 0.0)),
+    ]
     midi.assign_channels(notes)
     assert notes[0].channel == notes[1].channel  # one sampled voice, bent to the new pitch
     midi.voice_midi(notes, 53, tmp_path / "glide.mid")
@@ -152,35 +166,43 @@ def test_accompaniment_and_noise_at_the_drawn_ratios(rendered):
     ratio = 20 * np.log10(render.rms(acc["stems"]["voice"]) / render.rms(acc["stems"]["accompaniment"]))
     assert 6 <= acc["meta"]["ratio_db"] <= 12
     assert ratio == pytest.approx(acc["meta"]["ratio_db"], abs=0.01)
-    np.testing.assert_allclose(acc["audio"], (acc["stems"]["voice"] + acc["stems"]["accompaniment"])
-                               * acc["meta"]["gain"], atol=1e-9)
+    np.testing.assert_allclose(
+        acc["audio"], (acc["stems"]["voice"] + acc["stems"]["accompaniment"]) * acc["meta"]["gain"], atol=1e-9
+    )
     # the accompaniment is pitched music under the voice, not silence
-    assert np.mean(track_pitch(acc["stems"]["accompaniment"] / np.max(np.abs(acc["stems"]["accompaniment"])),
-                               "praat") > 0) > 0.3
+    assert (
+        np.mean(track_pitch(acc["stems"]["accompaniment"] / np.max(np.abs(acc["stems"]["accompaniment"])), "praat") > 0)
+        > 0.3
+    )
     rev = rendered["reverb"]
     snr = 20 * np.log10(render.rms(rev["stems"]["wet"]) / render.rms(rev["stems"]["noise"]))
     assert 15 <= rev["meta"]["snr_db"] <= 30 and snr == pytest.approx(rev["meta"]["snr_db"], abs=0.01)
     assert 0.3 <= rev["meta"]["rt60_s"] <= 1.0
     # the room smears the voice: energy after the last note's end
     end = rev["notes"].offsets[-1]
-    voice_tail = render.rms(rev["stems"]["voice"][int((end + 0.05) * 16000):int((end + 0.15) * 16000)])
-    wet_tail = render.rms(rev["stems"]["wet"][int((end + 0.05) * 16000):int((end + 0.15) * 16000)])
+    voice_tail = render.rms(rev["stems"]["voice"][int((end + 0.05) * 16000) : int((end + 0.15) * 16000)])
+    wet_tail = render.rms(rev["stems"]["wet"][int((end + 0.05) * 16000) : int((end + 0.15) * 16000)])
     assert wet_tail > 10 * voice_tail
 
 
 def test_missing_fluidsynth_is_one_line(run_cli, tmp_path):
     # a fresh process: this one has found (and cached) fluidsynth already
-    proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(tmp_path / "set"), "--songs", "1", "--seconds", "8"],
-                   env={"PATH": str(tmp_path)})
+    proc = run_cli(
+        ["-m", "gru_attn.crossgen", "--out", str(tmp_path / "set"), "--songs", "1", "--seconds", "8"],
+        env={"PATH": str(tmp_path)},
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: fluidsynth not found: apt-get install fluidsynth fluid-soundfont-gm"
 
 
 def test_bad_options_are_one_line(capsys, tools, tmp_path):
-    for args, expected in ((["--songs", "0"], "--songs 0"), (["--seconds", "2"], "--seconds 2.0"),
-                           (["--conditions", "studio"], "--conditions studio"),
-                           (["--soundfont", str(tmp_path / "none.sf2")], "soundfont not found"),
-                           (["--ckpt", "x.pt", "--pitch-method", "yin"], "--pitch-method yin")):
+    for args, expected in (
+        (["--songs", "0"], "--songs 0"),
+        (["--seconds", "2"], "--seconds 2.0"),
+        (["--conditions", "studio"], "--conditions studio"),
+        (["--soundfont", str(tmp_path / "none.sf2")], "soundfont not found"),
+        (["--ckpt", "x.pt", "--pitch-method", "yin"], "--pitch-method yin"),
+    ):
         assert crossgen_cli.main(["--out", str(tmp_path / "set"), *args]) == 2, args
         err = capsys.readouterr().err
         lines = err.strip().splitlines()
@@ -191,8 +213,25 @@ def test_bad_options_are_one_line(capsys, tools, tmp_path):
 def test_evaluation_end_to_end_with_a_tiny_checkpoint(run_cli, tiny_set, trained_run, tmp_path):
     out, _ = tiny_set
     ckpt = trained_run / "checkpoints/best.pt"  # the session's trained model, in a folder named "run"
-    proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(out), "--songs", str(SONGS), "--seconds", str(SECONDS),
-                    "--seed", str(SEED), "--ckpt", str(ckpt), "--report", str(tmp_path / "report")], check=True)
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.crossgen",
+            "--out",
+            str(out),
+            "--songs",
+            str(SONGS),
+            "--seconds",
+            str(SECONDS),
+            "--seed",
+            str(SEED),
+            "--ckpt",
+            str(ckpt),
+            "--report",
+            str(tmp_path / "report"),
+        ],
+        check=True,
+    )
     table = (tmp_path / "report/run_best.md").read_text()
     assert table in proc.stdout
     results = json.loads((tmp_path / "report/run_best.json").read_text())
@@ -207,7 +246,21 @@ def test_evaluation_end_to_end_with_a_tiny_checkpoint(run_cli, tiny_set, trained
     assert results["rows"]["baseline"]["clean"]["COnP_f1"] > 0.6
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    proc = run_cli(["-m", "gru_attn.crossgen", "--out", str(out), "--songs", str(SONGS), "--seconds", str(SECONDS),
-                    "--seed", str(SEED), "--ckpt", str(bad)])
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.crossgen",
+            "--out",
+            str(out),
+            "--songs",
+            str(SONGS),
+            "--seconds",
+            str(SECONDS),
+            "--seed",
+            str(SEED),
+            "--ckpt",
+            str(bad),
+        ]
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
     assert "weights_only=False" not in proc.stderr

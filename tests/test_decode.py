@@ -16,9 +16,16 @@ from gru_attn.notes import NoteList, midi_to_hz
 HALF_HOP = HOP_SECONDS / 2 + 1e-9
 
 # separated, legato (different pitch), adjacent repeated same pitch, a fractional pitch
-NOTES = NoteList.from_rows([
-    [0.10, 0.53, 60], [0.53, 0.91, 62], [1.20, 1.50, 64], [1.50, 1.81, 64], [2.3, 2.9, 57.3], [3.0, 3.4, 71],
-])
+NOTES = NoteList.from_rows(
+    [
+        [0.10, 0.53, 60],
+        [0.53, 0.91, 62],
+        [1.20, 1.50, 64],
+        [1.50, 1.81, 64],
+        [2.3, 2.9, 57.3],
+        [3.0, 3.4, 71],
+    ]
+)
 N_FRAMES = 180
 
 
@@ -141,8 +148,9 @@ def test_smoothing_merges_split_peaks():
     probs[4, 1], probs[6, 1] = 0.9, 0.9  # a double-humped onset: frames 4 and 6 (4 is the true one)
     probs[5, 1] = 0.5
     raw = decode_notes(probs, np.full(40, 261.63), DecodeParams(peak_distance_frames=1))
-    smooth = decode_notes(probs, np.full(40, 261.63), DecodeParams(peak_distance_frames=1, smooth_frames=5,
-                                                                    onset_threshold=0.3))
+    smooth = decode_notes(
+        probs, np.full(40, 261.63), DecodeParams(peak_distance_frames=1, smooth_frames=5, onset_threshold=0.3)
+    )
     assert len(raw) == 1 and len(smooth) == 1  # the second hump cuts the first note below min_note_frames
     assert np.isclose(smooth.onsets[0], frame_times(40)[5])
 

@@ -16,10 +16,24 @@ from gru_attn.segments import SegmentDecoder, _viterbi
 
 N_BINS = 174
 # fixed settings, so the tests do not follow the tuned defaults of conf/decode/segments.yaml
-DECODER = SegmentDecoder(voicing_weight=1.0, voicing_mix=0.0, pitch_weight=1.0, pitch_source="contour",
-                         pitch_sigma=0.5, pitch_cap=3.0, note_cost=4.0, onset_weight=1.0, change_cost=0.0,
-                         repeat_cost=1.0, repeat_onset_weight=2.0, repeat_dip_weight=8.0, dip_frames=2,
-                         end_cost=0.0, offset_weight=0.5, min_note_frames=3)
+DECODER = SegmentDecoder(
+    voicing_weight=1.0,
+    voicing_mix=0.0,
+    pitch_weight=1.0,
+    pitch_source="contour",
+    pitch_sigma=0.5,
+    pitch_cap=3.0,
+    note_cost=4.0,
+    onset_weight=1.0,
+    change_cost=0.0,
+    repeat_cost=1.0,
+    repeat_onset_weight=2.0,
+    repeat_dip_weight=8.0,
+    dip_frames=2,
+    end_cost=0.0,
+    offset_weight=0.5,
+    min_note_frames=3,
+)
 
 
 def frame(seconds: float) -> int:
@@ -54,7 +68,7 @@ def curves(notes, n_frames, *, vibrato=0.0, dips=(), glide_frames=0, onset=0.9, 
             if abs(b0 - a1) < 1e-9 and m0 != m1:
                 f = frame(a1)
                 lo = f - glide_frames // 2
-                midi[lo:lo + glide_frames] = np.linspace(m0, m1, glide_frames)
+                midi[lo : lo + glide_frames] = np.linspace(m0, m1, glide_frames)
     midi = midi + vibrato * np.sin(2 * np.pi * 5.5 * t)
     v = np.clip(v + rng.normal(0, 0.02, n_frames), 0.0, 1.0)
     hz = np.where(np.isnan(midi), 0.0, midi_to_hz(np.nan_to_num(midi, nan=60.0)))
@@ -92,18 +106,18 @@ def test_spurious_mid_note_event_peaks_do_not_split_a_steady_note():
     rows = [[0.2, 1.4, 57], [1.6, 2.4, 62]]
     probs, hz = curves(rows, 130, vibrato=0.4)
     for f, height in ((frame(0.5), 0.9), (frame(0.8), 0.7), (frame(1.1), 0.85), (frame(2.0), 0.9)):
-        probs[f - 1:f + 2, 1] = [0.4 * height, height, 0.4 * height]
-        probs[f - 2:f + 1, 2] = [0.4 * height, height, 0.4 * height]
+        probs[f - 1 : f + 2, 1] = [0.4 * height, height, 0.4 * height]
+        probs[f - 2 : f + 1, 2] = [0.4 * height, height, 0.4 * height]
     assert_notes(DECODER(probs, hz), rows)
 
 
 def test_melisma_splits_where_the_pitch_moves_without_an_onset():
     rows = [[0.2, 0.7, 60], [0.7, 1.1, 62], [1.1, 1.6, 59]]
     probs, hz = curves(rows, 90, vibrato=0.2, glide_frames=4)
-    probs[frame(0.7) - 2:frame(0.7) + 2, 1] = 0.0  # no onset evidence at the pitch moves
-    probs[frame(1.1) - 2:frame(1.1) + 2, 1] = 0.0
-    probs[frame(0.7) - 2:frame(0.7) + 2, 2] = 0.0
-    probs[frame(1.1) - 2:frame(1.1) + 2, 2] = 0.0
+    probs[frame(0.7) - 2 : frame(0.7) + 2, 1] = 0.0  # no onset evidence at the pitch moves
+    probs[frame(1.1) - 2 : frame(1.1) + 2, 1] = 0.0
+    probs[frame(0.7) - 2 : frame(0.7) + 2, 2] = 0.0
+    probs[frame(1.1) - 2 : frame(1.1) + 2, 2] = 0.0
     assert_notes(DECODER(probs, hz), rows)
 
 
@@ -116,7 +130,7 @@ def test_pitch_distribution_gives_the_same_notes_as_the_contour():
     decoder = dataclasses.replace(DECODER, pitch_source="distribution")
     assert_notes(decoder(probs, hz, pitch_dist=dist, pitch_voicing=probs[:, 0]), ROWS)
     # an octave error of the distribution on two frames does not split the note
-    dist[frame(2.8):frame(2.8) + 2] = np.roll(dist[frame(2.8):frame(2.8) + 2], 48, axis=1)
+    dist[frame(2.8) : frame(2.8) + 2] = np.roll(dist[frame(2.8) : frame(2.8) + 2], 48, axis=1)
     assert_notes(decoder(probs, hz, pitch_dist=dist, pitch_voicing=probs[:, 0]), ROWS)
 
 
@@ -137,9 +151,18 @@ def test_empty_and_silent_input_give_no_notes():
         DECODER(np.zeros((10, 3)), np.zeros(9))
 
 
-@pytest.mark.parametrize("name,value", [("note_cost", -1.0), ("voicing_mix", 1.5), ("pitch_source", "yin"),
-                                        ("min_note_frames", 0), ("pitch_sigma", 0.0), ("dip_frames", 1.5),
-                                        ("repeat_cost", float("nan"))])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("note_cost", -1.0),
+        ("voicing_mix", 1.5),
+        ("pitch_source", "yin"),
+        ("min_note_frames", 0),
+        ("pitch_sigma", 0.0),
+        ("dip_frames", 1.5),
+        ("repeat_cost", float("nan")),
+    ],
+)
 def test_bad_settings_are_refused_with_the_option_named(name, value):
     with pytest.raises(InputError, match=f"decode.{name}"):
         SegmentDecoder(**{name: value})
@@ -163,8 +186,14 @@ def test_viterbi_finds_the_cheapest_path():
     rng = np.random.default_rng(3)
     for _ in range(8):
         n, p = 6, 2
-        args = (rng.uniform(0, 3, n), rng.uniform(0, 3, (n, p)), rng.uniform(-1, 3, n), rng.uniform(-1, 3, n),
-                rng.uniform(-1, 2, n), rng.uniform(-1, 2, n))
+        args = (
+            rng.uniform(0, 3, n),
+            rng.uniform(0, 3, (n, p)),
+            rng.uniform(-1, 3, n),
+            rng.uniform(-1, 3, n),
+            rng.uniform(-1, 2, n),
+            rng.uniform(-1, 2, n),
+        )
         path, new_note = _viterbi(*args)
         best = np.inf
         # a state per frame: -1 rest, s, or s restarted (s + p)

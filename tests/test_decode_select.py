@@ -18,8 +18,17 @@ from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.segments import SegmentDecoder
 
-CONFIG = dict(n_channels=9, n_bins=174, hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], dropout=0.0,
-              context=2, pitch_head=True)
+CONFIG = dict(
+    n_channels=9,
+    n_bins=174,
+    hidden_dim=16,
+    num_layers=1,
+    num_heads=2,
+    conv_channels=[4],
+    dropout=0.0,
+    context=2,
+    pitch_head=True,
+)
 LAYOUT = dict(n_channels=9, n_bins=174, context=2, hop_seconds=HOP_SECONDS, sample_rate=SAMPLE_RATE)
 
 
@@ -28,8 +37,13 @@ def state(decode) -> dict:
 
     torch.manual_seed(0)
     model = NoteSegmenter(**CONFIG)
-    return {"model": model.state_dict(), "model_config": dict(CONFIG), "feature_layout": dict(LAYOUT),
-            "decode": decode, "pitch_method": "model"}
+    return {
+        "model": model.state_dict(),
+        "model_config": dict(CONFIG),
+        "feature_layout": dict(LAYOUT),
+        "decode": decode,
+        "pitch_method": "model",
+    }
 
 
 @pytest.mark.parametrize("name", decoder_choices())
@@ -44,8 +58,7 @@ def test_decode_group_offers_both_decoders_and_the_default_is_in_train_yaml():
     assert {"peaks", "segments"} <= set(decoder_choices())
     assert isinstance(build_decoder(compose(["decode=peaks"]).decode), DecodeParams)
     assert isinstance(build_decoder(compose(["decode=segments"]).decode), SegmentDecoder)
-    assert isinstance(build_decoder(compose(["decode=peaks", "decode.onset_threshold=0.3"]).decode),
-                      DecodeParams)
+    assert isinstance(build_decoder(compose(["decode=peaks", "decode.onset_threshold=0.3"]).decode), DecodeParams)
     assert build_decoder(compose(["decode=segments", "decode.note_cost=2.5"]).decode).note_cost == 2.5
 
 
@@ -65,10 +78,15 @@ def test_old_checkpoints_load_with_the_peak_decoder(tmp_path):
     assert load_model(new)[1].decode == SegmentDecoder(note_cost=2.0)
 
 
-@pytest.mark.parametrize("decode,match", [({"_target_": "os.system"}, "refused"),
-                                          ({"_target_": "gru_attn.segments.Nothing"}, "not a decoder"),
-                                          ({"_target_": "gru_attn.segments.SegmentDecoder", "note_cost": -1}, "note_cost"),
-                                          ({"onset_thresh": 0.5}, "unusable")])
+@pytest.mark.parametrize(
+    "decode,match",
+    [
+        ({"_target_": "os.system"}, "refused"),
+        ({"_target_": "gru_attn.segments.Nothing"}, "not a decoder"),
+        ({"_target_": "gru_attn.segments.SegmentDecoder", "note_cost": -1}, "note_cost"),
+        ({"onset_thresh": 0.5}, "unusable"),
+    ],
+)
 def test_bad_decoder_in_a_checkpoint_is_one_error_naming_the_file(tmp_path, decode, match):
     from gru_attn.inference import load_model
 
@@ -88,9 +106,17 @@ def test_validation_decodes_with_the_configured_decoder():
     rng = np.random.default_rng(0)
     targets = np.zeros((80, 3), dtype=np.uint8)
     targets[10:60, 0], targets[10, 1], targets[60, 2] = 1, 1, 1
-    song = type("Song", (), dict(feats=rng.normal(size=(9, 174, 80)).astype(np.float32), targets=targets,
-                                 pitch=np.where(targets[:, 0] == 1, 220.0, 0.0),
-                                 notes=NoteList([0.2], [1.2], [57.0]), name="s"))()
+    song = type(
+        "Song",
+        (),
+        dict(
+            feats=rng.normal(size=(9, 174, 80)).astype(np.float32),
+            targets=targets,
+            pitch=np.where(targets[:, 0] == 1, 220.0, 0.0),
+            notes=NoteList([0.2], [1.2], [57.0]),
+            name="s",
+        ),
+    )()
     torch.manual_seed(0)
     model = NoteSegmenter(**{k: v for k, v in CONFIG.items() if k not in ("n_channels", "n_bins")})
     calls = []
@@ -104,8 +130,9 @@ def test_validation_decodes_with_the_configured_decoder():
     assert calls and calls[0] == ["fallback_hz", "pitch_dist", "pitch_voicing"]  # the head's outputs reach it
     assert 0.0 <= out["val/COnP_f1"] <= 1.0
     # a config (dict with _target_) works too; a note cost nothing can pay finds no note
-    silent = engine.validate(model, [song], Sdt6Loss(), {**SegmentDecoder(note_cost=1e6).as_dict()}, "cpu",
-                             pitch="model")
+    silent = engine.validate(
+        model, [song], Sdt6Loss(), {**SegmentDecoder(note_cost=1e6).as_dict()}, "cpu", pitch="model"
+    )
     assert silent["val/COn_f1"] == 0.0
 
 
@@ -118,19 +145,58 @@ def _tone(path: Path, seconds=2.0):
 def test_transcribe_and_evaluate_take_a_decoder_option(run_cli, tmp_path):
     ckpt = save_checkpoint(state(SegmentDecoder().as_dict()), tmp_path / "m.pt")
     _tone(tmp_path / "a.wav")
-    proc = run_cli(["-m", "gru_attn.transcribe", str(tmp_path / "a.wav"), "--ckpt", str(ckpt), "--out",
-                    str(tmp_path / "out"), "--formats", "csv", "--decode", "peaks"], check=True)
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.transcribe",
+            str(tmp_path / "a.wav"),
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "out"),
+            "--formats",
+            "csv",
+            "--decode",
+            "peaks",
+        ],
+        check=True,
+    )
     assert (tmp_path / "out" / "a.csv").is_file(), proc.stdout
-    bad = run_cli(["-m", "gru_attn.transcribe", str(tmp_path / "a.wav"), "--ckpt", str(ckpt), "--out",
-                   str(tmp_path / "out2"), "--decode", "nosuch"])
+    bad = run_cli(
+        [
+            "-m",
+            "gru_attn.transcribe",
+            str(tmp_path / "a.wav"),
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "out2"),
+            "--decode",
+            "nosuch",
+        ]
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and "--decode nosuch" in bad.stderr
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "a.csv").write_text("onset,offset,midi\n0.0,0.7,57\n1.0,1.7,57\n")
-    proc = run_cli(["-m", "gru_attn.evaluate", "--ckpt", str(ckpt), "--wav-dir", str(tmp_path), "--notes-dir",
-                    str(notes), "--out", str(tmp_path / "ev"), "--decode", str(CONF_DIR / "decode" / "peaks.yaml")],
-                   check=True)
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.evaluate",
+            "--ckpt",
+            str(ckpt),
+            "--wav-dir",
+            str(tmp_path),
+            "--notes-dir",
+            str(notes),
+            "--out",
+            str(tmp_path / "ev"),
+            "--decode",
+            str(CONF_DIR / "decode" / "peaks.yaml"),
+        ],
+        check=True,
+    )
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["decode"]["_target_"] == "gru_attn.decode.DecodeParams"
 
@@ -148,7 +214,7 @@ def _cache_song(folder: Path, name: str, cond: str, rng) -> None:
     logits[:, 1::2][:, :3] = np.where(targets > 0, 6.0, -6.0)
     hz = np.zeros(n)
     for a, b, m in notes.to_rows():
-        hz[int(round(a / HOP_SECONDS)):int(round(b / HOP_SECONDS))] = midi_to_hz(m)
+        hz[int(round(a / HOP_SECONDS)) : int(round(b / HOP_SECONDS))] = midi_to_hz(m)
     centre = np.nan_to_num(hz_to_bin(hz), nan=40.0)
     logits[:, 6:-1] = -0.5 * ((np.arange(174)[None] - centre[:, None]) / 1.0) ** 2
     logits[:, -1] = np.where(hz > 0, 6.0, -6.0)
@@ -161,8 +227,16 @@ def test_decode_study_scores_a_cache(run_cli, tmp_path):
         (tmp_path / "cache" / set_name).mkdir(parents=True)
         for i, cond in enumerate(conds * 2):
             _cache_song(tmp_path / "cache" / set_name, f"s{i}", cond, rng)
-    run_cli(["-m", "gru_attn.decode_study", f"cache={tmp_path / 'cache'}", "decode=peaks",
-             f"hydra.run.dir={tmp_path / 'run'}"], check=True)
+    run_cli(
+        [
+            "-m",
+            "gru_attn.decode_study",
+            f"cache={tmp_path / 'cache'}",
+            "decode=peaks",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        check=True,
+    )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert set(metrics["groups"]) == {"dev", "dev/clean", "dev/reverb", "val"}
     assert metrics["groups"]["dev/clean"]["songs"] == 2
@@ -177,9 +251,18 @@ def test_decode_study_sweep_runs_optuna_trials(run_cli, tmp_path):
     rng = np.random.default_rng(0)
     (tmp_path / "cache" / "dev").mkdir(parents=True)
     _cache_song(tmp_path / "cache" / "dev", "s0", "clean", rng)
-    run_cli(["-m", "gru_attn.decode_study", "--multirun", "hparams_search=decode_segments",
-             f"cache={tmp_path / 'cache'}", "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-            check=True)
+    run_cli(
+        [
+            "-m",
+            "gru_attn.decode_study",
+            "--multirun",
+            "hparams_search=decode_segments",
+            f"cache={tmp_path / 'cache'}",
+            "hydra.sweeper.n_trials=3",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        check=True,
+    )
     runs = sorted((tmp_path / "sweep").glob("*/metrics.json"))
     assert len(runs) == 3
     values = [json.loads(p.read_text())["summary"]["objective"] for p in runs]
@@ -190,8 +273,7 @@ def test_decode_study_sweep_runs_optuna_trials(run_cli, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name,cls", [("peaks", DecodeParams), ("segments", SegmentDecoder)])
 def test_training_records_the_chosen_decoder(run_cli, tmp_path, name, cls):
-    run_cli(["-m", "gru_attn.train", "experiment=fast_test", f"decode={name}", f"hydra.run.dir={tmp_path}"],
-            check=True)
+    run_cli(["-m", "gru_attn.train", "experiment=fast_test", f"decode={name}", f"hydra.run.dir={tmp_path}"], check=True)
     ckpt = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
     assert isinstance(build_decoder(ckpt["decode"]), cls)
     assert ckpt["decode"] == dict(compose([f"decode={name}"]).decode)
@@ -206,14 +288,28 @@ def test_decode_cache_stores_logits_notes_and_conditions(run_cli, tmp_path):
         _tone(dev / "wav" / f"{name}.wav")
         (dev / "notes" / f"{name}.csv").write_text("onset,offset,midi\n0.0,0.7,57\n1.0,1.7,57\n")
     (dev / "clips.csv").write_text("name,cond\nc1,clean\nr1,reverb\n")
-    proc = run_cli(["-m", "gru_attn.decode_cache", "--ckpt", str(ckpt), "--out", str(tmp_path / "cache"),
-                    "--devset", f"dev={dev}", "--device", "cpu"], check=True)
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.decode_cache",
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "cache"),
+            "--devset",
+            f"dev={dev}",
+            "--device",
+            "cpu",
+        ],
+        check=True,
+    )
     assert "dev (2 songs)" in proc.stdout
     with np.load(tmp_path / "cache" / "dev" / "r1.npz") as data:
         assert str(data["cond"]) == "reverb"
         assert data["logits"].shape[1] == 6 + 174 + 1 and abs(len(data["logits"]) - 100) <= 1  # 2 s of 20 ms frames
         np.testing.assert_allclose(data["ref"], [[0.0, 0.7, 57], [1.0, 1.7, 57]])
     assert json.loads((tmp_path / "cache" / "cache.json").read_text())["sets"]["dev"]["songs"] == 2
-    bad = run_cli(["-m", "gru_attn.decode_cache", "--ckpt", str(ckpt), "--out", str(tmp_path / "c2"),
-                   "--devset", "nofolder"])
+    bad = run_cli(
+        ["-m", "gru_attn.decode_cache", "--ckpt", str(ckpt), "--out", str(tmp_path / "c2"), "--devset", "nofolder"]
+    )
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --devset nofolder: expected NAME=DIR"

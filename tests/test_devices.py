@@ -19,8 +19,10 @@ from gru_attn.notes import NoteList
 
 def test_cpu_bf16_flag_is_read_from_cpuinfo(tmp_path):
     with_bf16 = tmp_path / "zen4"
-    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n\n"
-                         "processor\t: 1\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n")
+    with_bf16.write_text(
+        "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n\n"
+        "processor\t: 1\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n"
+    )
     without = tmp_path / "laptop"
     without.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma avx512_bf16_not_a_flag\n")
     assert cpu_has_native_bf16(str(with_bf16))
@@ -44,24 +46,41 @@ def _tiny_song(seed=0):
     targets[10:40, 0], targets[10, 1], targets[40, 2] = 1, 1, 1
     feats = rng.normal(size=(9, 174, 80)).astype(np.float32)
     feats[:, 60, 10:40] += 3.0  # a voiced stretch the model can find
-    return type("Song", (), dict(feats=feats, targets=targets, pitch=np.where(targets[:, 0] == 1, 220.0, 0.0),
-                                 notes=NoteList([0.2], [0.8], [57.0]), name="s"))()
+    return type(
+        "Song",
+        (),
+        dict(
+            feats=feats,
+            targets=targets,
+            pitch=np.where(targets[:, 0] == 1, 220.0, 0.0),
+            notes=NoteList([0.2], [0.8], [57.0]),
+            name="s",
+        ),
+    )()
 
 
 def _train(model, settings, out_dir):
     """``engine.fit`` of ``model`` on one tiny song (train = val), minimising val/loss."""
     song, loss = _tiny_song(), Sdt6Loss()
     train = engine.training_set([song], model, loss, batch_size=2, chunk_frames=32, seed=0)
-    engine.fit(model, train, engine.ValidationSet([song], DecodeParams()), loss,
-               lambda p: torch.optim.Adam(p, lr=3e-3), None, settings, engine.RunSpec(out_dir, "val/loss", "minimize"))
+    engine.fit(
+        model,
+        train,
+        engine.ValidationSet([song], DecodeParams()),
+        loss,
+        lambda p: torch.optim.Adam(p, lr=3e-3),
+        None,
+        settings,
+        engine.RunSpec(out_dir, "val/loss", "minimize"),
+    )
 
 
 def _fit(tmp_path, amp, monkeypatch, native_bf16):
-    monkeypatch.setattr(engine, "autocast_dtype",
-                        lambda device, on: torch.bfloat16 if on and native_bf16 else None)
+    monkeypatch.setattr(engine, "autocast_dtype", lambda device, on: torch.bfloat16 if on and native_bf16 else None)
     torch.manual_seed(0)
-    model = NoteSegmenter(hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2,
-                          pitch_head=True, pitch_features=True)
+    model = NoteSegmenter(
+        hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2, pitch_head=True, pitch_features=True
+    )
     settings = engine.TrainerSettings(max_epochs=8, device="cpu", amp=amp, early_stopping_patience=None, frame_step=1)
     _train(model, settings, tmp_path)
     return json.loads((tmp_path / "metrics.json").read_text())
@@ -75,7 +94,10 @@ def test_bf16_training_on_cpu_learns_like_float32(tmp_path, monkeypatch):
         losses = [h["train/loss"] for h in run["history"]]
         assert losses[-1] < 0.7 * losses[0], losses  # it learns
     # same data, same initialisation: the bf16 run follows the float32 one closely
-    assert abs(bf16["history"][-1]["train/loss"] - fp32["history"][-1]["train/loss"]) < 0.1 * fp32["history"][-1]["train/loss"]
+    assert (
+        abs(bf16["history"][-1]["train/loss"] - fp32["history"][-1]["train/loss"])
+        < 0.1 * fp32["history"][-1]["train/loss"]
+    )
     assert _fit(tmp_path / "off", True, monkeypatch, native_bf16=False)["summary"]["precision"] == "float32"
 
 
@@ -91,8 +113,9 @@ def test_frame_step_trains_on_every_other_frame(tmp_path, monkeypatch):
     monkeypatch.setattr(NoteSegmenter, "forward", spy)
     monkeypatch.setattr(engine, "autocast_dtype", lambda device, on: None)
     torch.manual_seed(0)
-    model = NoteSegmenter(hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2,
-                          pitch_head=True, pitch_features=True)
+    model = NoteSegmenter(
+        hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2, pitch_head=True, pitch_features=True
+    )
     settings = engine.TrainerSettings(max_epochs=8, device="cpu", early_stopping_patience=None, frame_step=2)
     _train(model, settings, tmp_path)
     steps = [s for s in seen if s[1] == 2]  # training calls (validation classifies every frame)

@@ -23,10 +23,12 @@ from gru_attn.synth import DEFAULT_REVERB, corpus_name
 
 # the fast_test corpus (conf/experiment/fast_test.yaml over conf/data/synthetic.yaml)
 # the corpus of experiment=fast_test (conf/experiment/fast_test.yaml over conf/data/synthetic.yaml)
-FAST_CORPUS = dict(minutes_train=0.5, minutes_val=0.25, minutes_test=0.25, seed=0, accompaniment_db=None,
-                   reverb=list(DEFAULT_REVERB))
-SMALL_MODEL = dict(n_channels=9, n_bins=174, hidden_dim=32, num_layers=1, num_heads=2, conv_channels=[8, 8],
-                   dropout=0.0, context=9)
+FAST_CORPUS = dict(
+    minutes_train=0.5, minutes_val=0.25, minutes_test=0.25, seed=0, accompaniment_db=None, reverb=list(DEFAULT_REVERB)
+)
+SMALL_MODEL = dict(
+    n_channels=9, n_bins=174, hidden_dim=32, num_layers=1, num_heads=2, conv_channels=[8, 8], dropout=0.0, context=9
+)
 
 
 def reference_songs() -> dict[str, NoteList]:
@@ -56,10 +58,19 @@ def test_semitone_shift_kills_pitch_metrics_but_not_onsets():
     assert mean["COn_f1"] == pytest.approx(1.0)
     for name, notes in ref.items():  # mir_eval, called directly, agrees song by song
         p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
-            notes.intervals, notes.hz, shifted[name].intervals, shifted[name].hz,
-            onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None)
-        assert (per_song[name]["COnP_precision"], per_song[name]["COnP_recall"], per_song[name]["COnP_f1"]) == \
-            pytest.approx((p, r, f))
+            notes.intervals,
+            notes.hz,
+            shifted[name].intervals,
+            shifted[name].hz,
+            onset_tolerance=0.05,
+            pitch_tolerance=50.0,
+            offset_ratio=None,
+        )
+        assert (
+            per_song[name]["COnP_precision"],
+            per_song[name]["COnP_recall"],
+            per_song[name]["COnP_f1"],
+        ) == pytest.approx((p, r, f))
     # a quarter tone (under the 50-cent tolerance) still counts as the right pitch
     _, mean = evaluate_notes(ref, {name: notes.shift(0.45) for name, notes in ref.items()})
     assert mean["COnP_f1"] == pytest.approx(1.0)
@@ -77,21 +88,38 @@ def random_checkpoint(tmp_path_factory, cache_dir):
     torch.manual_seed(0)
     model = NoteSegmenter(**SMALL_MODEL)
     path = tmp_path_factory.mktemp("eval_ckpt") / "random.pt"
-    corpus = {"_target_": "gru_attn.corpus.load_synthetic_corpus", "root_dir": str(cache_dir / "synthetic"),
-              **FAST_CORPUS}
-    save_checkpoint({"model": model.state_dict(), "model_config": SMALL_MODEL,
-                     "feature_layout": {"n_channels": 9, "n_bins": 174, "context": 9, "hop_seconds": HOP_SECONDS,
-                                        "sample_rate": SAMPLE_RATE},
-                     "decode": {"onset_threshold": 0.5}, "pitch_method": "praat", "epoch": 0,
-                     "config": {"data": {"corpus": corpus}}}, path)
+    corpus = {
+        "_target_": "gru_attn.corpus.load_synthetic_corpus",
+        "root_dir": str(cache_dir / "synthetic"),
+        **FAST_CORPUS,
+    }
+    save_checkpoint(
+        {
+            "model": model.state_dict(),
+            "model_config": SMALL_MODEL,
+            "feature_layout": {
+                "n_channels": 9,
+                "n_bins": 174,
+                "context": 9,
+                "hop_seconds": HOP_SECONDS,
+                "sample_rate": SAMPLE_RATE,
+            },
+            "decode": {"onset_threshold": 0.5},
+            "pitch_method": "praat",
+            "epoch": 0,
+            "config": {"data": {"corpus": corpus}},
+        },
+        path,
+    )
     return path
 
 
 @pytest.mark.slow
 def test_cli_on_tiny_corpus_test_split_and_wav_dir(run_cli, random_checkpoint, cache_dir, tmp_path):
     out = tmp_path / "eval"
-    proc = run_cli(["-m", "gru_attn.evaluate", "--ckpt", str(random_checkpoint), "--out", str(out), "--save-notes"],
-                   check=True)
+    proc = run_cli(
+        ["-m", "gru_attn.evaluate", "--ckpt", str(random_checkpoint), "--out", str(out), "--save-notes"], check=True
+    )
     assert "COnPOff" in proc.stdout and "mean" in proc.stdout
     report = json.loads((out / "metrics.json").read_text())
     corpus_root = cache_dir / "synthetic" / corpus_name(**FAST_CORPUS)
@@ -111,8 +139,21 @@ def test_cli_on_tiny_corpus_test_split_and_wav_dir(run_cli, random_checkpoint, c
     name = test_songs[0]
     shutil.copy(corpus_root / "wav" / f"{name}.wav", wav_dir)
     shutil.copy(corpus_root / "notes" / f"{name}.csv", notes_dir)
-    proc = run_cli(["-m", "gru_attn.evaluate", "--ckpt", str(random_checkpoint), "--wav-dir", str(wav_dir),
-                    "--notes-dir", str(notes_dir), "--out", str(tmp_path / "eval_wav")], check=True)
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.evaluate",
+            "--ckpt",
+            str(random_checkpoint),
+            "--wav-dir",
+            str(wav_dir),
+            "--notes-dir",
+            str(notes_dir),
+            "--out",
+            str(tmp_path / "eval_wav"),
+        ],
+        check=True,
+    )
     report = json.loads((tmp_path / "eval_wav" / "metrics.json").read_text())
     assert list(report["per_song"]) == [name] and report["per_song"][name]["frames"] > 0
 
@@ -146,8 +187,9 @@ def labelled_folder(root, conditions=(("s1", "clean"), ("s2", "clean"), ("s3", "
 
 
 def mir_eval_f1(ref: NoteList, est: NoteList, **kw) -> float:
-    return mir_eval.transcription.precision_recall_f1_overlap(ref.intervals, ref.hz, est.intervals, est.hz,
-                                                              onset_tolerance=0.05, pitch_tolerance=50.0, **kw)[2]
+    return mir_eval.transcription.precision_recall_f1_overlap(
+        ref.intervals, ref.hz, est.intervals, est.hz, onset_tolerance=0.05, pitch_tolerance=50.0, **kw
+    )[2]
 
 
 def test_est_dir_scores_any_note_files_per_condition(tmp_path, capsys):
@@ -161,8 +203,9 @@ def test_est_dir_scores_any_note_files_per_condition(tmp_path, capsys):
     write_notes(refs["s3"].shift(1.0), est / "s3.txt")  # a semitone off: onsets right, pitch wrong
     out = tmp_path / "eval"
 
-    assert evaluate.main(["--est-dir", str(est), "--notes-dir", str(tmp_path / "set" / "notes"),
-                          "--out", str(out)]) == 0
+    assert (
+        evaluate.main(["--est-dir", str(est), "--notes-dir", str(tmp_path / "set" / "notes"), "--out", str(out)]) == 0
+    )
     printed = capsys.readouterr().out
     assert "mean per condition" in printed and "clips.csv" in printed
     report = json.loads((out / "metrics.json").read_text())
@@ -178,40 +221,80 @@ def test_est_dir_scores_any_note_files_per_condition(tmp_path, capsys):
     assert by_cond["all"]["songs"] == 3 and by_cond["all"]["COnP_f1"] == pytest.approx((1.0 + f2) / 3)
     assert report["mean"]["COnP_f1"] == pytest.approx(by_cond["all"]["COnP_f1"])
     rows = list(csv.DictReader((out / "metrics.csv").open()))
-    assert [(r["song"], r["condition"]) for r in rows] == [("s1", "clean"), ("s2", "clean"), ("s3", "noisy"),
-                                                            ("mean", "clean"), ("mean", "noisy"), ("mean", "all")]
+    assert [(r["song"], r["condition"]) for r in rows] == [
+        ("s1", "clean"),
+        ("s2", "clean"),
+        ("s3", "noisy"),
+        ("mean", "clean"),
+        ("mean", "noisy"),
+        ("mean", "all"),
+    ]
     assert float(rows[3]["COnP_f1"]) == pytest.approx(by_cond["clean"]["COnP_f1"], abs=1e-6)
     assert int(rows[3]["ref_notes"]) == 12 and rows[3]["frames"] == "" and rows[0]["voiced_acc"] == ""
 
     # --conditions none: the overall mean only
-    assert evaluate.main(["--est-dir", str(est), "--notes-dir", str(tmp_path / "set" / "notes"), "--conditions",
-                          "none", "--out", str(tmp_path / "plain")]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--est-dir",
+                str(est),
+                "--notes-dir",
+                str(tmp_path / "set" / "notes"),
+                "--conditions",
+                "none",
+                "--out",
+                str(tmp_path / "plain"),
+            ]
+        )
+        == 0
+    )
     assert "mean per condition" not in capsys.readouterr().out
     report = json.loads((tmp_path / "plain" / "metrics.json").read_text())
     assert "conditions" not in report and report["songs"] == 3
-    assert [r["song"] for r in csv.DictReader((tmp_path / "plain" / "metrics.csv").open())] == ["s1", "s2", "s3", "mean"]
+    assert [r["song"] for r in csv.DictReader((tmp_path / "plain" / "metrics.csv").open())] == [
+        "s1",
+        "s2",
+        "s3",
+        "mean",
+    ]
 
     # a table naming some songs scores those only (the other estimates are not looked at)
     table = tmp_path / "two.csv"
     table.write_text("cond,name\nb,s3\na,s1\n")
-    assert evaluate.main(["--est-dir", str(est), "--notes-dir", str(tmp_path / "set" / "notes"), "--conditions",
-                          str(table), "--out", str(tmp_path / "two")]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--est-dir",
+                str(est),
+                "--notes-dir",
+                str(tmp_path / "set" / "notes"),
+                "--conditions",
+                str(table),
+                "--out",
+                str(tmp_path / "two"),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert sorted(report["per_song"]) == ["s1", "s3"] and list(report["conditions"]) == ["b", "a", "all"]
     assert report["conditions"]["a"]["COnPOff_f1"] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing estimate", "no estimated notes for song 's3'"),
-    ("estimate without reference", "no reference notes for song 's4'"),
-    ("with --ckpt", "--est-dir and --ckpt"),
-    ("no --notes-dir", "--est-dir needs --notes-dir"),
-    ("no --ckpt", "--ckpt: required"),
-    ("bad table", "columns name and cond"),
-    ("table lists a song twice", "listed twice"),
-    ("empty table", "no rows"),
-    ("missing est dir", "notes folder not found"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing estimate", "no estimated notes for song 's3'"),
+        ("estimate without reference", "no reference notes for song 's4'"),
+        ("with --ckpt", "--est-dir and --ckpt"),
+        ("no --notes-dir", "--est-dir needs --notes-dir"),
+        ("no --ckpt", "--ckpt: required"),
+        ("bad table", "columns name and cond"),
+        ("table lists a song twice", "listed twice"),
+        ("empty table", "no rows"),
+        ("missing est dir", "notes folder not found"),
+    ],
+)
 def test_est_dir_errors(tmp_path, capsys, monkeypatch, case, message):
     refs = labelled_folder(tmp_path / "set")
     est = tmp_path / "est"
@@ -265,8 +348,23 @@ def test_checkpoint_on_wav_dir_with_clips_table(random_checkpoint, tmp_path, cap
     for name, notes in refs.items():
         write_wav(render_notes(notes, 3.2), tmp_path / "set" / "wav" / f"{name}.wav")
     out = tmp_path / "eval"
-    assert evaluate.main(["--ckpt", str(random_checkpoint), "--wav-dir", str(tmp_path / "set" / "wav"),
-                          "--notes-dir", str(tmp_path / "set" / "notes"), "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--ckpt",
+                str(random_checkpoint),
+                "--wav-dir",
+                str(tmp_path / "set" / "wav"),
+                "--notes-dir",
+                str(tmp_path / "set" / "notes"),
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "metrics.json").read_text())
     assert report["checkpoint"] == str(random_checkpoint)
     assert {k: v["songs"] for k, v in report["conditions"].items()} == {"soft": 2, "loud": 1, "all": 3}

@@ -90,8 +90,18 @@ def test_a_data_set_is_one_module_and_one_config(plugin, tmp_path):
     (conf / "data").mkdir(parents=True)
     (conf / "data" / "toy.yaml").write_text(TOY_DATA_CONFIG)
     out = tmp_path / "run"
-    cfg = compose([f"hydra.searchpath=[file://{conf}]", "data=toy", "model=simplified", "trainer=debug",
-                   "trainer.max_epochs=1", "trainer.device=cpu", "logger=none", f"paths.output_dir={out}"])
+    cfg = compose(
+        [
+            f"hydra.searchpath=[file://{conf}]",
+            "data=toy",
+            "model=simplified",
+            "trainer=debug",
+            "trainer.max_epochs=1",
+            "trainer.device=cpu",
+            "logger=none",
+            f"paths.output_dir={out}",
+        ]
+    )
     with open_dict(cfg):
         del cfg["hydra"]  # train() outside a Hydra run
     from gru_attn.train import train
@@ -105,16 +115,20 @@ def test_a_data_set_is_one_module_and_one_config(plugin, tmp_path):
     assert torch.load(ckpt, weights_only=True)["config"]["data"]["corpus"]["_target_"] == "gru_attn.toy_corpus.load_toy"
 
     # evaluate builds the checkpoint's corpus through the same instantiate: no list to extend
-    assert evaluate.main(["--ckpt", str(ckpt), "--split", "val", "--out", str(tmp_path / "eval"),
-                          "--device", "cpu"]) == 0
+    assert (
+        evaluate.main(["--ckpt", str(ckpt), "--split", "val", "--out", str(tmp_path / "eval"), "--device", "cpu"]) == 0
+    )
     result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert set(result["per_song"]) == {"toy_val_0", "toy_val_1"}
     assert all(row["ref_notes"] == 3 for row in result["per_song"].values())
 
 
 def test_evaluate_refuses_a_corpus_target_outside_the_package(tmp_path):
-    info = type("Info", (), {"path": tmp_path / "x.pt",
-                             "config": {"data": {"corpus": {"_target_": "os.system", "command": "true"}}}})()
+    info = type(
+        "Info",
+        (),
+        {"path": tmp_path / "x.pt", "config": {"data": {"corpus": {"_target_": "os.system", "command": "true"}}}},
+    )()
     with pytest.raises(InputError, match="not allowed"):
         evaluate.corpus_from_config(info, "test")
     info.config = {"data": {}}
@@ -236,16 +250,29 @@ def test_a_model_a_logger_and_a_decoder_are_one_module_and_one_config_each(plugi
     """Three toy members of three axes, each a module dropped into the package plus one config of
     its group: training uses all three, the checkpoint records them, transcribe decodes with it."""
     conf = tmp_path / "conf"
-    for name, source, group, config in (("toy_model", TOY_MODEL, "model", TOY_MODEL_CONFIG),
-                                        ("toy_logger", TOY_LOGGER, "logger", TOY_LOGGER_CONFIG),
-                                        ("toy_decoder", TOY_DECODER, "decode", TOY_DECODER_CONFIG)):
+    for name, source, group, config in (
+        ("toy_model", TOY_MODEL, "model", TOY_MODEL_CONFIG),
+        ("toy_logger", TOY_LOGGER, "logger", TOY_LOGGER_CONFIG),
+        ("toy_decoder", TOY_DECODER, "decode", TOY_DECODER_CONFIG),
+    ):
         plugin(name, source)
         (conf / group).mkdir(parents=True)
         (conf / group / "toy.yaml").write_text(config)
     out = tmp_path / "run"
-    cfg = compose([f"hydra.searchpath=[file://{conf}]", "experiment=fast_test", "model=toy", "logger=toy",
-                   "decode=toy", "inference.pitch_method=praat", "trainer.max_epochs=1", "trainer.frame_step=1",
-                   "trainer.device=cpu", f"paths.output_dir={out}"])
+    cfg = compose(
+        [
+            f"hydra.searchpath=[file://{conf}]",
+            "experiment=fast_test",
+            "model=toy",
+            "logger=toy",
+            "decode=toy",
+            "inference.pitch_method=praat",
+            "trainer.max_epochs=1",
+            "trainer.frame_step=1",
+            "trainer.device=cpu",
+            f"paths.output_dir={out}",
+        ]
+    )
     with open_dict(cfg):
         del cfg["hydra"]  # train() outside a Hydra run
     from gru_attn.train import train
@@ -259,6 +286,18 @@ def test_a_model_a_logger_and_a_decoder_are_one_module_and_one_config_each(plugi
     # transcribe rebuilds the toy model and decodes with the toy decoder, from the checkpoint alone
     t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
     sf.write(tmp_path / "a.wav", 0.3 * np.sin(2 * np.pi * 220 * t), SAMPLE_RATE, subtype="PCM_16")
-    assert transcribe.main([str(tmp_path / "a.wav"), "--ckpt", str(out / "checkpoints" / "final.pt"),
-                            "--out", str(tmp_path / "notes"), "--formats", "csv"]) == 0
+    assert (
+        transcribe.main(
+            [
+                str(tmp_path / "a.wav"),
+                "--ckpt",
+                str(out / "checkpoints" / "final.pt"),
+                "--out",
+                str(tmp_path / "notes"),
+                "--formats",
+                "csv",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "notes" / "a.csv").is_file()

@@ -26,4 +26,3 @@ def test_constant_block_is_an_error_naming_the_file(tmp_path):
     feats[3] = 1.0
     with pytest.raises(InputError, match="constant block 3 in x_feat.npy"):
         zscore_blocks(feats, "x_feat.npy")
-

@@ -35,8 +35,9 @@ def test_flat_contour_round_trips_on_the_frame_grid():
     assert np.abs(est.onsets - notes.onsets).max() <= HOP_SECONDS + 1e-9
     assert np.abs(est.offsets - notes.offsets).max() <= HOP_SECONDS + 1e-9
     # exactly the same voiced frames, and the heuristic's own notes are a fixed point
-    np.testing.assert_array_equal(notes_to_targets(est.onsets, est.offsets, n)[:, 0],
-                                  notes_to_targets(notes.onsets, notes.offsets, n)[:, 0])
+    np.testing.assert_array_equal(
+        notes_to_targets(est.onsets, est.offsets, n)[:, 0], notes_to_targets(notes.onsets, notes.offsets, n)[:, 0]
+    )
     again = pitch_to_notes(contour(est, n))
     np.testing.assert_allclose(again.to_rows(), est.to_rows())
 

@@ -16,8 +16,9 @@ from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE, num_frames
 from gru_attn.inference import STAGES, features_from_file, load_model, transcribe_audio
 from gru_attn.windows import naive_windows
 
-CONFIG = dict(n_channels=9, n_bins=174, hidden_dim=32, num_layers=2, num_heads=4, conv_channels=[8, 16],
-              dropout=0.1, context=9)
+CONFIG = dict(
+    n_channels=9, n_bins=174, hidden_dim=32, num_layers=2, num_heads=4, conv_channels=[8, 16], dropout=0.1, context=9
+)
 LAYOUT = dict(n_channels=9, n_bins=174, context=9, hop_seconds=HOP_SECONDS, sample_rate=SAMPLE_RATE)
 
 
@@ -31,8 +32,14 @@ def make_state(config=CONFIG, layout=LAYOUT, seed=0, **extra) -> dict:
         if isinstance(m, torch.nn.BatchNorm1d):
             m.running_mean.uniform_(-0.3, 0.3)
             m.running_var.uniform_(0.5, 1.5)
-    return {"model": model.state_dict(), "model_config": dict(config), "feature_layout": dict(layout),
-            "decode": {"onset_threshold": 0.4}, "pitch_method": "praat", **extra}
+    return {
+        "model": model.state_dict(),
+        "model_config": dict(config),
+        "feature_layout": dict(layout),
+        "decode": {"onset_threshold": 0.4},
+        "pitch_method": "praat",
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -88,8 +95,10 @@ def test_transcribe_audio_computes_features_and_pitch(checkpoint):
 def test_transcribe_audio_decodes_notes_with_the_tracked_pitch(checkpoint):
     """With every threshold at 0 an untrained model's curves must yield notes, ordered, on the glide's pitches."""
     model, info = load_model(checkpoint)
-    info = dataclasses.replace(info, decode=DecodeParams(onset_threshold=0.0, offset_threshold=0.0,
-                                                         voiced_threshold=0.0, min_voiced_fraction=0.0))
+    info = dataclasses.replace(
+        info,
+        decode=DecodeParams(onset_threshold=0.0, offset_threshold=0.0, voiced_threshold=0.0, min_voiced_fraction=0.0),
+    )
     notes = transcribe_audio(model, info, harmonic_audio()).notes
     assert len(notes) > 0
     assert (np.diff(notes.onsets) >= 0).all() and (notes.offsets > notes.onsets).all()
@@ -116,19 +125,22 @@ def test_feature_and_pitch_lengths(checkpoint):
         transcribe_audio(model, info, feats=feats)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "not found"),
-    ("garbage", "not a gru_attn checkpoint"),
-    ("hostile", "holds objects that are refused"),
-    ("foreign_target", "refused"),
-    ("foreign", "not a gru_attn checkpoint"),
-    ("other_size", "weights do not fit"),
-    ("bad_config", "cannot build"),
-    ("config_vs_layout", "disagrees"),
-    ("other_hop", "hop_seconds"),
-    ("bad_pitch_method", "pitch_method"),
-    ("bad_decode", "decode"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "not found"),
+        ("garbage", "not a gru_attn checkpoint"),
+        ("hostile", "holds objects that are refused"),
+        ("foreign_target", "refused"),
+        ("foreign", "not a gru_attn checkpoint"),
+        ("other_size", "weights do not fit"),
+        ("bad_config", "cannot build"),
+        ("config_vs_layout", "disagrees"),
+        ("other_hop", "hop_seconds"),
+        ("bad_pitch_method", "pitch_method"),
+        ("bad_decode", "decode"),
+    ],
+)
 def test_incompatible_checkpoints_raise_one_clear_error(tmp_path, case, message):
     path = tmp_path / f"{case}.pt"
     if case == "garbage":
@@ -174,8 +186,15 @@ def test_feature_and_pitch_files_of_different_lengths_name_both(checkpoint, tmp_
     np.save(feat, np.random.default_rng(0).standard_normal((9 * 174, 60)).astype(np.float32))
     np.save(pitch, np.zeros(40))
     with pytest.raises(InputError) as exc:
-        transcribe_audio(model, info, feats=features_from_file(feat), pitch=np.zeros(40), source=feat,
-                         feat_source=feat, pitch_source=pitch)
+        transcribe_audio(
+            model,
+            info,
+            feats=features_from_file(feat),
+            pitch=np.zeros(40),
+            source=feat,
+            feat_source=feat,
+            pitch_source=pitch,
+        )
     assert str(feat) in str(exc.value) and str(pitch) in str(exc.value)
 
 
@@ -185,8 +204,20 @@ def test_transcribe_cli_names_both_files_of_different_lengths(checkpoint, capsys
     feat, pitch = tmp_path / "a_feat.npy", tmp_path / "b_pitch.npy"
     np.save(feat, np.random.default_rng(0).standard_normal((9 * 174, 60)).astype(np.float32))
     np.save(pitch, np.zeros(40))
-    code = main(["--ckpt", str(checkpoint), "--feat", str(feat), "--pitch", str(pitch),
-                 "--out", str(tmp_path / "out"), "--device", "cpu"])  # the CLI in process
+    code = main(
+        [
+            "--ckpt",
+            str(checkpoint),
+            "--feat",
+            str(feat),
+            "--pitch",
+            str(pitch),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ]
+    )  # the CLI in process
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     (line,) = [x for x in err.splitlines() if x.startswith("error:")]

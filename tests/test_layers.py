@@ -45,8 +45,10 @@ def import_graph() -> dict[str, set[str]]:
                 targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 # "from pkg import mod" names a module when pkg.mod is one, else a name of pkg
-                targets.update(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
-                               for a in node.names)
+                targets.update(
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names
+                )
         graph[name] = {t for t in targets if t in modules and t != name}
     return graph
 
@@ -95,6 +97,11 @@ def test_circles_are_found():
 def test_the_core_pipeline_imports_only_down_its_data_flow():
     stage = {f"gru_attn.{m}": i for i, members in enumerate(FLOW) for m in members}
     assert set(stage) <= set(import_graph()), "FLOW names a module that does not exist"
-    upward = [f"{a} -> {b}" for a, targets in sorted(import_graph().items()) if a in stage
-              for b in sorted(targets) if stage.get(b, -1) > stage[a]]
+    upward = [
+        f"{a} -> {b}"
+        for a, targets in sorted(import_graph().items())
+        if a in stage
+        for b in sorted(targets)
+        if stage.get(b, -1) > stage[a]
+    ]
     assert upward == []

@@ -10,9 +10,17 @@ pytestmark = pytest.mark.slow
 
 # Two minutes of dry solo songs (no accompaniment, room or recording chain), the simplified
 # model with its pitch head, six full epochs; validation decodes with the model's own pitch.
-LEARN = ["experiment=fast_test", "data.corpus.minutes_train=2.0", "data.corpus.reverb=0",
-         "data.corpus.accompaniment_share=0", "data.corpus.recording_chain=false", "data.batch_size=8",
-         "trainer.max_epochs=6", "trainer.limit_train_batches=null", "trainer.early_stopping_patience=null"]
+LEARN = [
+    "experiment=fast_test",
+    "data.corpus.minutes_train=2.0",
+    "data.corpus.reverb=0",
+    "data.corpus.accompaniment_share=0",
+    "data.corpus.recording_chain=false",
+    "data.batch_size=8",
+    "trainer.max_epochs=6",
+    "trainer.limit_train_batches=null",
+    "trainer.early_stopping_patience=null",
+]
 
 
 def test_tiny_run_learns(run_cli, tmp_path):

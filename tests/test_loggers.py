@@ -28,8 +28,13 @@ HISTORY = [
 
 
 def write_metrics_json(run_dir, status="completed"):
-    summary = {"status": status, "optimized_metric": "val/COnP_f1", "best_value": 0.3, "best_epoch": 2,
-               "final": HISTORY[-1]}
+    summary = {
+        "status": status,
+        "optimized_metric": "val/COnP_f1",
+        "best_value": 0.3,
+        "best_epoch": 2,
+        "final": HISTORY[-1],
+    }
     (run_dir / "metrics.json").write_text(json.dumps({"summary": summary, "history": HISTORY}))
     return run_dir / "metrics.json"
 
@@ -43,8 +48,11 @@ def drive(logger, run_dir, status="completed"):
         plot_training_curves(HISTORY[:epoch], figure)
         logger.log_epoch(epoch, metrics, metrics["lr"])
         logger.log_figure("training_curves", figure)
-    finish(logger, {"model/hidden_dim": 64, "optimizer/lr": 1e-3, "model/name": "gru", "seed": 0},
-           write_metrics_json(run_dir, status))
+    finish(
+        logger,
+        {"model/hidden_dim": 64, "optimizer/lr": 1e-3, "model/name": "gru", "seed": 0},
+        write_metrics_json(run_dir, status),
+    )
 
 
 def read_csv(path):
@@ -78,8 +86,10 @@ def test_none_logger_writes_nothing(tmp_path):
 def test_missing_package_is_one_line_hint(monkeypatch, tmp_path, name, package):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda pkg, *a: None if pkg == package else real(pkg, *a))
-    config = {"_target_": f"gru_attn.loggers.{ {'tensorboard': 'TensorBoardLogger', 'mlflow': 'MLflowLogger'}[name] }",
-              "save_dir" if name == "tensorboard" else "run_dir": str(tmp_path)}
+    config = {
+        "_target_": f"gru_attn.loggers.{ {'tensorboard': 'TensorBoardLogger', 'mlflow': 'MLflowLogger'}[name] }",
+        "save_dir" if name == "tensorboard" else "run_dir": str(tmp_path),
+    }
     with pytest.raises(InputError) as info:
         build_logger(config)
     assert str(info.value) == f'logger={name} needs the {package} package: pip install "gru_attn[{name}]"'
@@ -114,8 +124,13 @@ def test_finish_closes_with_final_metrics_even_without_metrics_json(tmp_path):
     finish(Spy(), {"seed": 1}, write_metrics_json(tmp_path, "pruned"))
     (_, params, final), close = calls
     assert params == {"seed": 1} and close == ("close", "pruned")
-    assert final == {"best/val/COnP_f1": 0.3, "final/train/loss": 1.1, "final/val/loss": 1.0,
-                     "final/val/COnP_f1": 0.3, "final/val/COn_f1": 0.5}
+    assert final == {
+        "best/val/COnP_f1": 0.3,
+        "final/train/loss": 1.1,
+        "final/val/loss": 1.0,
+        "final/val/COnP_f1": 0.3,
+        "final/val/COn_f1": 0.5,
+    }
     calls.clear()
     finish(Spy(), {}, tmp_path / "missing.json")
     assert calls == [("hparams", {}, {}), ("close", "failed")]
@@ -125,8 +140,9 @@ def test_tensorboard_logger_writes_scalars_image_and_hparams(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    logger = build_logger(compose(["logger=tensorboard", "logger.log_every_n_steps=2",
-                                   f"paths.output_dir={tmp_path}"]).logger)
+    logger = build_logger(
+        compose(["logger=tensorboard", "logger.log_every_n_steps=2", f"paths.output_dir={tmp_path}"]).logger
+    )
     drive(logger, tmp_path)
     events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
     events.Reload()
@@ -139,10 +155,14 @@ def test_tensorboard_logger_writes_scalars_image_and_hparams(tmp_path):
     assert events.Scalars("best/val/COnP_f1")[0].value == pytest.approx(0.3)
     assert [e.step for e in events.Images("training_curves")] == [1, 2]
     assert set(events.PluginTagToContent("hparams")) == {
-        "_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info"}
+        "_hparams_/experiment",
+        "_hparams_/session_start_info",
+        "_hparams_/session_end_info",
+    }
     with pytest.raises(InputError, match="log_every_n_steps"):
-        build_logger({"_target_": "gru_attn.loggers.TensorBoardLogger", "save_dir": str(tmp_path),
-                      "log_every_n_steps": 0})
+        build_logger(
+            {"_target_": "gru_attn.loggers.TensorBoardLogger", "save_dir": str(tmp_path), "log_every_n_steps": 0}
+        )
 
 
 def test_mlflow_logger_puts_a_sweep_in_one_store(tmp_path, monkeypatch):
@@ -154,8 +174,18 @@ def test_mlflow_logger_puts_a_sweep_in_one_store(tmp_path, monkeypatch):
     for job, status in (("0", "completed"), ("1", "pruned")):
         run_dir = sweep / job
         run_dir.mkdir(parents=True)
-        drive(build_logger({"_target_": "gru_attn.loggers.MLflowLogger", "run_dir": str(run_dir),
-                            "sweep_dir": str(sweep), "log_every_n_steps": 2}), run_dir, status)
+        drive(
+            build_logger(
+                {
+                    "_target_": "gru_attn.loggers.MLflowLogger",
+                    "run_dir": str(run_dir),
+                    "sweep_dir": str(sweep),
+                    "log_every_n_steps": 2,
+                }
+            ),
+            run_dir,
+            status,
+        )
     assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # the logger leaves the environment as it was
     assert not (sweep / "0" / "mlruns").exists()
     client = MlflowClient(tracking_uri=(sweep / "mlruns").as_uri())
@@ -173,8 +203,17 @@ def test_mlflow_logger_puts_a_sweep_in_one_store(tmp_path, monkeypatch):
 
     single = tmp_path / "outputs" / "run"  # not inside the sweep folder: its own store
     single.mkdir(parents=True)
-    drive(build_logger({"_target_": "gru_attn.loggers.MLflowLogger", "run_dir": str(single),
-                        "sweep_dir": str(sweep), "experiment_name": "train"}), single)
+    drive(
+        build_logger(
+            {
+                "_target_": "gru_attn.loggers.MLflowLogger",
+                "run_dir": str(single),
+                "sweep_dir": str(sweep),
+                "experiment_name": "train",
+            }
+        ),
+        single,
+    )
     client = MlflowClient(tracking_uri=(single / "mlruns").as_uri())
     (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
     assert run.info.run_name == "run"
@@ -186,15 +225,22 @@ def test_training_run_writes_metrics_csv_matching_metrics_json(trained_run):
     rows = read_csv(trained_run / "metrics.csv")  # logger=csv is the default
     assert [int(r["epoch"]) for r in rows] == [h["epoch"] for h in history] == [1, 2]
     for row, h in zip(rows, history):
-        np.testing.assert_allclose([float(row[k]) for k in ("lr", "train/loss", "val/loss", "val/COnP_f1")],
-                                   [h[k] for k in ("lr", "train/loss", "val/loss", "val/COnP_f1")], rtol=1e-12)
+        np.testing.assert_allclose(
+            [float(row[k]) for k in ("lr", "train/loss", "val/loss", "val/COnP_f1")],
+            [h[k] for k in ("lr", "train/loss", "val/loss", "val/COnP_f1")],
+            rtol=1e-12,
+        )
 
 
 def test_training_with_a_missing_logger_package_fails_in_one_line(run_train, monkeypatch, tmp_path):
     # the training CLI in process, with the tensorboard package hidden whether installed or not
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda n, *a, **k: None if n == "tensorboard" else real(n, *a, **k))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a, **k: None if n == "tensorboard" else real(n, *a, **k)
+    )
     proc = run_train(["experiment=fast_test", "logger=tensorboard", f"hydra.run.dir={tmp_path / 'run'}"])
     assert proc.returncode == 2
-    assert proc.stderr.strip() == 'error: logger=tensorboard needs the tensorboard package: pip install "gru_attn[tensorboard]"'
+    assert (
+        proc.stderr.strip()
+        == 'error: logger=tensorboard needs the tensorboard package: pip install "gru_attn[tensorboard]"'
+    )

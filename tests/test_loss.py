@@ -22,8 +22,9 @@ def batch(seed=0, b=2, n=10):
 def test_unweighted_is_mean_pair_cross_entropy():
     logits, targets, mask = batch()
     total, parts = Sdt6Loss(onset_weight=1.0, offset_weight=1.0)(logits, targets, mask)
-    expected = [F.cross_entropy(logits[..., 2 * j:2 * j + 2].reshape(-1, 2), targets[..., j].reshape(-1))
-                for j in range(3)]
+    expected = [
+        F.cross_entropy(logits[..., 2 * j : 2 * j + 2].reshape(-1, 2), targets[..., j].reshape(-1)) for j in range(3)
+    ]
     for j, name in enumerate(["voiced_loss", "onset_loss", "offset_loss"]):
         torch.testing.assert_close(parts[name], expected[j])
         assert not parts[name].requires_grad
@@ -40,8 +41,9 @@ def test_positive_weight_scales_positive_frames_only():
     expected = (4.0 * ce[pos].sum() + ce[~pos].sum()) / ce.numel()
     torch.testing.assert_close(weighted(logits, targets, mask)[1]["onset_loss"], expected)
     assert weighted(logits, targets, mask)[1]["onset_loss"] > base(logits, targets, mask)[1]["onset_loss"]
-    torch.testing.assert_close(weighted(logits, targets, mask)[1]["voiced_loss"],
-                               base(logits, targets, mask)[1]["voiced_loss"])
+    torch.testing.assert_close(
+        weighted(logits, targets, mask)[1]["voiced_loss"], base(logits, targets, mask)[1]["voiced_loss"]
+    )
 
 
 def test_masked_frames_do_not_contribute():
@@ -120,15 +122,31 @@ def test_training_uses_the_widened_targets(monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     targets = np.zeros((60, 3), dtype=np.uint8)
     targets[10:40, 0], targets[10, 1], targets[40, 2] = 1, 1, 1
-    song = type("Song", (), dict(feats=rng.normal(size=(9, 174, 60)).astype(np.float32), targets=targets,
-                                 pitch=np.where(targets[:, 0] == 1, 220.0, 0.0),
-                                 notes=NoteList([0.2], [0.8], [57.0]), name="s"))()
+    song = type(
+        "Song",
+        (),
+        dict(
+            feats=rng.normal(size=(9, 174, 60)).astype(np.float32),
+            targets=targets,
+            pitch=np.where(targets[:, 0] == 1, 220.0, 0.0),
+            notes=NoteList([0.2], [0.8], [57.0]),
+            name="s",
+        ),
+    )()
     model = NoteSegmenter(hidden_dim=16, num_layers=1, num_heads=2, conv_channels=[4], context=2)
     settings = engine.TrainerSettings(max_epochs=1, device="cpu", frame_step=1)
     wide = Sdt6Loss(event_width=1)
     train = engine.training_set([song], model, wide, batch_size=2, chunk_frames=16, seed=0)
-    engine.fit(model, train, engine.ValidationSet([song], DecodeParams()), wide,
-               lambda p: torch.optim.SGD(p, lr=0.0), None, settings, engine.RunSpec(tmp_path, "val/loss", "minimize"))
+    engine.fit(
+        model,
+        train,
+        engine.ValidationSet([song], DecodeParams()),
+        wide,
+        lambda p: torch.optim.SGD(p, lr=0.0),
+        None,
+        settings,
+        engine.RunSpec(tmp_path, "val/loss", "minimize"),
+    )
     assert np.flatnonzero(seen[0][:, 1]).tolist() == [9, 10, 11]
     assert np.flatnonzero(seen[0][:, 2]).tolist() == [39, 40, 41]
     narrow = engine.validate(model, [song], Sdt6Loss(), DecodeParams(), "cpu")["val/loss"]

@@ -55,15 +55,26 @@ def test_offset_tolerance_is_20_percent_or_50_ms():
 
 def test_agrees_with_direct_mir_eval_calls():
     rng = np.random.default_rng(0)
-    est = NoteList(REF.onsets + rng.uniform(-0.06, 0.06, len(REF)), REF.offsets + rng.uniform(-0.1, 0.1, len(REF)),
-                   REF.midi + rng.choice([0, 0, 1], len(REF)))
+    est = NoteList(
+        REF.onsets + rng.uniform(-0.06, 0.06, len(REF)),
+        REF.offsets + rng.uniform(-0.1, 0.1, len(REF)),
+        REF.midi + rng.choice([0, 0, 1], len(REF)),
+    )
     scores = note_metrics(REF, est)
     direct = mir_eval.transcription.precision_recall_f1_overlap(
-        REF.intervals, REF.hz, est.intervals, est.hz, onset_tolerance=0.05, pitch_tolerance=50.0,
-        offset_ratio=0.2, offset_min_tolerance=0.05)
+        REF.intervals,
+        REF.hz,
+        est.intervals,
+        est.hz,
+        onset_tolerance=0.05,
+        pitch_tolerance=50.0,
+        offset_ratio=0.2,
+        offset_min_tolerance=0.05,
+    )
     assert (scores["COnPOff_precision"], scores["COnPOff_recall"], scores["COnPOff_f1"]) == pytest.approx(direct[:3])
     direct = mir_eval.transcription.precision_recall_f1_overlap(
-        REF.intervals, REF.hz, est.intervals, est.hz, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None)
+        REF.intervals, REF.hz, est.intervals, est.hz, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None
+    )
     assert (scores["COnP_precision"], scores["COnP_recall"], scores["COnP_f1"]) == pytest.approx(direct[:3])
     direct = mir_eval.transcription.onset_precision_recall_f1(REF.intervals, est.intervals, onset_tolerance=0.05)
     assert (scores["COn_precision"], scores["COn_recall"], scores["COn_f1"]) == pytest.approx(direct)
@@ -91,9 +102,7 @@ def targets_of(*cols) -> np.ndarray:
 
 
 def test_frame_metrics_hand_computed():
-    targets = targets_of([0, 1, 1, 1, 1, 0, 0, 0, 1, 1],
-                         [0, 1, 0, 0, 0, 0, 0, 0, 1, 0],
-                         [0, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+    targets = targets_of([0, 1, 1, 1, 1, 0, 0, 0, 1, 1], [0, 1, 0, 0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1, 0, 0, 0, 0])
     probs = np.zeros((10, 3))
     probs[:, 0] = [0.1, 0.6, 0.9, 0.4, 0.8, 0.7, 0.0, 0.0, 0.5, 0.9]  # voiced: tp 5 (1,2,4,8,9), fp 1 (5), fn 1 (3)
     probs[:, 1] = [0, 0, 0.8, 0, 0, 0, 0, 0, 0.9, 0]  # onset: tp 1 (8), fp 1 (2, one frame late), fn 1 (1)

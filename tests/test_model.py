@@ -100,8 +100,15 @@ def test_all_parameters_registered_and_checkpoint_round_trip():
         torch.testing.assert_close(fresh(x), model(x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("kwargs", [TINY, dict(TINY, num_layers=2, context=9), dict(TINY, pitch_head=True),
-                                    dict(TINY, pitch_head=True, pitch_features=True)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        TINY,
+        dict(TINY, num_layers=2, context=9),
+        dict(TINY, pitch_head=True),
+        dict(TINY, pitch_head=True, pitch_features=True),
+    ],
+)
 def test_frame_shared_equals_per_window(kwargs):
     torch.manual_seed(0)
     model = NoteSegmenter(**kwargs)
@@ -145,8 +152,9 @@ def test_predict_song_chunk_size_independent_and_zero_padded():
         torch.set_num_threads(n_threads)
         try:
             for chunk in (1, 7, 16, 49, 50, None):
-                np.testing.assert_allclose(predict_song(model, feats, segment_frames=chunk), reference,
-                                           rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(
+                    predict_song(model, feats, segment_frames=chunk), reference, rtol=1e-5, atol=1e-5
+                )
                 assert torch.get_num_threads() == n_threads and torch.is_grad_enabled()
         finally:
             torch.set_num_threads(threads)
@@ -190,19 +198,22 @@ def test_tiny_model_overfits_one_batch():
     assert loss.item() < 0.1 * first
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(hidden_dim=100, num_heads=8), "model.hidden_dim=100 is not divisible by model.num_heads=8"),
-    (dict(hidden_dim=99, num_heads=3), "must be even"),
-    (dict(hidden_dim=0), r"model.hidden_dim=0 must be a positive integer"),
-    (dict(num_layers=-1), r"model.num_layers=-1 must be a positive integer"),
-    (dict(num_heads=0), r"model.num_heads=0 must be a positive integer"),
-    (dict(conv_channels=(32, 0)), r"model.conv_channels=0 must be a positive integer"),
-    (dict(conv_channels=()), "at least one"),
-    (dict(kernel_size=4), "must be odd"),
-    (dict(context=-1), "model.context=-1"),
-    (dict(dropout=1.0), r"model.dropout=1.0 must be in \[0, 1\)"),
-    (dict(n_bins=7, conv_channels=(4, 4, 4)), "n_bins=7 is too small for 3 conv blocks"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(hidden_dim=100, num_heads=8), "model.hidden_dim=100 is not divisible by model.num_heads=8"),
+        (dict(hidden_dim=99, num_heads=3), "must be even"),
+        (dict(hidden_dim=0), r"model.hidden_dim=0 must be a positive integer"),
+        (dict(num_layers=-1), r"model.num_layers=-1 must be a positive integer"),
+        (dict(num_heads=0), r"model.num_heads=0 must be a positive integer"),
+        (dict(conv_channels=(32, 0)), r"model.conv_channels=0 must be a positive integer"),
+        (dict(conv_channels=()), "at least one"),
+        (dict(kernel_size=4), "must be odd"),
+        (dict(context=-1), "model.context=-1"),
+        (dict(dropout=1.0), r"model.dropout=1.0 must be in \[0, 1\)"),
+        (dict(n_bins=7, conv_channels=(4, 4, 4)), "n_bins=7 is too small for 3 conv blocks"),
+    ],
+)
 def test_config_errors(kwargs, message):
     with pytest.raises(InputError, match=message):
         NoteSegmenter(**kwargs)
@@ -228,8 +239,15 @@ def test_pitch_features_feed_the_gru_and_need_the_head():
 @pytest.mark.parametrize("pitch_head", [False, True])
 def test_frame_step_classifies_every_nth_centre_frame(pitch_head):
     torch.manual_seed(0)
-    model = NoteSegmenter(hidden_dim=32, num_layers=2, num_heads=4, conv_channels=[8], context=3,
-                          pitch_head=pitch_head, pitch_features=pitch_head).eval()
+    model = NoteSegmenter(
+        hidden_dim=32,
+        num_layers=2,
+        num_heads=4,
+        conv_channels=[8],
+        context=3,
+        pitch_head=pitch_head,
+        pitch_features=pitch_head,
+    ).eval()
     chunk = torch.randn(2, 9, 174, 17 + 6)  # 17 centre frames
     with torch.no_grad():
         every = model(chunk)

@@ -70,8 +70,9 @@ def test_midi_reader_merges_instruments_and_skips_drums(tmp_path):
     drums.notes.append(pretty_midi.Note(100, 36, 0.2, 0.3))
     pm.instruments += [a, b, drums]
     pm.write(str(tmp_path / "x.midi"))
-    assert_notes_equal(read_notes(tmp_path / "x.midi"), NoteList.from_rows([[0.0, 0.5, 62], [1.0, 1.5, 60]]),
-                       time_atol=1e-3)
+    assert_notes_equal(
+        read_notes(tmp_path / "x.midi"), NoteList.from_rows([[0.0, 0.5, 62], [1.0, 1.5, 60]]), time_atol=1e-3
+    )
 
 
 def test_midi_pitch_out_of_range(tmp_path):
@@ -241,12 +242,12 @@ def test_csv_confidence_column(tmp_path):
     assert_notes_equal(read_notes(path), NoteList.from_rows([[0.5, 1.0, 60]]))
 
 
-@pytest.mark.parametrize("confidence, message", [(None, "got 0 for 3"), ([0.5, 0.5], "got 2 for 3"),
-                                                  ([0.5, 1.5, 0.2], "0..1")])
+@pytest.mark.parametrize(
+    "confidence, message", [(None, "got 0 for 3"), ([0.5, 0.5], "got 2 for 3"), ([0.5, 1.5, 0.2], "0..1")]
+)
 def test_csv_bad_confidence(tmp_path, confidence, message):
     with pytest.raises(InputError, match=message):
-        write_notes(NOTES, tmp_path / "a.csv", columns=("onset", "offset", "midi", "confidence"),
-                    confidence=confidence)
+        write_notes(NOTES, tmp_path / "a.csv", columns=("onset", "offset", "midi", "confidence"), confidence=confidence)
     with pytest.raises(InputError, match="columns"):
         write_notes(NOTES, tmp_path / "a.csv", columns=("onset", "offset", "confidence"), confidence=[1, 1, 1])
     with pytest.raises(InputError, match="line 2"):

@@ -81,6 +81,10 @@ def test_package_model_replaces_only_a_worse_model(trained_run, tmp_path, capsys
     assert "does not win" in capsys.readouterr().out and out.stat().st_mtime_ns == before
     assert package_model.main([*args, "--force"]) == 0
     # no development set at all: one error line
-    assert package_model.main([str(ckpt), "--devset", str(tmp_path / "none"), "--no-crossgen",
-                               "--out", str(tmp_path / "x.pt")]) == 2
+    assert (
+        package_model.main(
+            [str(ckpt), "--devset", str(tmp_path / "none"), "--no-crossgen", "--out", str(tmp_path / "x.pt")]
+        )
+        == 2
+    )
     assert capsys.readouterr().err.startswith("error: ")

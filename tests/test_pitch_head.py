@@ -25,8 +25,9 @@ from gru_attn.notes import NoteList
 from gru_attn.tracked_pitch import TrackerPitch
 from gru_attn.windows import ChunkDataset
 
-CONFIG = dict(n_channels=9, n_bins=174, hidden_dim=32, num_layers=1, num_heads=2, conv_channels=[8, 16],
-              dropout=0.0, context=4)
+CONFIG = dict(
+    n_channels=9, n_bins=174, hidden_dim=32, num_layers=1, num_heads=2, conv_channels=[8, 16], dropout=0.0, context=4
+)
 LAYOUT = dict(n_channels=9, n_bins=174, context=4, hop_seconds=HOP_SECONDS, sample_rate=SAMPLE_RATE)
 
 
@@ -72,7 +73,9 @@ def test_pitch_targets_and_loss():
     total, parts = loss_fn(logits, targets, mask, pitch=f0)
     assert parts["pitch_loss"] == pytest.approx(np.log(174), rel=1e-4)  # uniform logits: CE = log(174)
     sdt_only, _ = loss_fn(logits[..., :6], targets, mask)
-    assert float((total - sdt_only).detach()) == pytest.approx(2.0 * float(parts["pitch_loss"] + parts["pitch_voicing_loss"]))
+    assert float((total - sdt_only).detach()) == pytest.approx(
+        2.0 * float(parts["pitch_loss"] + parts["pitch_voicing_loss"])
+    )
     better = logits.detach().clone()
     better[0, 1, 6:-1] = 5 * soft[0, 1].log().clamp(min=-20)
     assert loss_fn(better, targets, mask, pitch=f0)[1]["pitch_loss"] < parts["pitch_loss"]
@@ -166,14 +169,13 @@ def oracle_song(seed: int = 0):
     targets = notes_to_targets(onsets, offsets, n)
     f0 = np.zeros(n)
     for a, b, m in zip(onsets, offsets, midi):
-        f0[int(round(a / HOP_SECONDS)) - 1:int(round(b / HOP_SECONDS)) - 1] = 440 * 2 ** ((m - 69) / 12)
+        f0[int(round(a / HOP_SECONDS)) - 1 : int(round(b / HOP_SECONDS)) - 1] = 440 * 2 ** ((m - 69) / 12)
     f0 *= targets[:, 0] > 0
     feats = np.zeros((1, 174, n), np.float32)
     feats[0, :3] = 2.0 * targets.T - 1.0
     feats[0, 3] = np.where(f0 > 0, hz_to_bin(np.where(f0 > 0, f0, 1.0)), 0)
     notes = NoteList(onsets, offsets, midi)
-    return SimpleNamespace(name="s0", feats=feats, pitch=f0, targets=targets.astype(np.uint8), notes=notes,
-                           n_frames=n)
+    return SimpleNamespace(name="s0", feats=feats, pitch=f0, targets=targets.astype(np.uint8), notes=notes, n_frames=n)
 
 
 def test_validation_uses_the_inference_pitch():
@@ -226,8 +228,13 @@ def head_checkpoint(tmp_path, pitch_head=True, method="model"):
     torch.manual_seed(0)
     model = NoteSegmenter(**CONFIG, pitch_head=pitch_head)
     config = dict(CONFIG, pitch_head=pitch_head) if pitch_head else dict(CONFIG)
-    state = {"model": model.state_dict(), "model_config": config, "feature_layout": dict(LAYOUT),
-             "decode": {}, "pitch_method": method}
+    state = {
+        "model": model.state_dict(),
+        "model_config": config,
+        "feature_layout": dict(LAYOUT),
+        "decode": {},
+        "pitch_method": method,
+    }
     return save_checkpoint(state, tmp_path / f"head_{pitch_head}_{method}.pt")
 
 
@@ -268,10 +275,12 @@ def test_cli_pitch_method_model_on_a_checkpoint_without_head(capsys, tmp_path):
     path = head_checkpoint(tmp_path, pitch_head=False, method="praat")
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     soundfile.write(tmp_path / "a.wav", 0.3 * np.sin(2 * np.pi * 220 * t), SAMPLE_RATE, subtype="PCM_16")
-    code = main([str(tmp_path / "a.wav"), "--ckpt", str(path), "--out", str(tmp_path / "out"),
-                 "--pitch-method", "model"])  # the CLI in process
+    code = main(
+        [str(tmp_path / "a.wav"), "--ckpt", str(path), "--out", str(tmp_path / "out"), "--pitch-method", "model"]
+    )  # the CLI in process
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [
         f"error: {path}: pitch_method=model needs a model with a pitch head; this checkpoint has none "
-        "(use --pitch-method harvest, praat or world)"]  # the trackers of conf/pitch
+        "(use --pitch-method harvest, praat or world)"
+    ]  # the trackers of conf/pitch

@@ -28,8 +28,10 @@ def songs(tmp_path):
     """A folder with two valid songs (16 kHz WAV, 22.05 kHz FLAC) and their 16 kHz lengths."""
     folder = tmp_path / "audio"
     folder.mkdir()
-    lengths = {"alpha": _write_tone(folder / "alpha.wav", 1.5, 220.0),
-               "beta": _write_tone(folder / "beta.flac", 1.0, 330.0, rate=22050)}
+    lengths = {
+        "alpha": _write_tone(folder / "alpha.wav", 1.5, 220.0),
+        "beta": _write_tone(folder / "beta.flac", 1.0, 330.0, rate=22050),
+    }
     (folder / "notes.txt").write_text("not audio, ignored by extension\n")
     return folder, lengths
 

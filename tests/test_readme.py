@@ -113,7 +113,8 @@ def defines(module_file: Path, name: str) -> bool:
             if any(isinstance(t, ast.Name) and t.id == name for t in targets):
                 return True
         if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
-                (a.asname or a.name.split(".")[0]) == name for a in node.names):
+            (a.asname or a.name.split(".")[0]) == name for a in node.names
+        ):
             return True
     return False
 
@@ -168,8 +169,10 @@ def test_links_and_anchors_resolve(doc):
 def test_slug_rule_matches_github():
     assert github_slug("`preprocess`: audio → features and pitch files") == "preprocess-audio--features-and-pitch-files"
     assert github_slug("Pitch trackers (`benchmarks/bench_pitch.py`)") == "pitch-trackers-benchmarksbench_pitchpy"
-    assert github_slug("Where the study lives: SQLite, journal file or PostgreSQL") == \
-        "where-the-study-lives-sqlite-journal-file-or-postgresql"
+    assert (
+        github_slug("Where the study lives: SQLite, journal file or PostgreSQL")
+        == "where-the-study-lives-sqlite-journal-file-or-postgresql"
+    )
 
 
 def test_readme_is_a_map_of_at_most_16_kb():
@@ -181,7 +184,7 @@ def module_map_rows() -> list[tuple[str, str]]:
     prose, _ = split_markdown(README.read_text(encoding="utf-8"))
     start = prose.index("### Module map")
     rows = []
-    for line in prose[start + 1:]:
+    for line in prose[start + 1 :]:
         if line.startswith("#"):
             break
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -240,7 +243,7 @@ def commands(doc: Path) -> list[list[str]]:
         tokens = shlex.split(line, comments=True)
         while tokens:
             cut = tokens.index("&&") if "&&" in tokens else len(tokens)
-            argv, tokens = tokens[:cut], tokens[cut + 1:]
+            argv, tokens = tokens[:cut], tokens[cut + 1 :]
             while argv and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", argv[0]):
                 argv = argv[1:]
             if argv:
@@ -336,8 +339,9 @@ def command_id(item) -> str:
 
 # The README's commands are checked in the fast loop; those of docs/ (about 20 more config
 # compositions) only in the full run.
-@pytest.mark.parametrize("item", [pytest.param(c, id=command_id(c), marks=() if c[0] == README else pytest.mark.slow)
-                                  for c in ALL_COMMANDS])
+@pytest.mark.parametrize(
+    "item", [pytest.param(c, id=command_id(c), marks=() if c[0] == README else pytest.mark.slow) for c in ALL_COMMANDS]
+)
 def test_command_in_docs_is_valid(item, monkeypatch, capsys):
     _, argv = item
     program, args = argv[0], argv[1:]
@@ -353,7 +357,7 @@ def test_command_in_docs_is_valid(item, monkeypatch, capsys):
                 assert importlib.util.find_spec(module) is not None, f"no module {module}"
                 parse_only(monkeypatch, module, rest)
                 if "--" in rest:  # gru_attn.sweep.workers: what follows -- goes to a train multirun
-                    check_train_overrides(rest[rest.index("--") + 1:], multirun=True)
+                    check_train_overrides(rest[rest.index("--") + 1 :], multirun=True)
         elif args[0] == "train_gru_attention.py":
             assert (ROOT / args[0]).is_file()
             from gru_attn import compat
@@ -424,11 +428,19 @@ def test_help_of_train(monkeypatch, capsys):
 
 # --------------------------------------------------------------------------- config keys
 
-CONFIG_KEY = re.compile(r"(?:seed|optimized_\w+|loss|decode|inference|trainer|data|model|optimizer|scheduler"
-                        r"|logger|hydra)\.[\w.]+")
+CONFIG_KEY = re.compile(
+    r"(?:seed|optimized_\w+|loss|decode|inference|trainer|data|model|optimizer|scheduler"
+    r"|logger|hydra)\.[\w.]+"
+)
 # Compositions whose keys together cover every config key the docs may name.
-KEY_SOURCES = [[], ["data=vocano"], ["logger=mlflow"], ["logger=tensorboard"],
-               ["hparams_search=optuna", "hydra/launcher=gpus"], ["hparams_search=optuna", "hydra/launcher=slurm"]]
+KEY_SOURCES = [
+    [],
+    ["data=vocano"],
+    ["logger=mlflow"],
+    ["logger=tensorboard"],
+    ["hparams_search=optuna", "hydra/launcher=gpus"],
+    ["hparams_search=optuna", "hydra/launcher=slurm"],
+]
 
 
 def flat_keys(node, prefix="") -> set[str]:

@@ -36,8 +36,9 @@ def sweep_like_study(url: str) -> None:
         trial.report(value, 1)
         study.tell(trial, value if final == TrialState.COMPLETE else None, final)
     orphan = study.ask(dist)
-    trials.set_attr(orphan.number, st.OWNER_ATTR, {"host": socket.gethostname(), "pid": 2**22 + 1,
-                                                   "trial": orphan.number})
+    trials.set_attr(
+        orphan.number, st.OWNER_ATTR, {"host": socket.gethostname(), "pid": 2**22 + 1, "trial": orphan.number}
+    )
     trials.fail_and_requeue(orphan.number, "was interrupted")
 
 

@@ -37,11 +37,23 @@ def sweep_env(cache_dir: Path, **extra: str) -> dict:
     return {**os.environ, "GRU_ATTN_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1", **extra}
 
 
-def run_sweep(cache_dir: Path, sweep_dir: Path, *overrides: str, env: dict | None = None,
-              command: list[str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_sweep(
+    cache_dir: Path,
+    sweep_dir: Path,
+    *overrides: str,
+    env: dict | None = None,
+    command: list[str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
     """Run a sweep to its end and check that it succeeded."""
-    proc = subprocess.run(command or train_command(sweep_dir, *overrides), cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env={**sweep_env(cache_dir), **(env or {})})
+    proc = subprocess.run(
+        command or train_command(sweep_dir, *overrides),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**sweep_env(cache_dir), **(env or {})},
+    )
     assert proc.returncode == 0, f"sweep failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc
 
@@ -65,11 +77,18 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
-def kill_sweep_when(cache_dir: Path, sweep_dir: Path, overrides: list[str], condition, timeout: float,
-                    what: str) -> None:
+def kill_sweep_when(
+    cache_dir: Path, sweep_dir: Path, overrides: list[str], condition, timeout: float, what: str
+) -> None:
     """Start a sweep, wait for ``condition()``, then SIGKILL its whole process group."""
-    proc = subprocess.Popen(train_command(sweep_dir, *overrides), cwd=REPO, env=sweep_env(cache_dir),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        train_command(sweep_dir, *overrides),
+        cwd=REPO,
+        env=sweep_env(cache_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for(condition, timeout=timeout, what=what)
         os.killpg(proc.pid, signal.SIGKILL)
@@ -83,8 +102,12 @@ def test_grid_multirun_2x2(cache_dir, tmp_path):
     runs = find_runs(sweep_dir)
     assert [r.name for r in runs] == ["0", "1", "2", "3"]
     assert all(r.status == "completed" for r in runs)
-    assert sorted((r.config["model"]["hidden_dim"], r.config["model"]["num_layers"]) for r in runs) == \
-        [(16, 1), (16, 2), (32, 1), (32, 2)]
+    assert sorted((r.config["model"]["hidden_dim"], r.config["model"]["num_layers"]) for r in runs) == [
+        (16, 1),
+        (16, 2),
+        (32, 1),
+        (32, 2),
+    ]
     for r in runs:
         assert (r.path / "checkpoints" / "best.pt").exists() and (r.path / "checkpoints" / "final.pt").exists()
     rows = compare([sweep_dir], quiet=True)
@@ -96,11 +119,19 @@ def test_grid_multirun_2x2(cache_dir, tmp_path):
 def test_failing_last_grid_point_is_recorded_and_the_sweep_completes(cache_dir, tmp_path):
     # hidden_dim=30 is not divisible by the 4 heads of fast_test's model: an InputError, last in the grid
     sweep_dir = tmp_path / "grid_fail"
-    run_sweep(cache_dir, sweep_dir, "hparams_search=grid", "model.hidden_dim=choice(16,30)", "model.num_layers=1",
-              "trainer.max_epochs=1")
+    run_sweep(
+        cache_dir,
+        sweep_dir,
+        "hparams_search=grid",
+        "model.hidden_dim=choice(16,30)",
+        "model.num_layers=1",
+        "trainer.max_epochs=1",
+    )
     trials = study_trials(sweep_dir)
-    assert [(t.number, t.params["model.hidden_dim"], t.state.name) for t in trials] == \
-        [(0, 16, "COMPLETE"), (1, 30, "FAIL")]
+    assert [(t.number, t.params["model.hidden_dim"], t.state.name) for t in trials] == [
+        (0, 16, "COMPLETE"),
+        (1, 30, "FAIL"),
+    ]
     assert statuses(sweep_dir) == {"0": "completed", "1": "failed"}
     assert "divisible" in json.loads((sweep_dir / "1" / "metrics.json").read_text())["summary"]["reason"]
     rows = compare([sweep_dir], quiet=True)
@@ -110,11 +141,22 @@ def test_failing_last_grid_point_is_recorded_and_the_sweep_completes(cache_dir, 
 
 def test_optuna_sweep_killed_then_resumed_to_its_total(cache_dir, tmp_path):
     sweep_dir = tmp_path / "optuna"
-    overrides = ["hparams_search=optuna", "hydra.sweeper.n_trials=3", "model.hidden_dim=choice(16,32)",
-                 "model.num_layers=1", "optimizer.lr=0.003", "trainer.max_epochs=3"]
-    kill_sweep_when(cache_dir, sweep_dir, overrides,
-                    lambda: statuses(sweep_dir).get("0") == "completed" and statuses(sweep_dir).get("1") == "running",
-                    timeout=300, what="trial 0 to finish and trial 1 to train its first epoch")
+    overrides = [
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=3",
+        "model.hidden_dim=choice(16,32)",
+        "model.num_layers=1",
+        "optimizer.lr=0.003",
+        "trainer.max_epochs=3",
+    ]
+    kill_sweep_when(
+        cache_dir,
+        sweep_dir,
+        overrides,
+        lambda: statuses(sweep_dir).get("0") == "completed" and statuses(sweep_dir).get("1") == "running",
+        timeout=300,
+        what="trial 0 to finish and trial 1 to train its first epoch",
+    )
     metrics_0 = sweep_dir / "0" / "metrics.json"
     finished = metrics_0.read_bytes(), metrics_0.stat().st_mtime_ns
     assert [t.state.name for t in study_trials(sweep_dir)] == ["COMPLETE", "RUNNING"]  # the killed one
@@ -141,10 +183,19 @@ def test_pruning_stops_a_hopeless_trial_and_the_sweep_completes(cache_dir, tmp_p
     # A grid over the learning rate, written good first: lr=1e-8 hardly moves the validation loss
     # away from its initial value, so the median rule stops it after its first epoch.
     sweep_dir = tmp_path / "pruning"
-    run_sweep(cache_dir, sweep_dir, "hparams_search=grid", "optimizer.lr=choice(0.003,0.00000001)",
-              "model.hidden_dim=16", "model.num_layers=1", "optimized_metric=val/loss",
-              "optimized_direction=minimize", "hydra.sweeper.pruner.n_startup_trials=1",
-              "trainer.max_epochs=3", "trainer.limit_train_batches=2")
+    run_sweep(
+        cache_dir,
+        sweep_dir,
+        "hparams_search=grid",
+        "optimizer.lr=choice(0.003,0.00000001)",
+        "model.hidden_dim=16",
+        "model.num_layers=1",
+        "optimized_metric=val/loss",
+        "optimized_direction=minimize",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=2",
+    )
     good, bad = study_trials(sweep_dir)
     assert (good.state.name, bad.state.name) == ("COMPLETE", "PRUNED")
     assert list(good.intermediate_values) == [1, 2, 3] and list(bad.intermediate_values) == [1]

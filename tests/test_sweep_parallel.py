@@ -43,8 +43,15 @@ def processes_mentioning(text: str) -> list[int]:
 
 def test_gpus_launcher_gives_each_job_of_a_batch_its_own_gpu(cache_dir, tmp_path):
     sweep_dir = tmp_path / "gpus"
-    run_sweep(cache_dir, sweep_dir, "hydra/launcher=gpus", "model.hidden_dim=16,32,48", "model.num_layers=1",
-              "trainer.max_epochs=1", env={FAKE_GPUS_ENV: "2"})
+    run_sweep(
+        cache_dir,
+        sweep_dir,
+        "hydra/launcher=gpus",
+        "model.hidden_dim=16,32,48",
+        "model.num_layers=1",
+        "trainer.max_epochs=1",
+        env={FAKE_GPUS_ENV: "2"},
+    )
     runs = statuses(sweep_dir)
     assert runs == {"0": "completed", "1": "completed", "2": "completed"}
     # two synchronous batches, [0, 1] and [2]: job k on cuda:(k % 2), trained on the CPU under the fake
@@ -54,10 +61,26 @@ def test_gpus_launcher_gives_each_job_of_a_batch_its_own_gpu(cache_dir, tmp_path
 
 def test_per_gpu_workers_share_one_study_stop_on_sigterm_and_resume(cache_dir, tmp_path):
     sweep_dir = tmp_path / "workers"
-    command = [sys.executable, "-m", "gru_attn.sweep.workers", "--gpus", "0,1", "--grace", "30", "--",
-               *train_command(sweep_dir, "hparams_search=optuna", "hydra.sweeper.n_trials=4",
-                              "model.hidden_dim=choice(16,32)", "model.num_layers=1", "optimizer.lr=0.003",
-                              "trainer.max_epochs=2", "hydra.sweeper.heartbeat_interval=2")[4:]]
+    command = [
+        sys.executable,
+        "-m",
+        "gru_attn.sweep.workers",
+        "--gpus",
+        "0,1",
+        "--grace",
+        "30",
+        "--",
+        *train_command(
+            sweep_dir,
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=4",
+            "model.hidden_dim=choice(16,32)",
+            "model.num_layers=1",
+            "optimizer.lr=0.003",
+            "trainer.max_epochs=2",
+            "hydra.sweeper.heartbeat_interval=2",
+        )[4:],
+    ]
     env = sweep_env(cache_dir, **{FAKE_GPUS_ENV: "2"})
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -88,9 +111,19 @@ def test_per_gpu_workers_share_one_study_stop_on_sigterm_and_resume(cache_dir, t
 
 def test_submitit_local_launcher_runs_a_tiny_sweep(cache_dir, tmp_path):
     sweep_dir = tmp_path / "submitit"
-    run_sweep(cache_dir, sweep_dir, "hparams_search=optuna", "hydra/launcher=submitit_local",
-              "hydra.launcher.timeout_min=10", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
-              "model.hidden_dim=choice(16,32)", "model.num_layers=1", "optimizer.lr=0.003", "trainer.max_epochs=1")
+    run_sweep(
+        cache_dir,
+        sweep_dir,
+        "hparams_search=optuna",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+        "model.hidden_dim=choice(16,32)",
+        "model.num_layers=1",
+        "optimizer.lr=0.003",
+        "trainer.max_epochs=1",
+    )
     assert [t.state.name for t in study_trials(sweep_dir)] == ["COMPLETE", "COMPLETE"]
     assert statuses(sweep_dir) == {"0": "completed", "1": "completed"}
     assert (sweep_dir / ".submitit").is_dir()
@@ -100,8 +133,10 @@ def test_submitit_local_launcher_runs_a_tiny_sweep(cache_dir, tmp_path):
 def postgres_url() -> str:
     url = os.environ.get("GRU_ATTN_TEST_POSTGRES_URL")
     if not url:
-        pytest.skip("GRU_ATTN_TEST_POSTGRES_URL is unset: no PostgreSQL server to test against "
-                    "(.ci/run starts a throwaway one and sets it)")
+        pytest.skip(
+            "GRU_ATTN_TEST_POSTGRES_URL is unset: no PostgreSQL server to test against "
+            "(.ci/run starts a throwaway one and sets it)"
+        )
     return url
 
 
@@ -109,13 +144,27 @@ def two_processes_share_one_study(cache_dir, sweep_dir: Path, storage: str) -> N
     """Two sweep processes (different seeds) on one study run its 4 trials in total, none twice."""
     study_name = f"test-{uuid.uuid4().hex[:12]}"
     processes = [
-        subprocess.Popen(train_command(sweep_dir, "hparams_search=optuna", f"hydra.sweeper.storage={storage}",
-                                       f"hydra.sweeper.study_name={study_name}", "hydra.sweeper.n_trials=4",
-                                       "model.hidden_dim=choice(16,32)", "model.num_layers=1",
-                                       "optimizer.lr=0.003", "trainer.max_epochs=1", f"seed={seed}"),
-                         cwd=REPO, env=sweep_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True)
-        for seed in (0, 1)]
+        subprocess.Popen(
+            train_command(
+                sweep_dir,
+                "hparams_search=optuna",
+                f"hydra.sweeper.storage={storage}",
+                f"hydra.sweeper.study_name={study_name}",
+                "hydra.sweeper.n_trials=4",
+                "model.hidden_dim=choice(16,32)",
+                "model.num_layers=1",
+                "optimizer.lr=0.003",
+                "trainer.max_epochs=1",
+                f"seed={seed}",
+            ),
+            cwd=REPO,
+            env=sweep_env(cache_dir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for seed in (0, 1)
+    ]
     outputs = [p.communicate(timeout=600)[0] for p in processes]
     for p, out in zip(processes, outputs):
         assert p.returncode == 0, out[-3000:]

@@ -27,8 +27,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def slurm_and_postgres() -> tuple[Path, str]:
     """(SLURM's job-completion log, PostgreSQL URL)."""
-    missing = [name for name in ("GRU_ATTN_TEST_SLURM", "GRU_ATTN_TEST_SLURM_JOBCOMP", "GRU_ATTN_TEST_POSTGRES_URL")
-               if not os.environ.get(name)]
+    missing = [
+        name
+        for name in ("GRU_ATTN_TEST_SLURM", "GRU_ATTN_TEST_SLURM_JOBCOMP", "GRU_ATTN_TEST_POSTGRES_URL")
+        if not os.environ.get(name)
+    ]
     if missing:
         message = f"{', '.join(missing)} unset: no SLURM cluster / PostgreSQL server (.ci/run starts both)"
         if os.environ.get("CI"):
@@ -49,29 +52,52 @@ def completed_slurm_jobs(jobcomp: Path) -> dict[str, str]:
     return dict(re.findall(r"JobId=(\d+) .*?JobState=(\S+)", text))
 
 
-def test_optuna_sweep_on_slurm_prunes_survives_a_killed_submitter_and_finishes(cache_dir, tmp_path,
-                                                                                slurm_and_postgres):
+def test_optuna_sweep_on_slurm_prunes_survives_a_killed_submitter_and_finishes(cache_dir, tmp_path, slurm_and_postgres):
     jobcomp, postgres_url = slurm_and_postgres
     sweep_dir = tmp_path / "slurm"
     # A grid over the learning rate, one job at a time: 0.003 completes, 1e-8 is pruned after its
     # second epoch (median rule, no pruning before epoch 2), and the submitter is killed while
     # 0.001 trains (after its first epoch, before any pruning).
-    overrides = ["hparams_search=grid", "hydra/launcher=slurm", f"hydra.sweeper.storage={postgres_url}",
-                 f"hydra.sweeper.study_name=slurm-{uuid.uuid4().hex[:12]}", "hydra.sweeper.n_jobs=1",
-                 "hydra.launcher.gpus_per_node=null", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
-                 "hydra.launcher.timeout_min=10", "hydra.launcher.array_parallelism=1",
-                 "optimizer.lr=choice(0.003,0.00000001,0.001)", "model.hidden_dim=16", "model.num_layers=1",
-                 "optimized_metric=val/loss", "optimized_direction=minimize",
-                 "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.pruner.n_warmup_steps=2", "trainer.max_epochs=4", "trainer.limit_train_batches=3"]
-    kill_sweep_when(cache_dir, sweep_dir, overrides,
-                    lambda: statuses(sweep_dir).get("1") == "pruned" and statuses(sweep_dir).get("2") == "running",
-                    timeout=400, what="trial 1 to be pruned and trial 2 to train on SLURM")
+    overrides = [
+        "hparams_search=grid",
+        "hydra/launcher=slurm",
+        f"hydra.sweeper.storage={postgres_url}",
+        f"hydra.sweeper.study_name=slurm-{uuid.uuid4().hex[:12]}",
+        "hydra.sweeper.n_jobs=1",
+        "hydra.launcher.gpus_per_node=null",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.timeout_min=10",
+        "hydra.launcher.array_parallelism=1",
+        "optimizer.lr=choice(0.003,0.00000001,0.001)",
+        "model.hidden_dim=16",
+        "model.num_layers=1",
+        "optimized_metric=val/loss",
+        "optimized_direction=minimize",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.pruner.n_warmup_steps=2",
+        "trainer.max_epochs=4",
+        "trainer.limit_train_batches=3",
+    ]
+    kill_sweep_when(
+        cache_dir,
+        sweep_dir,
+        overrides,
+        lambda: statuses(sweep_dir).get("1") == "pruned" and statuses(sweep_dir).get("2") == "running",
+        timeout=400,
+        what="trial 1 to be pruned and trial 2 to train on SLURM",
+    )
     # the orphan's job, left behind by the kill: cancel it and wait until it is gone (.ci/run's
     # cluster has KillWait=1: SIGKILL 1 s after the SIGTERM that submitit bypasses)
     jobs = [job.split("_")[0] for job in job_folders(sweep_dir)]
     subprocess.run(["scancel", *jobs], check=False)
-    wait_for(lambda: not subprocess.run(["squeue", "-h", "-j", ",".join(jobs)], capture_output=True,
-                                        text=True).stdout.strip(), timeout=60, what="the cancelled job to end")
+    wait_for(
+        lambda: (
+            not subprocess.run(["squeue", "-h", "-j", ",".join(jobs)], capture_output=True, text=True).stdout.strip()
+        ),
+        timeout=60,
+        what="the cancelled job to end",
+    )
     assert [t.state.name for t in study_trials(sweep_dir)] == ["COMPLETE", "PRUNED", "RUNNING"]
 
     run_sweep(cache_dir, sweep_dir, *overrides)  # the same command finishes the study
@@ -83,8 +109,11 @@ def test_optuna_sweep_on_slurm_prunes_survives_a_killed_submitter_and_finishes(c
     # the epochs were reported from inside the SLURM jobs
     assert list(trials[0].intermediate_values) == [1, 2, 3, 4] and list(trials[1].intermediate_values) == [1, 2]
     runs = statuses(sweep_dir)
-    assert (runs["0"], runs["1"], runs["3"]) == ("completed", "pruned",
-                                                 trials[3].state.name.lower().replace("complete", "completed"))
+    assert (runs["0"], runs["1"], runs["3"]) == (
+        "completed",
+        "pruned",
+        trials[3].state.name.lower().replace("complete", "completed"),
+    )
     # the orphan's run never stays "running": marked interrupted by the re-run, unless its job (which
     # SLURM stops a few seconds after scancel) got to its own end (pruned at epoch 2) before that
     assert runs["2"] in ("interrupted", "pruned"), runs

@@ -52,15 +52,19 @@ def test_gpu_launcher_runs_synchronous_batches_one_gpu_each(monkeypatch):
     from hydra_plugins.gru_attn_sweep import GpuJoblibLauncher
 
     calls = []
-    monkeypatch.setattr(JoblibLauncher, "launch",
-                        lambda self, overrides, initial_job_idx: calls.append((initial_job_idx, overrides))
-                        or [None] * len(overrides))
+    monkeypatch.setattr(
+        JoblibLauncher,
+        "launch",
+        lambda self, overrides, initial_job_idx: calls.append((initial_job_idx, overrides)) or [None] * len(overrides),
+    )
     monkeypatch.setenv(devices.FAKE_GPUS_ENV, "2")
     launcher = GpuJoblibLauncher(n_jobs=2)
     returns = launcher.launch([["a=1"], ["a=2"], ["a=3"]], initial_job_idx=5)
     assert len(returns) == 3
-    assert calls == [(5, [["a=1", "trainer.device=cuda:1"], ["a=2", "trainer.device=cuda:0"]]),
-                     (7, [["a=3", "trainer.device=cuda:1"]])]
+    assert calls == [
+        (5, [["a=1", "trainer.device=cuda:1"], ["a=2", "trainer.device=cuda:0"]]),
+        (7, [["a=3", "trainer.device=cuda:1"]]),
+    ]
     monkeypatch.setenv(devices.FAKE_GPUS_ENV, "0")
     calls.clear()
     launcher.launch([["a=1"]], initial_job_idx=0)
@@ -138,8 +142,9 @@ def test_orphan_of_dead_local_process_is_failed_requeued_and_its_run_marked(stud
     run_dir.mkdir()
     (run_dir / "metrics.json").write_text(json.dumps({"summary": {"status": "running"}, "history": []}))
     trials.set_attr(orphan.number, st.RUN_DIR_ATTR, str(run_dir))
-    trials.set_attr(orphan.number, st.OWNER_ATTR, {"host": socket.gethostname(), "pid": _dead_pid(),
-                                                   "trial": orphan.number})
+    trials.set_attr(
+        orphan.number, st.OWNER_ATTR, {"host": socket.gethostname(), "pid": _dead_pid(), "trial": orphan.number}
+    )
     assert trials.reap_orphans(grace_period=60) == [orphan.number]
     all_trials = study.get_trials(deepcopy=False)
     assert [t.state for t in all_trials] == [TrialState.RUNNING, TrialState.FAIL, TrialState.WAITING]
@@ -240,8 +245,16 @@ def test_grid_point_of_an_interrupted_trial_is_requeued_once(study_and_trials):
 
 
 def test_search_space_from_hydra_overrides():
-    distributions, fixed = search_space(["a=choice(1,2)", "b=range(0,6,2)", "c=tag(log, interval(1e-4, 1e-2))",
-                                         "d=tag(int, interval(1, 8))", "e=7", "a=3"])
+    distributions, fixed = search_space(
+        [
+            "a=choice(1,2)",
+            "b=range(0,6,2)",
+            "c=tag(log, interval(1e-4, 1e-2))",
+            "d=tag(int, interval(1, 8))",
+            "e=7",
+            "a=3",
+        ]
+    )
     assert fixed == ["e=7", "a=3"] and "a" not in distributions
     assert distributions["b"] == optuna.distributions.CategoricalDistribution([0, 2, 4])
     assert distributions["c"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
@@ -255,7 +268,7 @@ def proposals_while_running(sampler, n_running=4):
     space = {"x": optuna.distributions.FloatDistribution(0, 1), "y": optuna.distributions.FloatDistribution(0, 1)}
     for _ in range(10):
         trial = study.ask(space)
-        study.tell(trial, -(trial.params["x"] - 0.3) ** 2 - (trial.params["y"] - 0.6) ** 2)
+        study.tell(trial, -((trial.params["x"] - 0.3) ** 2) - (trial.params["y"] - 0.6) ** 2)
     return [tuple(study.ask(space).params.values()) for _ in range(n_running)]
 
 
@@ -264,8 +277,9 @@ def configured_sampler(overrides):
     from gru_attn.sweep.sweeper import GruOptunaSweeper
 
     cfg = compose(["hparams_search=optuna", "seed=0", *overrides])
-    sweeper = GruOptunaSweeper(sampler=cfg.hydra.sweeper.sampler, direction="maximize", storage=None,
-                               study_name="s", n_trials=1)
+    sweeper = GruOptunaSweeper(
+        sampler=cfg.hydra.sweeper.sampler, direction="maximize", storage=None, study_name="s", n_trials=1
+    )
     return sweeper._sampler(grid=False, resumed=False)
 
 
@@ -279,7 +293,8 @@ def test_the_sampler_keeps_optunas_defaults_unless_the_config_sets_them():
     assert proposals_while_running(sampler) == proposals_while_running(optuna.samplers.TPESampler(seed=0))
     sampler = configured_sampler(["hydra.sweeper.sampler.constant_liar=false"])
     assert proposals_while_running(sampler) == proposals_while_running(
-        optuna.samplers.TPESampler(seed=0, constant_liar=False))
+        optuna.samplers.TPESampler(seed=0, constant_liar=False)
+    )
     cmaes = configured_sampler(["hydra/sweeper/sampler=cmaes", "hydra.sweeper.sampler.n_startup_trials=3"])
     assert isinstance(cmaes, optuna.samplers.CmaEsSampler)
 
@@ -311,8 +326,9 @@ def test_trial_reporter_prunes_a_hopeless_trial_but_never_at_the_last_epoch(tmp_
     pruned = study.get_trials()[bad.number]
     assert pruned.intermediate_values == {1: 5.0} and pruned.value == 5.0  # the sweep sees the job's report
     last = study.ask()
-    st.TrialReporter.connect(url, "s", last.number, metric="val/loss", last_epoch=1,
-                             pruner=pruner)(1, {"val/loss": 9.0})  # no raise
+    st.TrialReporter.connect(url, "s", last.number, metric="val/loss", last_epoch=1, pruner=pruner)(
+        1, {"val/loss": 9.0}
+    )  # no raise
 
 
 # -- Hydra plugin registration ------------------------------------------------------------------
@@ -342,6 +358,12 @@ print("ok")
 
 def test_plugins_are_found_through_the_installed_package_not_an_import_side_effect(tmp_path):
     # run outside the repository: only the installed package (hydra_plugins/ + entry points) can provide them
-    proc = subprocess.run([sys.executable, "-c", PLUGIN_CHECK], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    proc = subprocess.run(
+        [sys.executable, "-c", PLUGIN_CHECK],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]

@@ -77,9 +77,16 @@ def test_files_match_render_song(corpus):
     info = json.loads((corpus / "corpus.json").read_text())
     for entry in info["songs"]:
         split, index = entry["name"].split("_")
-        song = render_song(3, split, int(index), song_seconds=(3, 4), accompaniment_db=DEFAULT_ACCOMPANIMENT_DB,
-                           reverb=DEFAULT_REVERB, accompaniment_share=DEFAULT_ACCOMPANIMENT_SHARE,
-                           recording_chain=True)
+        song = render_song(
+            3,
+            split,
+            int(index),
+            song_seconds=(3, 4),
+            accompaniment_db=DEFAULT_ACCOMPANIMENT_DB,
+            reverb=DEFAULT_REVERB,
+            accompaniment_share=DEFAULT_ACCOMPANIMENT_SHARE,
+            recording_chain=True,
+        )
         pcm, _ = sf.read(corpus / "wav" / f"{song.name}.wav", dtype="int16")
         np.testing.assert_array_equal(pcm, song.pcm)
         np.testing.assert_array_equal(np.load(corpus / "pitch" / f"{song.name}_pitch.npy"), song.f0)
@@ -215,29 +222,31 @@ def test_accompaniment_share_and_ratio():
     for k in range(1, 41):  # any prefix of a split holds its share, give or take one song
         assert abs(sum(split_flags[:k]) - k * share) <= 1
     for i in range(12):
-        song = render_song(5, "test", i, song_seconds=(4, 5), accompaniment_db=(0.0, 15.0), accompaniment_share=share,
-                           keep_stems=True)
+        song = render_song(
+            5, "test", i, song_seconds=(4, 5), accompaniment_db=(0.0, 15.0), accompaniment_share=share, keep_stems=True
+        )
         voice, band = song.stems["voice"], song.stems["accompaniment"]
         assert len(voice) == len(band) == len(song.pcm)
         if not split_flags[i]:
             assert song.info["accompaniment"] is None and not band.any()
             continue
         db = song.info["accompaniment"]["db"]
-        measured = 20 * np.log10(np.sqrt(np.mean(voice ** 2)) / np.sqrt(np.mean(band ** 2)))
+        measured = 20 * np.log10(np.sqrt(np.mean(voice**2)) / np.sqrt(np.mean(band**2)))
         assert measured == pytest.approx(db, abs=0.01) and 0 <= db <= 15
         drawn.append(db)
         # the accompaniment is in the song's rests too: energy before the first consonant
         lead_in = int(song.phonemes.consonant_start[0] * 16000)
-        assert np.sqrt(np.mean(band[:lead_in] ** 2)) > 0.05 * np.sqrt(np.mean(voice ** 2))
+        assert np.sqrt(np.mean(band[:lead_in] ** 2)) > 0.05 * np.sqrt(np.mean(voice**2))
     assert len(drawn) == sum(split_flags[:12]) >= 7 and max(drawn) - min(drawn) > 5
     fixed = render_song(5, "test", 0, song_seconds=(4, 5), accompaniment_db=6.0, keep_stems=True)
     v, b = fixed.stems["voice"], fixed.stems["accompaniment"]
-    assert 20 * np.log10(np.sqrt(np.mean(v ** 2)) / np.sqrt(np.mean(b ** 2))) == pytest.approx(6.0, abs=0.01)
+    assert 20 * np.log10(np.sqrt(np.mean(v**2)) / np.sqrt(np.mean(b**2))) == pytest.approx(6.0, abs=0.01)
 
 
 def test_default_splits_hold_the_hard_conditions():
-    params = _params(15.0, 2.0, 2.0, 0, DEFAULT_ACCOMPANIMENT_DB, DEFAULT_REVERB, (20, 40),
-                     DEFAULT_ACCOMPANIMENT_SHARE, True)
+    params = _params(
+        15.0, 2.0, 2.0, 0, DEFAULT_ACCOMPANIMENT_DB, DEFAULT_REVERB, (20, 40), DEFAULT_ACCOMPANIMENT_SHARE, True
+    )
     for split in ("train", "val", "test"):
         flags = [accompanied(0, s, i, DEFAULT_ACCOMPANIMENT_SHARE) for s, i in _plan(params) if s == split]
         assert len(flags) >= 3 and 0 < sum(flags) < len(flags)  # accompanied and a cappella songs in every split
@@ -292,10 +301,20 @@ def test_bad_parameters(tmp_path):
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(InputError, match="not an empty folder"):
         generate_corpus(tmp_path / "full", **TINY)
-    for bad in ({"reverb": 2.0}, {"reverb": [0.5, 0.2]}, {"reverb": [0.1, 0.2, 0.3]}, {"minutes_train": 0},
-                {"seed": -1}, {"song_seconds": (1, 2)}, {"accompaniment_db": float("nan")},
-                {"accompaniment_db": [10, 5]}, {"accompaniment_db": [0, 99]}, {"accompaniment_share": 1.5},
-                {"accompaniment_share": True}, {"recording_chain": "yes"}):
+    for bad in (
+        {"reverb": 2.0},
+        {"reverb": [0.5, 0.2]},
+        {"reverb": [0.1, 0.2, 0.3]},
+        {"minutes_train": 0},
+        {"seed": -1},
+        {"song_seconds": (1, 2)},
+        {"accompaniment_db": float("nan")},
+        {"accompaniment_db": [10, 5]},
+        {"accompaniment_db": [0, 99]},
+        {"accompaniment_share": 1.5},
+        {"accompaniment_share": True},
+        {"recording_chain": "yes"},
+    ):
         with pytest.raises(InputError):
             generate_corpus(tmp_path / "new", **{**TINY, **bad})
 
@@ -325,8 +344,22 @@ def test_ensure_corpus_concurrent(tmp_path):
 
 def test_cli(capsys, tmp_path):
     out = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "gru_attn.synth", "--minutes", "0.05", "--val-minutes", "0", "--test-minutes", "0",
-           "--song-seconds", "3", "4", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gru_attn.synth",
+        "--minutes",
+        "0.05",
+        "--val-minutes",
+        "0",
+        "--test-minutes",
+        "0",
+        "--song-seconds",
+        "3",
+        "4",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("wrote 1 songs") and (out / "corpus.json").is_file()

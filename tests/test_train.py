@@ -35,19 +35,52 @@ def test_every_group_option_composes_and_builds(override):
 
 
 def test_guide_flags_map_to_overrides():
-    args = parse_args(["--model_type", "simplified_gru_attention", "--num_epochs", "10", "--batch_size", "32",
-                       "--hidden_dim", "512", "--num_layers", "3", "--learning_rate", "0.0005",
-                       "--feat_dir", "f", "--pitch_dir", "p"])
-    assert to_overrides(args) == ["model=simplified", "data=vocano", "model.hidden_dim=512", "model.num_layers=3",
-                                  "optimizer.lr=0.0005", "data.batch_size=32", "trainer.max_epochs=10",
-                                  "data.feat_dir=f", "data.pitch_dir=p"]
+    args = parse_args(
+        [
+            "--model_type",
+            "simplified_gru_attention",
+            "--num_epochs",
+            "10",
+            "--batch_size",
+            "32",
+            "--hidden_dim",
+            "512",
+            "--num_layers",
+            "3",
+            "--learning_rate",
+            "0.0005",
+            "--feat_dir",
+            "f",
+            "--pitch_dir",
+            "p",
+        ]
+    )
+    assert to_overrides(args) == [
+        "model=simplified",
+        "data=vocano",
+        "model.hidden_dim=512",
+        "model.num_layers=3",
+        "optimizer.lr=0.0005",
+        "data.batch_size=32",
+        "trainer.max_epochs=10",
+        "data.feat_dir=f",
+        "data.pitch_dir=p",
+    ]
 
 
 def test_fast_test_run_leaves_every_artifact(trained_run):
     out = trained_run  # the session's one `python -m gru_attn.train experiment=fast_test` (tests/conftest.py)
     assert "trainable parameters" in (out.parent / "stdout.txt").read_text()
-    for rel in [".hydra/config.yaml", ".hydra/overrides.yaml", "train.log", "metrics.json", "training_curves.png",
-                "checkpoints/best.pt", "checkpoints/last.pt", "checkpoints/final.pt"]:
+    for rel in [
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+        "train.log",
+        "metrics.json",
+        "training_curves.png",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+        "checkpoints/final.pt",
+    ]:
         assert (out / rel).is_file(), rel
     assert not list((out / "checkpoints").glob("epoch_*.pt"))  # per-epoch checkpoints only on request
     metrics = json.loads((out / "metrics.json").read_text())
@@ -55,9 +88,20 @@ def test_fast_test_run_leaves_every_artifact(trained_run):
     assert summary["status"] == "completed"
     assert summary["parameters"] > 0 and summary["device"] == "cpu"
     assert len(history) == 2 and [h["epoch"] for h in history] == [1, 2]
-    for key in ("train/loss", "val/loss", "val/COnP_f1", "val/COnPOff_f1", "val/COn_f1", "val/voiced_acc",
-                "val/onset_f1", "val/offset_f1", "val/oracle_COnP_f1", "val/pitch_RPA", "val/pitch_FA",
-                "train/pitch_loss"):
+    for key in (
+        "train/loss",
+        "val/loss",
+        "val/COnP_f1",
+        "val/COnPOff_f1",
+        "val/COn_f1",
+        "val/voiced_acc",
+        "val/onset_f1",
+        "val/offset_f1",
+        "val/oracle_COnP_f1",
+        "val/pitch_RPA",
+        "val/pitch_FA",
+        "train/pitch_loss",
+    ):
         assert key in history[-1], key
     ckpt = torch.load(out / "checkpoints/final.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["feature_layout"]["n_bins"] == 174
@@ -69,16 +113,37 @@ def test_fast_test_run_leaves_every_artifact(trained_run):
 
 
 def test_default_model_trains_on_tiny_config(run_train, tmp_path):
-    run_train(["experiment=fast_test", "model=gru_attention", "model.hidden_dim=64",
-                    "model.num_heads=4", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"], check=True)
+    run_train(
+        [
+            "experiment=fast_test",
+            "model=gru_attention",
+            "model.hidden_dim=64",
+            "model.num_heads=4",
+            "trainer.max_epochs=1",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        check=True,
+    )
     assert json.loads((tmp_path / "metrics.json").read_text())["summary"]["status"] == "completed"
     state = torch.load(tmp_path / "checkpoints/final.pt", weights_only=True)
     assert (state["model_config"]["hidden_dim"], state["model_config"]["num_layers"]) == (64, 2)
 
 
 def test_guide_command_runs_through_compat_script(run_train, tmp_path):
-    run_train(["--model_type", "simplified_gru_attention", "--num_epochs", "1",
-             "--batch_size", "4", "experiment=fast_test", f"hydra.run.dir={tmp_path}"], check=True, compat=True)
+    run_train(
+        [
+            "--model_type",
+            "simplified_gru_attention",
+            "--num_epochs",
+            "1",
+            "--batch_size",
+            "4",
+            "experiment=fast_test",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        check=True,
+        compat=True,
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert len(metrics["history"]) == 1
     cfg = OmegaConf.load(tmp_path / ".hydra/config.yaml")
@@ -89,8 +154,10 @@ def test_resume_matches_uninterrupted_run(run_train, trained_run, tmp_path):
     full = trained_run
     # the same run, interrupted after its first epoch (max_minutes is checked after every epoch;
     # max_epochs stays, so the cosine schedule's length is the same in both)
-    run_train(["experiment=fast_test", "trainer.max_minutes=1e-6", "trainer.checkpoint_every=1",
-             f"hydra.run.dir={tmp_path}"], check=True)
+    run_train(
+        ["experiment=fast_test", "trainer.max_minutes=1e-6", "trainer.checkpoint_every=1", f"hydra.run.dir={tmp_path}"],
+        check=True,
+    )
     assert (tmp_path / "checkpoints/epoch_001.pt").is_file()
     assert not (tmp_path / "checkpoints/epoch_002.pt").exists()
     run_train(["experiment=fast_test", "trainer.resume=auto", f"hydra.run.dir={tmp_path}"], check=True)
@@ -106,8 +173,9 @@ def test_resume_matches_uninterrupted_run(run_train, trained_run, tmp_path):
 
 def test_resume_with_a_longer_run_says_the_schedule_continues(run_train, tmp_path):
     run_train(["experiment=fast_test", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"], check=True)
-    proc = run_train(["experiment=fast_test", "trainer.max_epochs=2", "trainer.resume=auto",
-                    f"hydra.run.dir={tmp_path}"], check=True)
+    proc = run_train(
+        ["experiment=fast_test", "trainer.max_epochs=2", "trainer.resume=auto", f"hydra.run.dir={tmp_path}"], check=True
+    )
     assert "lr schedule spans 1 epochs, the config 2" in proc.stdout + proc.stderr
     assert len(json.loads((tmp_path / "metrics.json").read_text())["history"]) == 2
 
@@ -122,15 +190,13 @@ def assert_one_line_error(proc, *needles):
 
 
 def test_indivisible_hidden_dim_is_a_clear_error(run_train, tmp_path):
-    proc = run_train(["experiment=fast_test", "model.hidden_dim=100", "model.num_heads=8",
-                    f"hydra.run.dir={tmp_path}"])
+    proc = run_train(["experiment=fast_test", "model.hidden_dim=100", "model.num_heads=8", f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "100", "8")
 
 
 def test_target_outside_the_whitelist_is_a_clear_error(run_train, tmp_path):
     # config targets may name gru_attn.* and torch.optim.* only (gru_attn.config.TARGET_WHITELIST)
-    proc = run_train(["experiment=fast_test", "optimizer._target_=os.system",
-                    f"hydra.run.dir={tmp_path}"])
+    proc = run_train(["experiment=fast_test", "optimizer._target_=os.system", f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "optimizer", "os.system")
     assert "Traceback" not in proc.stderr
 
@@ -138,8 +204,7 @@ def test_target_outside_the_whitelist_is_a_clear_error(run_train, tmp_path):
 def test_corrupt_resume_checkpoint_is_a_clear_error(run_train, tmp_path):
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    proc = run_train(["experiment=fast_test", f"trainer.resume={bad}",
-                    f"hydra.run.dir={tmp_path / 'run'}"])
+    proc = run_train(["experiment=fast_test", f"trainer.resume={bad}", f"hydra.run.dir={tmp_path / 'run'}"])
     assert_one_line_error(proc, str(bad))
 
 
@@ -158,8 +223,9 @@ def test_unknown_model_name_is_rejected(run_train, tmp_path):
 
 def test_resume_from_another_model_size_is_one_line(run_train, trained_run, tmp_path):
     ckpt = trained_run / "checkpoints/last.pt"
-    proc = run_train(["experiment=fast_test", "model.hidden_dim=64", f"trainer.resume={ckpt}",
-                    f"hydra.run.dir={tmp_path}"])
+    proc = run_train(
+        ["experiment=fast_test", "model.hidden_dim=64", f"trainer.resume={ckpt}", f"hydra.run.dir={tmp_path}"]
+    )
     assert_one_line_error(proc, str(ckpt), "do not fit")
 
 
@@ -179,15 +245,13 @@ def test_zero_epochs_is_an_error_without_a_checkpoint(run_train, tmp_path):
 
 
 def test_optimized_metric_typo_fails_before_the_first_step(run_train, tmp_path):
-    proc = run_train(["experiment=fast_test", "optimized_metric=val/COnP_f",
-                    f"hydra.run.dir={tmp_path}"])
+    proc = run_train(["experiment=fast_test", "optimized_metric=val/COnP_f", f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "val/COnP_f", "val/COnP_f1")
     assert not (tmp_path / "checkpoints" / "last.pt").exists()  # no epoch ran
 
 
 def test_moved_key_names_its_new_place(run_train, tmp_path):
-    proc = run_train(["experiment=fast_test", "+data.pitch_method=world",
-                    f"hydra.run.dir={tmp_path}"])
+    proc = run_train(["experiment=fast_test", "+data.pitch_method=world", f"hydra.run.dir={tmp_path}"])
     assert_one_line_error(proc, "data.pitch_method", "inference.pitch_method")
 
 
@@ -197,12 +261,14 @@ def test_vocano_split_does_not_move_with_the_training_seed():
     assert compose(["data=vocano", "data.split_seed=5"]).data.corpus.seed == 5
 
 
-
 def _signature_defaults(function) -> dict:
     import inspect
 
-    return {name: p.default for name, p in inspect.signature(function).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    return {
+        name: p.default
+        for name, p in inspect.signature(function).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def test_trainer_settings_defaults_are_the_yaml_ones():
@@ -247,6 +313,15 @@ def test_engine_reads_no_audio_and_no_config():
     tree = ast.parse((CONF_DIR.parent / "gru_attn" / "engine.py").read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    banned = {"gru_attn.synth", "gru_attn.singer", "gru_attn.audio", "gru_attn.pitch", "gru_attn.corpus",
-              "gru_attn.tracked_pitch", "gru_attn.config", "hydra", "omegaconf"}
+    banned = {
+        "gru_attn.synth",
+        "gru_attn.singer",
+        "gru_attn.audio",
+        "gru_attn.pitch",
+        "gru_attn.corpus",
+        "gru_attn.tracked_pitch",
+        "gru_attn.config",
+        "hydra",
+        "omegaconf",
+    }
     assert not imported & banned, imported & banned

@@ -23,7 +23,6 @@ from gru_attn.transcribe import list_inputs, main, note_confidence, parse_format
 CLIP_SECONDS = 8.0
 
 
-
 @pytest.fixture(scope="module")
 def low_threshold_run(trained_run, tmp_path_factory):
     """The session's trained run (tests/conftest.py) with onset/offset thresholds of 0.1 in its
@@ -56,8 +55,22 @@ def clip(corpus_root, tmp_path_factory):
 @pytest.mark.slow
 def test_transcribe_clip_writes_midi_matching_csv(run_cli, low_threshold_run, clip, tmp_path):
     ckpt = low_threshold_run / "checkpoints" / "best.pt"
-    proc = run_cli(["-m", "gru_attn.transcribe", str(clip), "--ckpt", str(ckpt), "--out", str(tmp_path),
-                    "--device", "auto", "--synth", "--plot"], check=True)
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.transcribe",
+            str(clip),
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(tmp_path),
+            "--device",
+            "auto",
+            "--synth",
+            "--plot",
+        ],
+        check=True,
+    )
     line = proc.stdout.strip().splitlines()[-1]
     seconds = sf.info(clip).duration  # the song may be shorter than CLIP_SECONDS
     assert line.startswith("clip: ") and "notes" in line and "RTF" in line and f"{seconds:.1f} s of audio" in line
@@ -84,7 +97,7 @@ def test_transcribe_clip_writes_midi_matching_csv(run_cli, low_threshold_run, cl
     assert rate == SAMPLE_RATE and len(synth) == pytest.approx(seconds * SAMPLE_RATE, abs=1)
     inside = np.zeros(len(synth), dtype=bool)
     for a, b in zip(csv_notes.onsets, csv_notes.offsets):
-        inside[int(a * rate):int(b * rate)] = True
+        inside[int(a * rate) : int(b * rate)] = True
     assert np.abs(synth[inside]).max() > 0.05 and np.abs(synth[~inside]).max(initial=0.0) == 0.0
     assert (tmp_path / "clip.png").stat().st_size > 10_000
 
@@ -93,16 +106,43 @@ def test_transcribe_clip_writes_midi_matching_csv(run_cli, low_threshold_run, cl
 def test_vocano_feature_files_and_wrong_layout(run_cli, low_threshold_run, corpus_root, tmp_path):
     ckpt = low_threshold_run / "checkpoints" / "best.pt"
     feat, pitch = corpus_root / "feat" / "test_0000_feat.npy", corpus_root / "pitch" / "test_0000_pitch.npy"
-    run_cli(["-m", "gru_attn.transcribe", "--ckpt", str(ckpt), "--feat", str(feat), "--pitch", str(pitch),
-             "--out", str(tmp_path), "--name", "song"], check=True)
+    run_cli(
+        [
+            "-m",
+            "gru_attn.transcribe",
+            "--ckpt",
+            str(ckpt),
+            "--feat",
+            str(feat),
+            "--pitch",
+            str(pitch),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "song",
+        ],
+        check=True,
+    )
     model, info = load_model(ckpt)
     expected = transcribe_audio(model, info, feats=features_from_file(feat), pitch=pitch_from_file(pitch)).notes
     np.testing.assert_allclose(read_notes(tmp_path / "song.csv").onsets, expected.onsets, atol=1e-6)
 
     other = tmp_path / "other_feat.npy"
     np.save(other, np.load(feat)[: 9 * 100])  # 100 bins per block instead of 174
-    proc = run_cli(["-m", "gru_attn.transcribe", "--ckpt", str(ckpt), "--feat", str(other), "--pitch", str(pitch),
-                    "--out", str(tmp_path)])
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.transcribe",
+            "--ckpt",
+            str(ckpt),
+            "--feat",
+            str(other),
+            "--pitch",
+            str(pitch),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # one line
     assert "different feature layout" in proc.stderr and str(other) in proc.stderr
@@ -115,8 +155,17 @@ def test_folder_with_one_corrupt_file(run_cli, low_threshold_run, clip, tmp_path
     shutil.copy(clip, folder / "a.wav")
     (folder / "b.wav").write_bytes(b"RIFF....not really a wave file" * 20)
     shutil.copy(clip, folder / "c.wav")
-    proc = run_cli(["-m", "gru_attn.transcribe", str(folder), "--ckpt", str(low_threshold_run / "checkpoints" / "best.pt"),
-                    "--out", str(out)])
+    proc = run_cli(
+        [
+            "-m",
+            "gru_attn.transcribe",
+            str(folder),
+            "--ckpt",
+            str(low_threshold_run / "checkpoints" / "best.pt"),
+            "--out",
+            str(out),
+        ]
+    )
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and str(folder / "b.wav") in errors[0] and "audio" in errors[0]
@@ -149,13 +198,14 @@ def test_render_notes_places_tones_inside_notes():
     notes = NoteList([0.1, 0.5], [0.3, 0.52], [69, 81])
     audio = render_notes(notes, 1.0)
     assert audio.shape == (SAMPLE_RATE,) and audio.dtype == np.float32
-    assert np.abs(audio[:1600]).max() == 0 and np.abs(audio[int(0.3 * SAMPLE_RATE) + 1:8000]).max() == 0
+    assert np.abs(audio[:1600]).max() == 0 and np.abs(audio[int(0.3 * SAMPLE_RATE) + 1 : 8000]).max() == 0
     spectrum = np.abs(np.fft.rfft(audio[1600:4800]))
     assert np.argmax(spectrum) * SAMPLE_RATE / 3200 == pytest.approx(440, abs=5)
     assert np.abs(audio).max() <= 0.3 + 1e-6
 
 
 # --------------------------------------------------------------------------- output conventions
+
 
 def fake_result(notes, n_frames=100):
     """A Transcription of ``notes`` with flat probabilities (voiced 0.8, onset 0.5, one onset peak 0.9 at 0.2 s)."""
@@ -164,16 +214,18 @@ def fake_result(notes, n_frames=100):
     probs = np.zeros((n_frames, 3), dtype=np.float32)
     probs[:, 0], probs[:, 1] = 0.8, 0.5
     probs[9, 1] = 0.9  # frame 9 = 0.2 s
-    return Transcription(notes=notes, probs=probs, pitch=np.full(n_frames, 220.0), duration_s=n_frames * 0.02,
-                         timings={})
+    return Transcription(
+        notes=notes, probs=probs, pitch=np.full(n_frames, 220.0), duration_s=n_frames * 0.02, timings={}
+    )
 
 
 def fake_info():
     from gru_attn.decode import DecodeParams
     from gru_attn.inference import ModelInfo
 
-    return ModelInfo(path=Path("model.pt"), model_config={}, feature_layout={}, decode=DecodeParams(),
-                     pitch_method="praat")
+    return ModelInfo(
+        path=Path("model.pt"), model_config={}, feature_layout={}, decode=DecodeParams(), pitch_method="praat"
+    )
 
 
 def test_note_confidence_is_mean_voiced_times_onset_peak():
@@ -225,8 +277,16 @@ def test_write_outputs_all_formats(tmp_path):
     from gru_attn.notes import NoteList
 
     notes = NoteList([0.22, 0.5], [0.4, 1.0], [57.2, 60.0])
-    paths = write_outputs("song", fake_result(notes), fake_info(), tmp_path, ("txt", "json", "csv", "mid"),
-                          tempo=75.0, synth=True, plot=True)
+    paths = write_outputs(
+        "song",
+        fake_result(notes),
+        fake_info(),
+        tmp_path,
+        ("txt", "json", "csv", "mid"),
+        tempo=75.0,
+        synth=True,
+        plot=True,
+    )
     assert [p.name for p in paths] == ["song.txt", "song.json", "song.csv", "song.mid", "song.synth.wav", "song.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temporary files left
     assert (tmp_path / "song.txt").read_text() == "0.22 0.4 57.2\n0.5 1 60\n"
@@ -247,17 +307,21 @@ def test_write_outputs_all_or_nothing(tmp_path):
 
     (tmp_path / "song.csv").write_text("old\n")
     with pytest.raises(InputError, match="outside 0..127"):  # the MIDI file cannot hold pitch 130
-        write_outputs("song", fake_result(NoteList([0.2], [0.4], [130.0])), fake_info(), tmp_path,
-                      ("txt", "csv", "mid"))
+        write_outputs(
+            "song", fake_result(NoteList([0.2], [0.4], [130.0])), fake_info(), tmp_path, ("txt", "csv", "mid")
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.csv"]
     assert (tmp_path / "song.csv").read_text() == "old\n"
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--formats", "mid,xml"], "--formats 'mid,xml'"),
-    (["--tempo", "0"], "--tempo 0: expected 4 to 400 bpm"),
-    (["--glob", "*.wav"], "--glob goes with a folder"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--formats", "mid,xml"], "--formats 'mid,xml'"),
+        (["--tempo", "0"], "--tempo 0: expected 4 to 400 bpm"),
+        (["--glob", "*.wav"], "--glob goes with a folder"),
+    ],
+)
 def test_bad_output_options_exit_2(capsys, tmp_path, options, message):
     clip = tmp_path / "clip.wav"
     sf.write(clip, np.zeros(1600, dtype=np.float32), SAMPLE_RATE)
@@ -317,8 +381,24 @@ def test_cli_glob_folder_with_synth_and_plot(capsys, low_threshold_run, clip, tm
     shutil.copy(clip, folder / "sub" / "b.wav")
     (folder / "readme.txt").write_text("not audio")
     ckpt = str(low_threshold_run / "checkpoints" / "best.pt")
-    assert main([str(folder), "--ckpt", ckpt, "--out", str(out), "--glob", "**/*.wav", "--synth", "--plot",
-                 "--formats", "csv"]) == 0
+    assert (
+        main(
+            [
+                str(folder),
+                "--ckpt",
+                ckpt,
+                "--out",
+                str(out),
+                "--glob",
+                "**/*.wav",
+                "--synth",
+                "--plot",
+                "--formats",
+                "csv",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["a.csv", "a.png", "a.synth.wav", "b.csv", "b.png", "b.synth.wav"]
     assert "transcribed 2 of 2 files" in capsys.readouterr().out
     assert (out / "a.csv").read_bytes() == (out / "b.csv").read_bytes()

@@ -14,8 +14,10 @@ K = 3
 
 def make_songs(lengths=(37, 5, 64), seed=0):
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal((2, 6, n)).astype(np.float32), (rng.random((n, 3)) < 0.3).astype(np.uint8))
-            for n in lengths]
+    return [
+        (rng.standard_normal((2, 6, n)).astype(np.float32), (rng.random((n, 3)) < 0.3).astype(np.uint8))
+        for n in lengths
+    ]
 
 
 def test_pad_song():
@@ -32,7 +34,7 @@ def test_naive_windows_slices_padded_song():
     assert windows.shape == (3, 2, 6, 2 * K + 1)
     padded = pad_song(feats, K)
     for i, t in enumerate([0, 4, 9]):
-        np.testing.assert_array_equal(windows[i], padded[:, :, t:t + 2 * K + 1])
+        np.testing.assert_array_equal(windows[i], padded[:, :, t : t + 2 * K + 1])
     np.testing.assert_array_equal(windows[1], feats[:, :, 1:8])
 
 
@@ -98,14 +100,23 @@ def test_songs_stored_once_without_copy():
     assert data.nbytes == sum(f.nbytes + t.nbytes for f, t in songs)
 
 
-@pytest.mark.parametrize("songs, kwargs, message", [
-    ([], {}, "no songs"),
-    ([(np.zeros((2, 6, 5), np.float32), np.zeros((4, 3), np.uint8))], {}, r"expected \(5, 3\)"),
-    ([(np.zeros((6, 5), np.float32), np.zeros((5, 3), np.uint8))], {}, r"expected \(C, F, T\)"),
-    ([(np.zeros((2, 6, 5), np.float32), np.zeros((5, 3), np.uint8)),
-      (np.zeros((2, 7, 5), np.float32), np.zeros((5, 3), np.uint8))], {}, "song 1"),
-    ([(np.zeros((2, 6, 5), np.float32), np.zeros((5, 3), np.uint8))], {"chunk_frames": 0}, "chunk_frames"),
-])
+@pytest.mark.parametrize(
+    "songs, kwargs, message",
+    [
+        ([], {}, "no songs"),
+        ([(np.zeros((2, 6, 5), np.float32), np.zeros((4, 3), np.uint8))], {}, r"expected \(5, 3\)"),
+        ([(np.zeros((6, 5), np.float32), np.zeros((5, 3), np.uint8))], {}, r"expected \(C, F, T\)"),
+        (
+            [
+                (np.zeros((2, 6, 5), np.float32), np.zeros((5, 3), np.uint8)),
+                (np.zeros((2, 7, 5), np.float32), np.zeros((5, 3), np.uint8)),
+            ],
+            {},
+            "song 1",
+        ),
+        ([(np.zeros((2, 6, 5), np.float32), np.zeros((5, 3), np.uint8))], {"chunk_frames": 0}, "chunk_frames"),
+    ],
+)
 def test_bad_input(songs, kwargs, message):
     with pytest.raises(InputError, match=message):
         ChunkDataset(songs, **kwargs)

@@ -24,12 +24,18 @@ def read(run: Path) -> dict:
 
 
 def table(before: dict, after: dict) -> str:
-    rows = ["| set / condition | songs | notes ref | est before -> after | COnPOff before -> after | "
-            "COnP before -> after | COn before -> after |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| set / condition | songs | notes ref | est before -> after | COnPOff before -> after | "
+        "COnP before -> after | COn before -> after |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key, b in before["groups"].items():
         a = after["groups"][key]
-        rows.append(f"| {key} | {b['songs']} | {b['ref_notes']} | {b['est_notes']} -> {a['est_notes']} | "
-                    + " | ".join(f"{b[m]:.3f} -> **{a[m]:.3f}**" for m in ("COnPOff_f1", "COnP_f1", "COn_f1")) + " |")
+        rows.append(
+            f"| {key} | {b['songs']} | {b['ref_notes']} | {b['est_notes']} -> {a['est_notes']} | "
+            + " | ".join(f"{b[m]:.3f} -> **{a[m]:.3f}**" for m in ("COnPOff_f1", "COnP_f1", "COn_f1"))
+            + " |"
+        )
     return "\n".join(rows)
 
 
@@ -43,10 +49,13 @@ def main() -> None:
     before, after = read(args.before), read(args.after)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    text = [table(before, after), "",
-            f"objective {before['summary']['objective']:.4f} -> {after['summary']['objective']:.4f}; decode "
-            f"{before['summary']['decode_seconds_per_minute']:.3f} -> "
-            f"{after['summary']['decode_seconds_per_minute']:.3f} s per minute of audio (one core)"]
+    text = [
+        table(before, after),
+        "",
+        f"objective {before['summary']['objective']:.4f} -> {after['summary']['objective']:.4f}; decode "
+        f"{before['summary']['decode_seconds_per_minute']:.3f} -> "
+        f"{after['summary']['decode_seconds_per_minute']:.3f} s per minute of audio (one core)",
+    ]
     (out / "tables.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))
 
@@ -81,8 +90,12 @@ def main() -> None:
             line.append(best)
         ax.plot([t for t, _ in trials], line, "-", label="best so far")
         g = before["groups"]
-        ax.axhline(sum((g[k]["COnP_f1"] + g[k]["COnPOff_f1"]) / 2 for k in sweep_sets) / len(sweep_sets),
-                   color="gray", ls="--", label="before")
+        ax.axhline(
+            sum((g[k]["COnP_f1"] + g[k]["COnPOff_f1"]) / 2 for k in sweep_sets) / len(sweep_sets),
+            color="gray",
+            ls="--",
+            label="before",
+        )
         ax.set_ylim(bottom=max(0.0, min(v for _, v in trials) - 0.02))
         ax.set_xlabel("trial")
         ax.set_title(f"sweep objective ({', '.join(sweep_sets)})")

@@ -26,8 +26,10 @@ def main() -> None:
         config = json.loads((Path(run) / "metrics.json").read_text())["summary"]["decode"]
         result = score(build_decoder(config), sets)
         groups = result["groups"]
-        print(f"{run}: objective {objective(groups, list(sets)):.4f}  "
-              + "  ".join(f"{k} {v['COnP_f1']:.3f}/{v['COnPOff_f1']:.3f}" for k, v in groups.items()))
+        print(
+            f"{run}: objective {objective(groups, list(sets)):.4f}  "
+            + "  ".join(f"{k} {v['COnP_f1']:.3f}/{v['COnPOff_f1']:.3f}" for k, v in groups.items())
+        )
 
 
 if __name__ == "__main__":

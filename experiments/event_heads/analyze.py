@@ -37,7 +37,7 @@ def descriptors(audio: np.ndarray, n_frames: int, cents: np.ndarray) -> dict[str
     """(T,) level in dB (40 ms RMS at each frame centre), spectral flux, and the pitch in cents."""
     x = audio.astype(np.float64)
     centres = HOP * (np.arange(n_frames) + 1)
-    level = np.array([20 * np.log10(np.sqrt(np.mean(x[max(0, c - 320): c + 320] ** 2)) + 1e-9) for c in centres])
+    level = np.array([20 * np.log10(np.sqrt(np.mean(x[max(0, c - 320) : c + 320] ** 2)) + 1e-9) for c in centres])
     _, _, z = stft(x, fs=16000, nperseg=1024, noverlap=1024 - HOP, boundary=None, padded=False)
     spectrum = np.log(np.abs(z) + 1e-6)
     flux = np.r_[0.0, np.sqrt(np.mean(np.maximum(np.diff(spectrum, axis=1), 0) ** 2, axis=0))]
@@ -49,8 +49,11 @@ def descriptors(audio: np.ndarray, n_frames: int, cents: np.ndarray) -> dict[str
 def around(d: dict, p: int) -> dict:
     """Descriptors of the +-WINDOW frames around frame ``p``."""
     lo, hi = max(p - WINDOW, 0), min(p + WINDOW + 1, len(d["level"]))
-    return {"dip_db": float(d["level"][lo:hi].max() - d["level"][p]), "flux": float(d["flux"][p]),
-            "cents_ptp": float(np.ptp(d["cents"][lo:hi]))}
+    return {
+        "dip_db": float(d["level"][lo:hi].max() - d["level"][p]),
+        "flux": float(d["flux"][p]),
+        "cents_ptp": float(np.ptp(d["cents"][lo:hi])),
+    }
 
 
 def place(p: int, events: np.ndarray, onsets: np.ndarray, offsets: np.ndarray) -> str:
@@ -85,14 +88,32 @@ def main(ckpt: str, wav_dir: Path, notes_dir: Path, out: Path) -> None:
         for head, column, events in (("onset", 1, onsets), ("offset", 2, offsets)):
             peaks, _ = find_peaks(np.r_[0.0, probs[:, column], 0.0], height=0.5, distance=3)
             for p in peaks - 1:
-                rows.append({"clip": wav.stem, "head": head, "frame": int(p), "place": place(p, events, onsets, offsets),
-                             "prob": float(probs[p, column]), "voiced": float(probs[p, 0]), **around(d, p)})
+                rows.append(
+                    {
+                        "clip": wav.stem,
+                        "head": head,
+                        "frame": int(p),
+                        "place": place(p, events, onsets, offsets),
+                        "prob": float(probs[p, column]),
+                        "voiced": float(probs[p, 0]),
+                        **around(d, p),
+                    }
+                )
         interior = np.zeros(len(logits), dtype=bool)
         for a, e in zip(onsets, offsets):
-            interior[max(a + 4, 0):max(e - 4, 0)] = True
+            interior[max(a + 4, 0) : max(e - 4, 0)] = True
         for p in rng.choice(np.flatnonzero(interior), size=min(40, int(interior.sum())), replace=False):
-            rows.append({"clip": wav.stem, "head": "none", "frame": int(p), "place": "random inside",
-                         "prob": 0.0, "voiced": float(probs[p, 0]), **around(d, p)})
+            rows.append(
+                {
+                    "clip": wav.stem,
+                    "head": "none",
+                    "frame": int(p),
+                    "place": "random inside",
+                    "prob": 0.0,
+                    "voiced": float(probs[p, 0]),
+                    **around(d, p),
+                }
+            )
     with open(out / "peaks.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -100,11 +121,15 @@ def main(ckpt: str, wav_dir: Path, notes_dir: Path, out: Path) -> None:
     groups = collections.defaultdict(list)
     for r in rows:
         groups[(r["head"], r["place"])].append(r)
-    print("| head | place | peaks | level dip dB | flux | pitch ptp cents | voiced prob |\n|---|---|---|---|---|---|---|")
+    print(
+        "| head | place | peaks | level dip dB | flux | pitch ptp cents | voiced prob |\n|---|---|---|---|---|---|---|"
+    )
     for (head, where), rs in sorted(groups.items()):
         med = {k: float(np.median([r[k] for r in rs])) for k in ("dip_db", "flux", "cents_ptp", "voiced")}
-        print(f"| {head} | {where} | {len(rs)} | {med['dip_db']:.1f} | {med['flux']:.3f} | {med['cents_ptp']:.0f} "
-              f"| {med['voiced']:.2f} |")
+        print(
+            f"| {head} | {where} | {len(rs)} | {med['dip_db']:.1f} | {med['flux']:.3f} | {med['cents_ptp']:.0f} "
+            f"| {med['voiced']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

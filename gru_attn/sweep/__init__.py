@@ -50,8 +50,16 @@ def epoch_callback(cfg: DictConfig) -> Callable[[int, dict], None] | None:
     if not sweeper.get("storage"):
         log.warning("optuna_trial=%s but the study has no storage: epochs are not reported, no pruning", number)
         return None
-    pruner = (hydra.utils.instantiate(sweeper.pruner, _execution_whitelist_=["optuna.pruners.*"])
-              if sweeper.get("pruner") is not None else None)
-    return TrialReporter.connect(absolute_storage_url(str(sweeper.storage), hydra_cfg.runtime.cwd),
-                                 str(sweeper.study_name), int(number), metric=str(cfg.optimized_metric),
-                                 last_epoch=int(cfg.trainer.max_epochs), pruner=pruner)
+    pruner = (
+        hydra.utils.instantiate(sweeper.pruner, _execution_whitelist_=["optuna.pruners.*"])
+        if sweeper.get("pruner") is not None
+        else None
+    )
+    return TrialReporter.connect(
+        absolute_storage_url(str(sweeper.storage), hydra_cfg.runtime.cwd),
+        str(sweeper.study_name),
+        int(number),
+        metric=str(cfg.optimized_metric),
+        last_epoch=int(cfg.trainer.max_epochs),
+        pruner=pruner,
+    )

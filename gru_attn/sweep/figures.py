@@ -19,6 +19,7 @@ from gru_attn.sweep.table import Sweep, config_value, is_number
 
 log = logging.getLogger(__name__)
 
+
 def _wide_positive(values) -> bool:
     """Whether ``values`` are all positive and span more than a factor of 10 (e.g. some losses diverged)."""
     values = np.asarray(values, dtype=float)
@@ -35,12 +36,12 @@ def _text_colour(image, value: float) -> str:
 
 def plot_heatmap(sweeps: list[Sweep], path: Path) -> bool:
     """Best objective per (num_layers, hidden_dim) cell, one panel per sweep; False when nothing to draw."""
-    panels = [(s, [r for r in s.rows if is_number(r["hidden_dim"]) and is_number(r["num_layers"])])
-              for s in sweeps]
+    panels = [(s, [r for r in s.rows if is_number(r["hidden_dim"]) and is_number(r["num_layers"])]) for s in sweeps]
     panels = [(s, rows) for s, rows in panels if rows]
     if not panels:
         return False
     from matplotlib.colors import LogNorm
+
     fig = new_figure(figsize=(4.6 * len(panels), 3.8))
     axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (sweep, rows) in zip(axes[0], panels):
@@ -69,8 +70,11 @@ def plot_heatmap(sweeps: list[Sweep], path: Path) -> bool:
         ax.set_yticks(range(len(layers)), [str(n) for n in layers])
         ax.set_xlabel("hidden_dim")
         ax.set_ylabel("num_layers")
-        ax.set_title(f"{sweep.label}: best {rows[0]['metric']}" + ("\n(P = pruned)" if any(
-            r["status"] == "pruned" for r in rows) else ""), fontsize=9)
+        ax.set_title(
+            f"{sweep.label}: best {rows[0]['metric']}"
+            + ("\n(P = pruned)" if any(r["status"] == "pruned" for r in rows) else ""),
+            fontsize=9,
+        )
         fig.colorbar(image, ax=ax)
     fig.tight_layout()
     save_figure(fig, path)
@@ -107,11 +111,22 @@ def plot_pareto(rows: list[dict], path: Path) -> bool:
             costs, values = [r[cost] for r in points], [r["objective"] for r in points]
             front = [points[i] for i in pareto_front(costs, values, maximize)]
             ax.step([r[cost] for r in front], [r["objective"] for r in front], where="post", color="crimson", lw=1)
-            ax.scatter([r[cost] for r in front], [r["objective"] for r in front], s=70, facecolors="none",
-                       edgecolors="crimson", label="Pareto front")
+            ax.scatter(
+                [r[cost] for r in front],
+                [r["objective"] for r in front],
+                s=70,
+                facecolors="none",
+                edgecolors="crimson",
+                label="Pareto front",
+            )
             for r in front:
-                ax.annotate(f"{r['hidden_dim']}x{r['num_layers']}", (r[cost], r["objective"]), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
+                ax.annotate(
+                    f"{r['hidden_dim']}x{r['num_layers']}",
+                    (r[cost], r["objective"]),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
@@ -140,8 +155,14 @@ def plot_curves(sweeps: list[Sweep], path: Path) -> bool:
         size = f"{config_value(run.config, 'model.hidden_dim')}x{config_value(run.config, 'model.num_layers')}"
         label = f"{sweep.label}/{run.name} {size}" if len(sweeps) > 1 else f"{run.name}: {size}"
         for ax, key in zip(axes, keys):
-            ax.plot(epochs, [h.get(key, np.nan) for h in run.history], "--" if run.status == "pruned" else "-",
-                    marker=".", lw=1, label=label)
+            ax.plot(
+                epochs,
+                [h.get(key, np.nan) for h in run.history],
+                "--" if run.status == "pruned" else "-",
+                marker=".",
+                lw=1,
+                label=label,
+            )
     for ax, key in zip(axes, keys):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
@@ -166,7 +187,8 @@ def param_importances(study) -> dict[str, float]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             shares = optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()
+            )
     except (ValueError, RuntimeError, ZeroDivisionError) as exc:
         log.info("study %s: no parameter importances (%s)", study.study_name, exc)
         return {}
@@ -193,8 +215,7 @@ def plot_study(sweep: Sweep, history_path: Path, importance_path: Path) -> list[
         save_figure(ax.figure, history_path)
         written.append(history_path)
         if param_importances(study):
-            ax = optuna_plots.plot_param_importances(
-                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+            ax = optuna_plots.plot_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
             ax.set_title(f"parameter importance (PED-ANOVA), {len(complete)} complete trials", fontsize=9)
             save_figure(ax.figure, importance_path)
             written.append(importance_path)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-STUDY_FILE = "study.json"    # in a sweep dir: {"storage", "study_name", "direction"} of its Optuna study
+STUDY_FILE = "study.json"  # in a sweep dir: {"storage", "study_name", "direction"} of its Optuna study
 NOT_STARTED = "not started"  # a run folder without metrics.json
-UNREADABLE = "unreadable"    # metrics.json or config that cannot be parsed
+UNREADABLE = "unreadable"  # metrics.json or config that cannot be parsed
 
 
 def read_metrics(run_dir: str | Path) -> dict | None:
@@ -56,8 +56,8 @@ class Run:
     status: str
     summary: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
-    config: dict = field(default_factory=dict)      # .hydra/config.yaml (unresolved interpolations stay strings)
-    overrides: list = field(default_factory=list)   # .hydra/overrides.yaml
+    config: dict = field(default_factory=dict)  # .hydra/config.yaml (unresolved interpolations stay strings)
+    overrides: list = field(default_factory=list)  # .hydra/overrides.yaml
 
     @property
     def name(self) -> str:
@@ -80,9 +80,14 @@ def read_run(run_dir: str | Path) -> Run:
     else:
         summary, history = metrics["summary"], metrics["history"]
         status = str(summary.get("status") or UNREADABLE)
-    return Run(path=path, status=status, summary=summary, history=history,
-               config=config if isinstance(config, dict) else {},
-               overrides=[str(o) for o in overrides] if isinstance(overrides, list) else [])
+    return Run(
+        path=path,
+        status=status,
+        summary=summary,
+        history=history,
+        config=config if isinstance(config, dict) else {},
+        overrides=[str(o) for o in overrides] if isinstance(overrides, list) else [],
+    )
 
 
 def find_runs(sweep_dir: str | Path) -> list[Run]:

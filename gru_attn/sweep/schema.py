@@ -30,8 +30,15 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 # hydra/sweeper/sampler=<name> -> the class in optuna.samplers
-SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler", "gp": "GPSampler",
-            "qmc": "QMCSampler", "nsgaii": "NSGAIISampler", "nsgaiii": "NSGAIIISampler"}
+SAMPLERS = {
+    "tpe": "TPESampler",
+    "random": "RandomSampler",
+    "cmaes": "CmaEsSampler",
+    "gp": "GPSampler",
+    "qmc": "QMCSampler",
+    "nsgaii": "NSGAIISampler",
+    "nsgaiii": "NSGAIIISampler",
+}
 
 
 @dataclass
@@ -44,10 +51,10 @@ class MedianPrunerConfig(PrunerConfig):
     """Stop a trial whose best value so far is worse than the median of earlier trials at the same epoch."""
 
     _target_: str = "optuna.pruners.MedianPruner"
-    n_startup_trials: int = 4   # never prune before this many trials have finished
-    n_warmup_steps: int = 0     # never prune before this epoch
+    n_startup_trials: int = 4  # never prune before this many trials have finished
+    n_warmup_steps: int = 0  # never prune before this epoch
     interval_steps: int = 1
-    n_min_trials: int = 1       # trials that must have reported an epoch before it is compared
+    n_min_trials: int = 1  # trials that must have reported an epoch before it is compared
 
 
 @dataclass
@@ -112,12 +119,17 @@ def sampler_config(class_name: str) -> type:
     """Structured config of ``optuna.samplers.<class_name>``: ``_target_`` and one field per
     keyword argument of its constructor, defaulting to Optuna's own default (None where that
     is no plain value)."""
-    params = [p for p in inspect.signature(getattr(optuna.samplers, class_name)).parameters.values()
-              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    params = [
+        p
+        for p in inspect.signature(getattr(optuna.samplers, class_name)).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     plain = (type(None), bool, int, float, str)
-    return make_dataclass(f"{class_name}Config", [("_target_", str, field(default=f"optuna.samplers.{class_name}"))]
-                          + [(p.name, Any, field(default=p.default if isinstance(p.default, plain) else None))
-                             for p in params])
+    return make_dataclass(
+        f"{class_name}Config",
+        [("_target_", str, field(default=f"optuna.samplers.{class_name}"))]
+        + [(p.name, Any, field(default=p.default if isinstance(p.default, plain) else None)) for p in params],
+    )
 
 
 def register_configs() -> None:
@@ -126,9 +138,14 @@ def register_configs() -> None:
 
     store = ConfigStore.instance()
     for name, class_name in SAMPLERS.items():
-        store.store(group="hydra/sweeper/sampler", name=name, node=sampler_config(class_name), provider="gru_attn",
-                    replace=True)
+        store.store(
+            group="hydra/sweeper/sampler", name=name, node=sampler_config(class_name), provider="gru_attn", replace=True
+        )
     store.store(group="hydra/sweeper", name="gru_optuna", node=GruOptunaSweeperConf, provider="gru_attn")
-    for name, node in {"median": MedianPrunerConfig, "successive_halving": SuccessiveHalvingPrunerConfig,
-                       "hyperband": HyperbandPrunerConfig, "none": NopPrunerConfig}.items():
+    for name, node in {
+        "median": MedianPrunerConfig,
+        "successive_halving": SuccessiveHalvingPrunerConfig,
+        "hyperband": HyperbandPrunerConfig,
+        "none": NopPrunerConfig,
+    }.items():
         store.store(group="hydra/sweeper/pruner", name=name, node=node, provider="gru_attn")

@@ -44,10 +44,10 @@ from gru_attn.errors import InputError
 
 log = logging.getLogger(__name__)
 
-OWNER_ATTR = "gru_attn:owner"          # user attribute: {"host", "pid", "trial"} of the sweep process running it
+OWNER_ATTR = "gru_attn:owner"  # user attribute: {"host", "pid", "trial"} of the sweep process running it
 HEARTBEAT_ATTR = "gru_attn:heartbeat"  # user attribute (journal storage): time.time() of the last sign of life
-SURPLUS_ATTR = "gru_attn:surplus"      # user attribute: why a trial was created but never run
-RUN_DIR_ATTR = "run_dir"               # user attribute: the trial's run directory
+SURPLUS_ATTR = "gru_attn:surplus"  # user attribute: why a trial was created but never run
+RUN_DIR_ATTR = "run_dir"  # user attribute: the trial's run directory
 RETRY = RetryHeartbeatStaleTrialCallback  # re-queues a failed orphan as WAITING (system attr "failed_trial")
 
 _RETRIES = 8  # attempts when concurrent processes create the same database / study
@@ -61,7 +61,7 @@ def absolute_storage_url(url: str, base_dir: str | os.PathLike) -> str:
     """
     for prefix in ("sqlite:///", "journal:///"):
         if url.startswith(prefix) and url != "sqlite:///:memory:":
-            path = Path(url[len(prefix):])
+            path = Path(url[len(prefix) :])
             return prefix + str((path if path.is_absolute() else Path(base_dir) / path).resolve())
     return url
 
@@ -113,11 +113,11 @@ def open_storage(url: str, heartbeat_interval: float | None = None, grace_period
     trial silent for ``grace_period`` seconds (re-queued by :func:`retry_callback`).
     """
     if url.startswith("journal:///"):
-        path = Path(url[len("journal:///"):])
+        path = Path(url[len("journal:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
@@ -126,9 +126,11 @@ def open_storage(url: str, heartbeat_interval: float | None = None, grace_period
     _check_url(url)
     heartbeat: dict[str, Any] = {}
     if heartbeat_interval:
-        heartbeat = {"heartbeat_interval": max(1, round(heartbeat_interval)),
-                     "grace_period": max(1, round(grace_period or 4 * heartbeat_interval)),
-                     "heartbeat_stale_trial_callback": retry_callback()}
+        heartbeat = {
+            "heartbeat_interval": max(1, round(heartbeat_interval)),
+            "grace_period": max(1, round(grace_period or 4 * heartbeat_interval)),
+            "heartbeat_stale_trial_callback": retry_callback(),
+        }
     return _retry_on_race(lambda: RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat), f"open storage {url}")
 
 
@@ -142,21 +144,35 @@ def _check_url(url: str) -> None:
     try:
         make_url(url).get_dialect()
     except (NoSuchModuleError, ArgumentError, ValueError) as exc:
-        raise InputError(f"hydra.sweeper.storage={masked_url(url)}: not a storage URL ({expected}; "
-                         f"{str(exc).splitlines()[0]})") from None
+        raise InputError(
+            f"hydra.sweeper.storage={masked_url(url)}: not a storage URL ({expected}; {str(exc).splitlines()[0]})"
+        ) from None
     except ImportError as exc:
-        raise InputError(f"hydra.sweeper.storage={masked_url(url)}: its database driver is not installed "
-                         f"({exc}; PostgreSQL: pip install \"gru_attn[postgres]\")") from None
+        raise InputError(
+            f"hydra.sweeper.storage={masked_url(url)}: its database driver is not installed "
+            f'({exc}; PostgreSQL: pip install "gru_attn[postgres]")'
+        ) from None
 
 
-def open_study(storage: BaseStorage | str, study_name: str, directions: Sequence[str],
-               sampler: optuna.samplers.BaseSampler | None = None,
-               pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+def open_study(
+    storage: BaseStorage | str,
+    study_name: str,
+    directions: Sequence[str],
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
     """Create the study, or load it when it exists (also when another process creates it now)."""
     return _retry_on_race(
-        lambda: optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
-                                    directions=list(directions), load_if_exists=True),
-        f"create or load study {study_name!r}")
+        lambda: optuna.create_study(
+            study_name=study_name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            directions=list(directions),
+            load_if_exists=True,
+        ),
+        f"create or load study {study_name!r}",
+    )
 
 
 class Trials:
@@ -219,7 +235,9 @@ class Trials:
                 mark_run_interrupted(trial, "was orphaned (no heartbeat from its sweep process)")
                 reaped.append(trial.number)
             elif is_orphan(trial, grace_period, now) and self.fail_and_requeue(
-                    trial.number, "was orphaned (its sweep process {host}:{pid} is gone)".format(**trial.user_attrs[OWNER_ATTR])):
+                trial.number,
+                "was orphaned (its sweep process {host}:{pid} is gone)".format(**trial.user_attrs[OWNER_ATTR]),
+            ):
                 reaped.append(trial.number)
         return reaped
 
@@ -275,9 +293,13 @@ def counted_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The trials that use up the budget (see the module docstring)."""
     with quiet_optuna():
         retried = {RETRY.retried_trial_number(t) for t in trials} - {None}
-    return [t for t in trials
-            if t.state != TrialState.WAITING and SURPLUS_ATTR not in t.user_attrs
-            and not (t.state == TrialState.FAIL and t.number in retried)]
+    return [
+        t
+        for t in trials
+        if t.state != TrialState.WAITING
+        and SURPLUS_ATTR not in t.user_attrs
+        and not (t.state == TrialState.FAIL and t.number in retried)
+    ]
 
 
 def surplus_reason(trials: Sequence[FrozenTrial], trial: FrozenTrial, budget: int, is_grid: bool) -> str | None:
@@ -385,12 +407,20 @@ class TrialReporter:
         self.trial, self.metric, self.last_epoch = trial, metric, int(last_epoch)
 
     @classmethod
-    def connect(cls, url: str, study_name: str, trial_number: int, metric: str, last_epoch: int,
-                pruner: optuna.pruners.BasePruner | None) -> "TrialReporter":
+    def connect(
+        cls,
+        url: str,
+        study_name: str,
+        trial_number: int,
+        metric: str,
+        last_epoch: int,
+        pruner: optuna.pruners.BasePruner | None,
+    ) -> "TrialReporter":
         """Open the trial ``trial_number`` of ``study_name`` in the storage at ``url``."""
         storage = open_storage(url)
-        study = optuna.load_study(study_name=study_name, storage=storage,
-                                  sampler=optuna.samplers.RandomSampler(), pruner=pruner)
+        study = optuna.load_study(
+            study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler(), pruner=pruner
+        )
         return cls(optuna.Trial(study, Trials(study, storage).id(trial_number)), metric, last_epoch)
 
     def __call__(self, epoch: int, metrics: Mapping[str, float]) -> None:
@@ -399,5 +429,7 @@ class TrialReporter:
             return
         self.trial.report(float(value), step=int(epoch))
         if epoch < self.last_epoch and self.trial.should_prune():
-            raise Pruned(f"pruned by {type(self.trial.study.pruner).__name__} after epoch {epoch} "
-                         f"({self.metric} = {float(value):.4g})")
+            raise Pruned(
+                f"pruned by {type(self.trial.study.pruner).__name__} after epoch {epoch} "
+                f"({self.metric} = {float(value):.4g})"
+            )

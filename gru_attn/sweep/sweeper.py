@@ -125,14 +125,31 @@ def _job_error(ret: JobReturn) -> str:
 class GruOptunaSweeper(Sweeper):
     """See the module docstring; the arguments are :class:`gru_attn.sweep.schema.GruOptunaSweeperConf`."""
 
-    def __init__(self, sampler: Any, direction: Any, storage: str | None, study_name: str | None, n_trials: int,
-                 n_jobs: int | None = None, max_failure_rate: float = 0.0, params: dict | None = None,
-                 pruner: Any = None, heartbeat_interval: float = 30.0, grace_period: float | None = None,
-                 reseed: bool = False) -> None:
-        problems = check_values({"hydra.sweeper.n_trials": n_trials, "hydra.sweeper.n_jobs": n_jobs,
-                                 "hydra.sweeper.max_failure_rate": max_failure_rate,
-                                 "hydra.sweeper.heartbeat_interval": heartbeat_interval,
-                                 "hydra.sweeper.grace_period": grace_period}, SWEEPER_SCHEMA)
+    def __init__(
+        self,
+        sampler: Any,
+        direction: Any,
+        storage: str | None,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int | None = None,
+        max_failure_rate: float = 0.0,
+        params: dict | None = None,
+        pruner: Any = None,
+        heartbeat_interval: float = 30.0,
+        grace_period: float | None = None,
+        reseed: bool = False,
+    ) -> None:
+        problems = check_values(
+            {
+                "hydra.sweeper.n_trials": n_trials,
+                "hydra.sweeper.n_jobs": n_jobs,
+                "hydra.sweeper.max_failure_rate": max_failure_rate,
+                "hydra.sweeper.heartbeat_interval": heartbeat_interval,
+                "hydra.sweeper.grace_period": grace_period,
+            },
+            SWEEPER_SCHEMA,
+        )
         if problems:  # before any study is opened or run started
             raise InputError("\n".join(problems))
         self.sampler_cfg, self.pruner_cfg = sampler, pruner
@@ -150,8 +167,9 @@ class GruOptunaSweeper(Sweeper):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
-        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
-                                                                task_function=task_function, config=config)
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -159,8 +177,11 @@ class GruOptunaSweeper(Sweeper):
         cfg = OmegaConf.to_container(self.sampler_cfg, resolve=True) if self.sampler_cfg is not None else {}
         if grid:  # the grid is queued (study.queue_grid); trials beyond the queue are surplus
             return optuna.samplers.RandomSampler(seed=cfg.get("seed"))
-        sampler = (hydra.utils.instantiate(cfg, _execution_whitelist_=["optuna.samplers.*"]) if cfg
-                   else optuna.samplers.TPESampler())
+        sampler = (
+            hydra.utils.instantiate(cfg, _execution_whitelist_=["optuna.samplers.*"])
+            if cfg
+            else optuna.samplers.TPESampler()
+        )
         if self.reseed or resumed:
             sampler.reseed_rng()  # a resumed / shared study: don't replay the seeded sequence
         return sampler
@@ -173,8 +194,10 @@ class GruOptunaSweeper(Sweeper):
         if len(self.direction) != 1:
             raise ValueError(f"hydra.sweeper.direction={self.direction}: gru_optuna optimises one objective")
         if self.storage is None:
-            log.warning("hydra.sweeper.storage is null: the study lives in memory (no resume, no pruning, "
-                        "no sharing between processes)")
+            log.warning(
+                "hydra.sweeper.storage is null: the study lives in memory (no resume, no pruning, "
+                "no sharing between processes)"
+            )
             storage: Any = optuna.storages.InMemoryStorage()
             url = None
         else:
@@ -185,8 +208,10 @@ class GruOptunaSweeper(Sweeper):
         study.sampler = self._sampler(grid, resumed=bool(study.get_trials(deepcopy=False)))
         if url is not None:
             self._sweep_path().mkdir(parents=True, exist_ok=True)
-            write_json(self._sweep_path() / STUDY_FILE,
-                       {"storage": url, "study_name": study.study_name, "direction": self.direction[0]})
+            write_json(
+                self._sweep_path() / STUDY_FILE,
+                {"storage": url, "study_name": study.study_name, "direction": self.direction[0]},
+            )
         return study, st.Trials(study, storage)
 
     def _check_sweep_dir(self, url: str) -> None:
@@ -200,9 +225,11 @@ class GruOptunaSweeper(Sweeper):
         except (OSError, ValueError):
             return
         if isinstance(other, dict) and (other.get("study_name"), other.get("storage")) != (self.study_name, url):
-            raise InputError(f"hydra.sweep.dir={self._sweep_path()}: holds the runs of study "
-                             f"{other.get('study_name')!r} ({st.masked_url(str(other.get('storage')))}), not of "
-                             f"{self.study_name!r}; use another hydra.sweep.dir (the runs there are kept)")
+            raise InputError(
+                f"hydra.sweep.dir={self._sweep_path()}: holds the runs of study "
+                f"{other.get('study_name')!r} ({st.masked_url(str(other.get('storage')))}), not of "
+                f"{self.study_name!r}; use another hydra.sweep.dir (the runs there are kept)"
+            )
 
     def _batch_size(self) -> int:
         return int(self.n_jobs) if self.n_jobs else launcher_parallelism(self.launcher)
@@ -221,9 +248,15 @@ class GruOptunaSweeper(Sweeper):
         budget = self.n_trials if grid is None else min(self.n_trials, len(st.grid_points(grid)))
         study, trials = self._open_study(grid is not None)
         where = st.masked_url(str(self.storage)) if self.storage else "memory"
-        log.info("Study %r in %s: %d trials in total, %d per batch, sampler %s, pruner %s", study.study_name, where,
-                 budget, self._batch_size(), "queued grid" if grid else type(study.sampler).__name__,
-                 (self.pruner_cfg or {}).get("_target_", "none"))
+        log.info(
+            "Study %r in %s: %d trials in total, %d per batch, sampler %s, pruner %s",
+            study.study_name,
+            where,
+            budget,
+            self._batch_size(),
+            "queued grid" if grid else type(study.sampler).__name__,
+            (self.pruner_cfg or {}).get("_target_", "none"),
+        )
         with st.Heartbeat(trials, self.heartbeat_interval) as heartbeat, _sigterm_as_interrupt(), st.quiet_optuna():
             while (batch := self._ask_batch(study, trials, budget, grid, distributions, fixed)) is not None:
                 if batch:
@@ -254,8 +287,12 @@ class GruOptunaSweeper(Sweeper):
             if running == 0:
                 return None
             if not waiting_logged:
-                log.info("All %d trials are taken; waiting for the %d still running in other processes "
-                         "(to re-run any of them whose process dies)", budget, running)
+                log.info(
+                    "All %d trials are taken; waiting for the %d still running in other processes "
+                    "(to re-run any of them whose process dies)",
+                    budget,
+                    running,
+                )
                 waiting_logged = True
             time.sleep(min(self.heartbeat_interval, 10.0))
         if grid is not None:
@@ -264,8 +301,9 @@ class GruOptunaSweeper(Sweeper):
         while len(batch) < min(self._batch_size(), free):
             trial = study.ask(distributions)
             trials.claim(trial.number)
-            reason = st.surplus_reason(study.get_trials(deepcopy=False), trials.get(trial.number), budget,
-                                       grid is not None)
+            reason = st.surplus_reason(
+                study.get_trials(deepcopy=False), trials.get(trial.number), budget, grid is not None
+            )
             if reason is not None:  # another process took the slot / grid point a moment ago: recount
                 trials.mark_surplus(trial.number, reason)
                 log.info("Trial %d not run: %s", trial.number, reason)
@@ -287,9 +325,11 @@ class GruOptunaSweeper(Sweeper):
             if (run_dir / "metrics.json").exists():
                 for t, _ in batch:  # nothing was launched: these trials did not run
                     study.tell(t.number, state=TrialState.FAIL)
-                raise InputError(f"hydra.sweep.dir={self._sweep_path()}: {run_dir.name}/ already holds a run, not of "
-                                 f"trial {trial.number} of study {study.study_name!r}: use another hydra.sweep.dir "
-                                 "for this study (the runs there are kept)")
+                raise InputError(
+                    f"hydra.sweep.dir={self._sweep_path()}: {run_dir.name}/ already holds a run, not of "
+                    f"trial {trial.number} of study {study.study_name!r}: use another hydra.sweep.dir "
+                    "for this study (the runs there are kept)"
+                )
             trial.set_user_attr(st.RUN_DIR_ATTR, str(run_dir))
         heartbeat.track(numbers)
         try:
@@ -314,11 +354,14 @@ class GruOptunaSweeper(Sweeper):
             except (RuntimeError, ValueError) as exc:  # finished meanwhile: another process took it for an orphan
                 log.warning("Trial %d: could not record %s (%s)", trial.number, state.name, exc)
                 continue
-            log.info("Trial %d %s%s: %s", trial.number, state.name, f" {values[0]:.6g}" if values else "",
-                     trial.params)
+            log.info("Trial %d %s%s: %s", trial.number, state.name, f" {values[0]:.6g}" if values else "", trial.params)
         if crashed and len(crashed) / len(returns) > self.max_failure_rate:
-            log.error("%d of %d jobs crashed (hydra.sweeper.max_failure_rate=%s)", len(crashed), len(returns),
-                      self.max_failure_rate)
+            log.error(
+                "%d of %d jobs crashed (hydra.sweeper.max_failure_rate=%s)",
+                len(crashed),
+                len(returns),
+                self.max_failure_rate,
+            )
             for ret in crashed:
                 ret.return_value  # noqa: B018 (re-raises the job's exception with its traceback)
 
@@ -333,6 +376,9 @@ class GruOptunaSweeper(Sweeper):
         best = study.best_trial
         log.info("Best trial %d: value %s, parameters %s", best.number, best.value, best.params)
         self._sweep_path().mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create({"name": "optuna", "best_trial": best.number, "best_params": best.params,
-                                         "best_value": best.value}),
-                       self._sweep_path() / "optimization_results.yaml")
+        OmegaConf.save(
+            OmegaConf.create(
+                {"name": "optuna", "best_trial": best.number, "best_params": best.params, "best_value": best.value}
+            ),
+            self._sweep_path() / "optimization_results.yaml",
+        )

@@ -64,6 +64,7 @@ class Sweep:
     study: StudyInfo | None = None
     rows: list[dict] = field(default_factory=list)
 
+
 # -- reading ------------------------------------------------------------------------------------
 
 
@@ -100,11 +101,16 @@ def load_study(sweep_dir: Path) -> StudyInfo | None:
         from gru_attn.sweep.study import open_storage
 
         study = optuna.load_study(study_name=info["study_name"], storage=open_storage(info["storage"]))
-        return StudyInfo(name=study.study_name, direction=study.direction.name.lower(),
-                         trials=study.get_trials(deepcopy=False), study=study)
+        return StudyInfo(
+            name=study.study_name,
+            direction=study.direction.name.lower(),
+            trials=study.get_trials(deepcopy=False),
+            study=study,
+        )
     except Exception as exc:  # a study we cannot open must not stop the comparison
-        log.warning("%s: cannot open the study (%s: %s); comparing the run directories only",
-                    record, type(exc).__name__, exc)
+        log.warning(
+            "%s: cannot open the study (%s: %s); comparing the run directories only", record, type(exc).__name__, exc
+        )
         return None
 
 
@@ -146,13 +152,15 @@ def run_row(sweep: Sweep, run: Run) -> dict:
     row = {"sweep": sweep.label, "run": run.name, "trial": trial_number, "status": _display_status(run, trial)}
     row.update({col: config_value(run.config, key) for col, key in CORE_PARAMS.items()})
     row.update(_override_pairs(run.overrides))
-    row.update({
-        "parameters": summary.get("parameters"),
-        "best_epoch": summary.get("best_epoch"),
-        "epochs": len(run.history),
-        "wall_time_s": summary.get("wall_time_s"),
-        "objective": summary.get("best_value"),
-    })
+    row.update(
+        {
+            "parameters": summary.get("parameters"),
+            "best_epoch": summary.get("best_epoch"),
+            "epochs": len(run.history),
+            "wall_time_s": summary.get("wall_time_s"),
+            "objective": summary.get("best_value"),
+        }
+    )
     row.update({col: best.get(key) for col, key in METRICS.items()})
     row["max_epochs"] = config_value(run.config, "trainer.max_epochs")
     row["metric"] = summary.get("optimized_metric") or run.config.get("optimized_metric")
@@ -183,8 +191,19 @@ def sort_rows(rows: list[dict]) -> list[dict]:
 
 def table_columns(rows: list[dict]) -> list[str]:
     """Columns in table order; extra override columns only where a value varies, ``sweep`` only for several."""
-    fixed = ["sweep", "run", "trial", "status", *CORE_PARAMS, "parameters", "best_epoch", "epochs",
-             "wall_time_s", "objective", *METRICS]
+    fixed = [
+        "sweep",
+        "run",
+        "trial",
+        "status",
+        *CORE_PARAMS,
+        "parameters",
+        "best_epoch",
+        "epochs",
+        "wall_time_s",
+        "objective",
+        *METRICS,
+    ]
     extra = []
     for row in rows:
         for key in row:
@@ -243,19 +262,29 @@ def pruning_savings(rows: list[dict]) -> dict | None:
     if not pruned:
         return None
     epochs_saved = sum(int(r["max_epochs"]) - r["epochs"] for r in pruned)
-    seconds_saved = sum((int(r["max_epochs"]) - r["epochs"]) * r["wall_time_s"] / r["epochs"]
-                        for r in pruned if is_number(r["wall_time_s"]))
+    seconds_saved = sum(
+        (int(r["max_epochs"]) - r["epochs"]) * r["wall_time_s"] / r["epochs"]
+        for r in pruned
+        if is_number(r["wall_time_s"])
+    )
     seconds_spent = sum(r["wall_time_s"] for r in rows if is_number(r["wall_time_s"]))
-    return {"pruned": len(pruned), "epochs_saved": epochs_saved, "epochs_run": sum(r["epochs"] for r in rows),
-            "seconds_saved": seconds_saved, "seconds_spent": seconds_spent,
-            "fraction": seconds_saved / (seconds_spent + seconds_saved) if seconds_spent + seconds_saved else 0.0}
+    return {
+        "pruned": len(pruned),
+        "epochs_saved": epochs_saved,
+        "epochs_run": sum(r["epochs"] for r in rows),
+        "seconds_saved": seconds_saved,
+        "seconds_spent": seconds_spent,
+        "fraction": seconds_saved / (seconds_spent + seconds_saved) if seconds_spent + seconds_saved else 0.0,
+    }
 
 
 def savings_line(savings: dict) -> str:
-    return (f"Pruning stopped {savings['pruned']} run(s) early: {savings['epochs_saved']} epochs not run "
-            f"({savings['epochs_run']} run), about {savings['seconds_saved']:.0f} s of training saved "
-            f"({100 * savings['fraction']:.0f}% of the {savings['seconds_spent'] + savings['seconds_saved']:.0f} s "
-            f"the sweep would have taken without pruning).")
+    return (
+        f"Pruning stopped {savings['pruned']} run(s) early: {savings['epochs_saved']} epochs not run "
+        f"({savings['epochs_run']} run), about {savings['seconds_saved']:.0f} s of training saved "
+        f"({100 * savings['fraction']:.0f}% of the {savings['seconds_spent'] + savings['seconds_saved']:.0f} s "
+        f"the sweep would have taken without pruning)."
+    )
 
 
 def write_markdown(sweeps: list[Sweep], rows: list[dict], columns: list[str], path: Path, plots: list[str]) -> None:
@@ -266,8 +295,9 @@ def write_markdown(sweeps: list[Sweep], rows: list[dict], columns: list[str], pa
         counts = {s: sum(r["status"] == s for r in mine) for s in STATUS_ORDER}
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         study = f"; Optuna study `{sweep.study.name}`" if sweep.study else ""
-        parts.append(f"## {sweep.label}\n\n`{sweep.path}`: {len(mine)} runs ({summary}){study}; "
-                     f"objective = best `{metric}`.\n")
+        parts.append(
+            f"## {sweep.label}\n\n`{sweep.path}`: {len(mine)} runs ({summary}){study}; objective = best `{metric}`.\n"
+        )
         parts.append(format_table(mine, [c for c in columns if c != "sweep"], markdown=True))
         savings = pruning_savings(mine)
         if savings:

@@ -46,8 +46,15 @@ def parse_gpus(spec: str | None, visible: int) -> list[int]:
 
 def worker_command(gpu: int, overrides: Sequence[str], first: bool) -> list[str]:
     """The sweep command of the worker bound to ``cuda:<gpu>``."""
-    command = [sys.executable, "-m", "gru_attn.train", "--multirun", *overrides,
-               f"trainer.device=cuda:{gpu}", "hydra.sweeper.n_jobs=1"]
+    command = [
+        sys.executable,
+        "-m",
+        "gru_attn.train",
+        "--multirun",
+        *overrides,
+        f"trainer.device=cuda:{gpu}",
+        "hydra.sweeper.n_jobs=1",
+    ]
     if not first:
         command.append("hydra.sweeper.reseed=true")
     return command
@@ -69,8 +76,14 @@ def run_workers(gpus: Sequence[int], overrides: Sequence[str], grace: float = 30
     lock = threading.Lock()
     procs, pumps = [], []
     for k, gpu in enumerate(gpus):
-        proc = subprocess.Popen(worker_command(gpu, overrides, first=k == 0), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
+        proc = subprocess.Popen(
+            worker_command(gpu, overrides, first=k == 0),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
         procs.append(proc)
         pump = threading.Thread(target=_pump, args=(proc.stdout, f"[cuda:{gpu}]", out, lock), daemon=True)
         pump.start()
@@ -112,10 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(
         prog="python -m gru_attn.sweep.workers",
         description="One sweep process per GPU, all sharing one Optuna study. "
-                    "Everything after -- is passed to `python -m gru_attn.train --multirun`.")
+        "Everything after -- is passed to `python -m gru_attn.train --multirun`.",
+    )
     parser.add_argument("--gpus", default=None, help="GPU indices, e.g. 0,1,2,3 (default: all visible)")
-    parser.add_argument("--grace", type=float, default=30.0,
-                        help="seconds between SIGTERM and SIGKILL when stopping the workers (default 30)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds between SIGTERM and SIGKILL when stopping the workers (default 30)",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. hparams_search=optuna")
     args = parser.parse_args(argv)
     if not any(o.startswith("hparams_search=") or o.startswith("hydra/sweeper=") for o in args.overrides):

@@ -39,8 +39,10 @@ class GpuJoblibLauncher(JoblibLauncher):
         returns: list[JobReturn] = []
         for start in range(0, len(job_overrides), n):
             first = initial_job_idx + start
-            batch = [list(overrides) + [f"trainer.device={device_for_job(first + i, n_gpus)}"]
-                     for i, overrides in enumerate(job_overrides[start:start + n])]
+            batch = [
+                list(overrides) + [f"trainer.device={device_for_job(first + i, n_gpus)}"]
+                for i, overrides in enumerate(job_overrides[start : start + n])
+            ]
             returns.extend(super().launch(batch, initial_job_idx=first))
         return returns
 

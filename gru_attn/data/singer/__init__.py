@@ -42,5 +42,15 @@ from gru_attn.data.singer.score import MIDI_HIGH, MIDI_LOW
 from gru_attn.data.singer.song import SINGER_VERSION, SPLITS, Song, accompanied, render_song, song_length, song_name
 from gru_attn.data.singer.voice import Phonemes
 
-__all__ = ["MIDI_HIGH", "MIDI_LOW", "SINGER_VERSION", "SPLITS", "Phonemes", "Song", "accompanied", "render_song",
-           "song_length", "song_name"]
+__all__ = [
+    "MIDI_HIGH",
+    "MIDI_LOW",
+    "SINGER_VERSION",
+    "SPLITS",
+    "Phonemes",
+    "Song",
+    "accompanied",
+    "render_song",
+    "song_length",
+    "song_name",
+]

@@ -22,9 +22,13 @@ from gru_attn.notes import midi_to_hz
 _CHORD_STYLES = ("piano", "guitar", "strings", "pad")
 # Tone models: harmonic roll-off exponent, attack (s), release (s), decay time of harmonic 1 (s; inf =
 # sustained) and how fast upper harmonics decay faster, inharmonicity, most harmonics.
-_TONES = {"piano": (1.2, 0.004, 0.12, 1.5, 0.7, 2e-4, 16), "guitar": (1.0, 0.002, 0.06, 0.9, 0.9, 5e-5, 16),
-          "strings": (1.0, 0.15, 0.25, np.inf, 0.0, 0.0, 16), "pad": (1.8, 0.4, 0.4, np.inf, 0.0, 0.0, 10),
-          "bass": (1.5, 0.006, 0.06, 0.9, 0.8, 1e-4, 8)}
+_TONES = {
+    "piano": (1.2, 0.004, 0.12, 1.5, 0.7, 2e-4, 16),
+    "guitar": (1.0, 0.002, 0.06, 0.9, 0.9, 5e-5, 16),
+    "strings": (1.0, 0.15, 0.25, np.inf, 0.0, 0.0, 16),
+    "pad": (1.8, 0.4, 0.4, np.inf, 0.0, 0.0, 10),
+    "bass": (1.5, 0.006, 0.06, 0.9, 0.8, 1e-4, 8),
+}
 
 
 def render_accompaniment(rng: np.random.Generator, score: Score, n: int) -> tuple[np.ndarray, dict]:
@@ -56,8 +60,9 @@ def render_accompaniment(rng: np.random.Generator, score: Score, n: int) -> tupl
         else:  # block chords on every beat (struck) or every two beats; guitar strums spread the notes
             every = beat * rng.choice([1, 2])
             spread = 0.012 if style == "guitar" else 0.0
-            events = [(s + k * spread, every, m) for s in np.arange(t, t + length - 1e-9, every)
-                      for k, m in enumerate(chord)]
+            events = [
+                (s + k * spread, every, m) for s in np.arange(t, t + length - 1e-9, every) for k, m in enumerate(chord)
+            ]
         for start, dur, m in events:
             _add_tone(rng, chords, start, dur, m, style)
         if has_bass:
@@ -73,8 +78,9 @@ def render_accompaniment(rng: np.random.Generator, score: Score, n: int) -> tupl
     if has_drums:
         layers["drums"] = _drums(rng, n, beat, meter)
     gains = {"chords": 0.0, "bass": rng.uniform(-6.0, 0.0), "drums": rng.uniform(-10.0, -2.0)}
-    out = sum(layer.astype(np.float64) / max(rms(layer), 1e-12) * 10 ** (gains[name] / 20)
-              for name, layer in layers.items())
+    out = sum(
+        layer.astype(np.float64) / max(rms(layer), 1e-12) * 10 ** (gains[name] / 20) for name, layer in layers.items()
+    )
     return out / max(rms(out), 1e-12), {"style": style, "pattern": pattern, "layers": sorted(layers)}
 
 
@@ -89,12 +95,12 @@ def _add_tone(rng: np.random.Generator, out: np.ndarray, start: float, dur: floa
     f = float(midi_to_hz(midi))
     h = np.arange(1, max(2, min(max_h, int(MAX_PARTIAL_HZ // f))) + 1, dtype=np.float32)[:, None]
     t = (np.arange(length, dtype=np.float32) / SAMPLE_RATE)[None, :]  # float32: envelopes only
-    env = h ** -roll * rise(t / attack) * rise((dur + release - t) / release)
+    env = h**-roll * rise(t / attack) * rise((dur + release - t) / release)
     if style == "guitar":  # plucking point: a comb over the partials
         env = env * np.abs(np.sin(np.pi * h * rng.uniform(0.1, 0.3)))
     if np.isfinite(tau1):
-        env = env * np.exp(-t / (tau1 / h ** tau_exp))
-    fh = f * h * np.sqrt(1 + inharm * h ** 2)
+        env = env * np.exp(-t / (tau1 / h**tau_exp))
+    fh = f * h * np.sqrt(1 + inharm * h**2)
     seconds = np.arange(length) / SAMPLE_RATE
     if style == "strings":  # a gentle vibrato (5-6 Hz, about 8 cents)
         rate = rng.uniform(5.0, 6.0)
@@ -102,20 +108,22 @@ def _add_tone(rng: np.random.Generator, out: np.ndarray, start: float, dur: floa
     cycles = np.outer(fh, seconds)  # float64 phase, reduced before float32 sin
     phases = rng.uniform(0, 2 * np.pi, (len(h), 1)).astype(np.float32)
     angle = (2 * np.pi * (cycles - np.floor(cycles))).astype(np.float32) + phases
-    out[s0:s0 + length] += np.einsum("hn,hn->n", env.astype(np.float32), np.sin(angle))
+    out[s0 : s0 + length] += np.einsum("hn,hn->n", env.astype(np.float32), np.sin(angle))
 
 
 def _drums(rng: np.random.Generator, n: int, beat: float, meter: int) -> np.ndarray:
     """(n,) float32 drum track: kick on beat 1 (and 3 in 4/4), snare on the back beats, hi-hat on
     every half beat; each hit a noise burst or swept sine with a drawn level."""
+
     def seconds(length):
         return np.arange(int(length * SAMPLE_RATE)) / SAMPLE_RATE
 
     tk, ts, th = seconds(0.3), seconds(0.2), seconds(0.06)
     sweep = 45.0 * tk + 100.0 * 0.03 * (1 - np.exp(-tk / 0.03))  # cycles of a 145 -> 45 Hz sweep
     kick = np.sin(2 * np.pi * sweep) * np.exp(-tk / rng.uniform(0.08, 0.16))
-    snare = (band_noise(rng, (1000, 7000), len(ts)) * np.exp(-ts / rng.uniform(0.05, 0.1))
-             + 0.6 * np.sin(2 * np.pi * rng.uniform(170, 230) * ts) * np.exp(-ts / 0.04))
+    snare = band_noise(rng, (1000, 7000), len(ts)) * np.exp(-ts / rng.uniform(0.05, 0.1)) + 0.6 * np.sin(
+        2 * np.pi * rng.uniform(170, 230) * ts
+    ) * np.exp(-ts / 0.04)
     hat = 0.5 * band_noise(rng, (6000, 7600), len(th)) * np.exp(-th / rng.uniform(0.01, 0.025))
     out = np.zeros(n)
     hits = []
@@ -131,7 +139,7 @@ def _drums(rng: np.random.Generator, n: int, beat: float, meter: int) -> np.ndar
         s0 = int(start * SAMPLE_RATE)
         m = min(len(sound), n - s0)
         if m > 0:
-            out[s0:s0 + m] += v * sound[:m]
+            out[s0 : s0 + m] += v * sound[:m]
     return out.astype(np.float32)
 
 
@@ -146,7 +154,7 @@ def apply_reverb(rng: np.random.Generator, x: np.ndarray, amount: float) -> np.n
     tail[: int(rng.uniform(0.005, 0.02) * SAMPLE_RATE)] = 0.0  # pre-delay
     taps = (rng.uniform(0.003, 0.03, 6) * SAMPLE_RATE).astype(int)
     tail[taps] += rng.uniform(0.1, 0.4, 6) * rng.choice([-1.0, 1.0], 6)  # early reflections
-    tail *= np.sqrt(2 * amount / np.sum(tail ** 2))
+    tail *= np.sqrt(2 * amount / np.sum(tail**2))
     tail[0] += 1.0  # the direct sound
     return signal.fftconvolve(x, tail)[: len(x)]
 
@@ -164,10 +172,20 @@ def _high_shelf(freq: float, gain_db: float) -> np.ndarray:
     """(1, 6) SOS of a high shelf (slope 1): ``gain_db`` above about ``freq`` Hz."""
     amp, w0 = 10 ** (gain_db / 40), 2 * np.pi * freq / SAMPLE_RATE
     alpha, cos, root = np.sin(w0) / np.sqrt(2), np.cos(w0), np.sqrt(amp)
-    b = amp * np.array([(amp + 1) + (amp - 1) * cos + 2 * root * alpha, -2 * ((amp - 1) + (amp + 1) * cos),
-                        (amp + 1) + (amp - 1) * cos - 2 * root * alpha])
-    a = np.array([(amp + 1) - (amp - 1) * cos + 2 * root * alpha, 2 * ((amp - 1) - (amp + 1) * cos),
-                  (amp + 1) - (amp - 1) * cos - 2 * root * alpha])
+    b = amp * np.array(
+        [
+            (amp + 1) + (amp - 1) * cos + 2 * root * alpha,
+            -2 * ((amp - 1) + (amp + 1) * cos),
+            (amp + 1) + (amp - 1) * cos - 2 * root * alpha,
+        ]
+    )
+    a = np.array(
+        [
+            (amp + 1) - (amp - 1) * cos + 2 * root * alpha,
+            2 * ((amp - 1) - (amp + 1) * cos),
+            (amp + 1) - (amp - 1) * cos - 2 * root * alpha,
+        ]
+    )
     return np.r_[b / a[0], a / a[0]][None, :]
 
 
@@ -181,11 +199,19 @@ def apply_recording_chain(rng: np.random.Generator, x: np.ndarray) -> tuple[np.n
     """
     low_cut = rng.uniform(40.0, 150.0)
     presence = (rng.uniform(2000.0, 6000.0), rng.uniform(0.0, 6.0), rng.uniform(0.7, 1.5))
-    peaks = [(float(np.exp(rng.uniform(np.log(100.0), np.log(6000.0)))), rng.uniform(-4.0, 4.0),
-              rng.uniform(0.5, 2.0)) for _ in range(int(rng.integers(1, 4)))]
+    peaks = [
+        (float(np.exp(rng.uniform(np.log(100.0), np.log(6000.0)))), rng.uniform(-4.0, 4.0), rng.uniform(0.5, 2.0))
+        for _ in range(int(rng.integers(1, 4)))
+    ]
     shelf = (rng.uniform(3000.0, 7000.0), rng.uniform(-4.0, 4.0))
-    sos = np.vstack([signal.butter(2, low_cut, btype="highpass", fs=SAMPLE_RATE, output="sos"),
-                     _peaking(*presence), *[_peaking(*p) for p in peaks], _high_shelf(*shelf)])
+    sos = np.vstack(
+        [
+            signal.butter(2, low_cut, btype="highpass", fs=SAMPLE_RATE, output="sos"),
+            _peaking(*presence),
+            *[_peaking(*p) for p in peaks],
+            _high_shelf(*shelf),
+        ]
+    )
     y = signal.sosfilt(sos, x)
     kind, snr = str(rng.choice(["white", "pink", "hum"])), rng.uniform(20.0, 50.0)
     n = len(x)
@@ -199,6 +225,12 @@ def apply_recording_chain(rng: np.random.Generator, x: np.ndarray) -> tuple[np.n
         noise = sum(np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 6))
         noise = noise + 0.1 * rng.standard_normal(n)
     y = y + noise * rms(y) / max(rms(noise), 1e-12) * 10 ** (-snr / 20)
-    info = {"low_cut_hz": low_cut, "presence": list(presence), "peaks": [list(p) for p in peaks],
-            "shelf": list(shelf), "noise": kind, "snr_db": snr}
+    info = {
+        "low_cut_hz": low_cut,
+        "presence": list(presence),
+        "peaks": [list(p) for p in peaks],
+        "shelf": list(shelf),
+        "noise": kind,
+        "snr_db": snr,
+    }
     return y, info

@@ -20,8 +20,13 @@ MIDI_LOW, MIDI_HIGH = 45, 80  # labelled pitch range
 MIN_NOTE, MAX_NOTE = 0.1, 2.0  # note duration range, s
 
 # Major-key scale degrees (semitones) per mode, and how often each mode is drawn.
-SCALES = ((0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10), (0, 2, 3, 5, 7, 8, 11), (0, 2, 3, 5, 7, 9, 10),
-          (0, 2, 4, 7, 9))
+SCALES = (
+    (0, 2, 4, 5, 7, 9, 11),
+    (0, 2, 3, 5, 7, 8, 10),
+    (0, 2, 3, 5, 7, 8, 11),
+    (0, 2, 3, 5, 7, 9, 10),
+    (0, 2, 4, 7, 9),
+)
 _SCALE_P = (0.45, 0.25, 0.1, 0.1, 0.1)
 # Note slots in beats and their weights; slots outside [0.12, 2] s at the tempo are dropped.
 _BEATS = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0])
@@ -96,14 +101,31 @@ def draw_singer(rng: np.random.Generator) -> Singer:
     elif phonation == "falsetto":
         tilt, h1, breath = rng.uniform(1.6, 2.3), rng.uniform(2.0, 4.0), rng.uniform(-30.0, -16.0)
     return Singer(
-        low=int(max(MIDI_LOW, round(centre - half))), high=int(min(MIDI_HIGH, round(centre + half))),
-        formant_scale=scale, upper_formants=upper,
-        bandwidths=np.array([rng.uniform(50, 100), rng.uniform(70, 130), rng.uniform(100, 180),
-                             rng.uniform(150, 250), rng.uniform(200, 300)]),
-        vib_rate=rng.uniform(4.5, 7.0), vib_depth=rng.uniform(20.0, 80.0), amp_vib_db=rng.uniform(0.3, 2.0),
-        tilt=tilt, h1_gain=h1, breath_db=breath,
-        jitter=rng.uniform(0.002, 0.006), shimmer_db=rng.uniform(0.2, 0.8), phonation=phonation,
-        fry=rng.choice([0.0, rng.uniform(0.3, 0.8)], p=[0.7, 0.3]), dynamics_db=rng.uniform(1.0, 2.5))
+        low=int(max(MIDI_LOW, round(centre - half))),
+        high=int(min(MIDI_HIGH, round(centre + half))),
+        formant_scale=scale,
+        upper_formants=upper,
+        bandwidths=np.array(
+            [
+                rng.uniform(50, 100),
+                rng.uniform(70, 130),
+                rng.uniform(100, 180),
+                rng.uniform(150, 250),
+                rng.uniform(200, 300),
+            ]
+        ),
+        vib_rate=rng.uniform(4.5, 7.0),
+        vib_depth=rng.uniform(20.0, 80.0),
+        amp_vib_db=rng.uniform(0.3, 2.0),
+        tilt=tilt,
+        h1_gain=h1,
+        breath_db=breath,
+        jitter=rng.uniform(0.002, 0.006),
+        shimmer_db=rng.uniform(0.2, 0.8),
+        phonation=phonation,
+        fry=rng.choice([0.0, rng.uniform(0.3, 0.8)], p=[0.7, 0.3]),
+        dynamics_db=rng.uniform(1.0, 2.5),
+    )
 
 
 def _next_degree(rng: np.random.Generator, degree: int, last_step: int, n_degrees: int) -> tuple[int, int]:
@@ -176,5 +198,14 @@ def compose(rng: np.random.Generator, singer: Singer, seconds: float) -> Score:
         t = offset[-1] + rng.uniform(0.2, 1.5)
     if not onset:
         raise InputError(f"song length {seconds:.1f} s: too short for a phrase (expected at least 3 s)")
-    return Score(np.array(onset), np.array(offset), np.array(midi), np.array(connected), np.array(melisma),
-                 tonic, scale, tempo, end=offset[-1] + rng.uniform(0.3, 1.0))
+    return Score(
+        np.array(onset),
+        np.array(offset),
+        np.array(midi),
+        np.array(connected),
+        np.array(melisma),
+        tonic,
+        scale,
+        tempo,
+        end=offset[-1] + rng.uniform(0.3, 1.0),
+    )

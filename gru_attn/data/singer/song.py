@@ -44,6 +44,7 @@ class Song:
     info: dict = field(default_factory=dict)
     stems: dict = field(default_factory=dict)
 
+
 def _song_streams(seed: int, split: str, index: int) -> list[np.random.Generator]:
     """Independent generators (length, voice, accompaniment, room, recording chain) of one song."""
     children = np.random.SeedSequence([seed, SPLITS.index(split), index]).spawn(5)
@@ -76,8 +77,17 @@ def _draw(rng: np.random.Generator, value) -> float:
     return float(value) if np.isscalar(value) else float(rng.uniform(*value))
 
 
-def render_song(seed: int, split: str, index: int, song_seconds=(20, 40), accompaniment_db=None, reverb=0.0,
-                accompaniment_share: float = 1.0, recording_chain: bool = False, keep_stems: bool = False) -> Song:
+def render_song(
+    seed: int,
+    split: str,
+    index: int,
+    song_seconds=(20, 40),
+    accompaniment_db=None,
+    reverb=0.0,
+    accompaniment_share: float = 1.0,
+    recording_chain: bool = False,
+    keep_stems: bool = False,
+) -> Song:
     """Synthesize song ``index`` of ``split`` -> :class:`Song` (int16 audio, notes, true f0 per
     frame, syllable timing, the drawn conditions in ``info``).
 
@@ -97,8 +107,14 @@ def render_song(seed: int, split: str, index: int, song_seconds=(20, 40), accomp
     score = compose(voice_rng, singer, seconds)
     n = int(round(score.end * SAMPLE_RATE))
     voice, f0_hz, shape, phonemes, offsets = render_voice(voice_rng, score, singer, n)
-    info = {"singer": {"phonation": singer.phonation, "formant_scale": singer.formant_scale,
-                       "range": [singer.low, singer.high]}, "accompaniment": None}
+    info = {
+        "singer": {
+            "phonation": singer.phonation,
+            "formant_scale": singer.formant_scale,
+            "range": [singer.low, singer.high],
+        },
+        "accompaniment": None,
+    }
     band = np.zeros(n)
     if accompaniment_db is not None and accompanied(seed, split, index, accompaniment_share):
         ratio = _draw(band_rng, accompaniment_db)

@@ -41,9 +41,20 @@ TAPER_HZ = 6000.0  # harmonics fade out between this and MAX_PARTIAL_HZ
 SYNTH_CHUNK = 8000  # samples rendered at once (a multiple of CTRL_HOP)
 
 # Vowel formants F1-F3 (Hz) of an adult low voice: a, e, E, i, o, O, u, schwa, ae.
-_VOWELS = np.array([[730, 1090, 2440], [400, 2000, 2550], [530, 1840, 2480], [270, 2290, 3010],
-                    [500, 850, 2450], [570, 840, 2410], [300, 870, 2240], [500, 1500, 2500],
-                    [660, 1720, 2410]], dtype=np.float64)
+_VOWELS = np.array(
+    [
+        [730, 1090, 2440],
+        [400, 2000, 2550],
+        [530, 1840, 2480],
+        [270, 2290, 3010],
+        [500, 850, 2450],
+        [570, 840, 2410],
+        [300, 870, 2240],
+        [500, 1500, 2500],
+        [660, 1720, 2410],
+    ],
+    dtype=np.float64,
+)
 # Syllable onsets: none (vowel / melisma), nasal (m, n), unvoiced fricative (s, sh, f),
 # plosive, aspirate (h), voiced fricative (z, v), liquid or glide (l, r, w, j).
 _NONE, _NASAL, _FRICATIVE, _PLOSIVE, _ASPIRATE, _VFRICATIVE, _LIQUID = range(7)
@@ -51,9 +62,16 @@ _ONSET_P = np.array([0.15, 0.2, 0.2, 0.15, 0.08, 0.1, 0.12])
 _UNVOICED = (_FRICATIVE, _PLOSIVE, _ASPIRATE)  # consonants that silence the voicing
 _KIND_NAMES = ("none", "nasal", "fricative", "plosive", "aspirate", "voiced_fricative", "liquid")
 # Noise classes: pass band (Hz) and level range (dB re. the note's voice level).
-_NOISES = {"s": ((3800, 7600), (-12, -4)), "sh": ((1800, 6000), (-12, -5)), "f": ((1000, 7600), (-22, -14)),
-           "h": ((400, 3500), (-20, -12)), "burst": ((300, 7600), (-8, 0)), "breath": ((500, 3000), (-36, -26)),
-           "z": ((3500, 7600), (-22, -12)), "v": ((1000, 6000), (-30, -20))}
+_NOISES = {
+    "s": ((3800, 7600), (-12, -4)),
+    "sh": ((1800, 6000), (-12, -5)),
+    "f": ((1000, 7600), (-22, -14)),
+    "h": ((400, 3500), (-20, -12)),
+    "burst": ((300, 7600), (-8, 0)),
+    "breath": ((500, 3000), (-36, -26)),
+    "z": ((3500, 7600), (-22, -12)),
+    "v": ((1000, 6000), (-30, -20)),
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,7 @@ class Phonemes:
     kind: tuple
     connected: np.ndarray
     melisma: np.ndarray
+
 
 @dataclass(frozen=True)
 class _Articulation:
@@ -107,6 +126,7 @@ class _Articulation:
     breath: np.ndarray  # length of a breath ending 0.1 s before the onset (0 = none)
     breath_db: np.ndarray
 
+
 def _articulate(rng: np.random.Generator, score: Score, singer: Singer) -> _Articulation:
     """Draw every note's performance parameters, bounded so each note's labels stay true.
 
@@ -132,8 +152,12 @@ def _articulate(rng: np.random.Generator, score: Score, singer: Singer) -> _Arti
     kind = np.where(same & (kind == _NONE), consonant, kind)  # a repeated note is a new syllable
     kind = np.where(score.melisma, _NONE, kind)
     fricative, voiced_fricative = rng.choice(["s", "sh", "f"], size=n), rng.choice(["z", "v"], size=n)
-    noise = [{_FRICATIVE: str(fricative[i]), _VFRICATIVE: str(voiced_fricative[i]), _PLOSIVE: "burst",
-              _ASPIRATE: "h"}.get(int(k), "") for i, k in enumerate(kind)]
+    noise = [
+        {_FRICATIVE: str(fricative[i]), _VFRICATIVE: str(voiced_fricative[i]), _PLOSIVE: "burst", _ASPIRATE: "h"}.get(
+            int(k), ""
+        )
+        for i, k in enumerate(kind)
+    ]
     noise_db = np.array([rng.uniform(*_NOISES[c][1]) if c else 0.0 for c in noise])
 
     vowel = rng.integers(len(_VOWELS), size=(n, 2))
@@ -145,43 +169,73 @@ def _articulate(rng: np.random.Generator, score: Score, singer: Singer) -> _Arti
 
     unvoiced, voiced = np.isin(kind, _UNVOICED), np.isin(kind, (_NASAL, _VFRICATIVE, _LIQUID))
     gap = np.where(score.connected & unvoiced, np.minimum(u(0.03, 0.08), 0.2 * prev_dur), 0.0)
-    dip = np.where(score.connected & voiced,
-                   np.minimum(np.where(kind == _LIQUID, u(0.05, 0.12), u(0.04, 0.1)), 0.1 * prev_dur), 0.0)
+    dip = np.where(
+        score.connected & voiced,
+        np.minimum(np.where(kind == _LIQUID, u(0.05, 0.12), u(0.04, 0.1)), 0.1 * prev_dur),
+        0.0,
+    )
     changes = score.connected & ~same
     melisma = score.connected & (kind == _NONE)
-    glide = np.where(changes, np.where(melisma, np.minimum(u(0.04, 0.16), 0.2 * np.minimum(dur, prev_dur)),
-                                       gap + dip), 0.0)
+    glide = np.where(
+        changes, np.where(melisma, np.minimum(u(0.04, 0.16), 0.2 * np.minimum(dur, prev_dur)), gap + dip), 0.0
+    )
     settle_tau = np.minimum(u(0.015, 0.05), dur / 40)
     scoop = np.where(rng.random(n) < 0.7, -u(30, 150), np.where(rng.random(n) < 0.33, u(20, 60), 0.0))
     overshoot = np.sign(score.midi - prev_midi) * u(0, 35)
     settle = np.where(score.connected, np.where(changes, overshoot, 0.0), scoop)
     fall = np.where(~next_connected & (rng.random(n) < 0.3), u(20, 150), 0.0)
     next_silence = np.r_[score.onset[1:] - score.offset[:-1], np.inf]
-    fry = np.where(~next_connected & (next_silence >= 0.2) & (rng.random(n) < singer.fry),
-                   np.minimum(u(0.08, 0.25), 0.1 * dur), 0.0)
+    fry = np.where(
+        ~next_connected & (next_silence >= 0.2) & (rng.random(n) < singer.fry),
+        np.minimum(u(0.08, 0.25), 0.1 * dur),
+        0.0,
+    )
 
     level = _phrase_levels(rng, score, silence, singer.dynamics_db)
-    lead_len = np.select([np.isin(kind, (_FRICATIVE, _ASPIRATE)), kind == _PLOSIVE, voiced],
-                         [u(0.05, 0.12), u(0.02, 0.04), u(0.04, 0.1)], 0.0)
+    lead_len = np.select(
+        [np.isin(kind, (_FRICATIVE, _ASPIRATE)), kind == _PLOSIVE, voiced],
+        [u(0.05, 0.12), u(0.02, 0.04), u(0.04, 0.1)],
+        0.0,
+    )
     # after a rest: the consonant fits in the rest (a detached note's rest is at least 16 ms)
-    lead = np.where(~score.connected & (kind != _NONE),
-                    np.minimum(lead_len, np.maximum(silence - 0.02, silence / 2)), 0.0)
-    breath = np.where(~score.connected & (silence >= 0.45) & (rng.random(n) < 0.5),
-                      np.minimum(u(0.2, 0.45), silence - 0.25), 0.0)
+    lead = np.where(
+        ~score.connected & (kind != _NONE), np.minimum(lead_len, np.maximum(silence - 0.02, silence / 2)), 0.0
+    )
+    breath = np.where(
+        ~score.connected & (silence >= 0.45) & (rng.random(n) < 0.5), np.minimum(u(0.2, 0.45), silence - 0.25), 0.0
+    )
     dip_depth = np.select([kind == _LIQUID, kind == _VFRICATIVE], [u(0.5, 0.85), u(0.2, 0.5)], u(0.15, 0.45))
     voiced_lead = (lead > 0) & voiced
     return _Articulation(
-        onset_kind=kind, noise=noise, noise_db=noise_db, vowels=vowels, diphthong=diphthong,
-        tune=np.clip(rng.normal(0.0, 4.0, n), -10.0, 10.0), glide=glide, settle=settle, settle_tau=settle_tau,
-        fall=fall, fall_len=np.minimum(u(0.03, 0.08), 0.1 * dur),
-        vib_depth=singer.vib_depth * u(0.8, 1.0), vib_delay=np.maximum(u(0.1, 0.35), glide / 2 + 3 * settle_tau),
-        vib_ramp=u(0.15, 0.4), vib_rate=singer.vib_rate * u(0.95, 1.05),
-        gap=gap, dip=dip, dip_depth=dip_depth, lead=lead, fry=fry,
-        attack=np.where(score.connected, 0.0,
-                        np.minimum(np.where(voiced_lead, u(0.02, 0.05), u(0.01, 0.05)), 0.25 * dur)),
+        onset_kind=kind,
+        noise=noise,
+        noise_db=noise_db,
+        vowels=vowels,
+        diphthong=diphthong,
+        tune=np.clip(rng.normal(0.0, 4.0, n), -10.0, 10.0),
+        glide=glide,
+        settle=settle,
+        settle_tau=settle_tau,
+        fall=fall,
+        fall_len=np.minimum(u(0.03, 0.08), 0.1 * dur),
+        vib_depth=singer.vib_depth * u(0.8, 1.0),
+        vib_delay=np.maximum(u(0.1, 0.35), glide / 2 + 3 * settle_tau),
+        vib_ramp=u(0.15, 0.4),
+        vib_rate=singer.vib_rate * u(0.95, 1.05),
+        gap=gap,
+        dip=dip,
+        dip_depth=dip_depth,
+        lead=lead,
+        fry=fry,
+        attack=np.where(
+            score.connected, 0.0, np.minimum(np.where(voiced_lead, u(0.02, 0.05), u(0.01, 0.05)), 0.25 * dur)
+        ),
         release=np.where(next_connected, 0.0, np.minimum(u(0.02, 0.08), 0.25 * dur)),
-        level_db=level, slope_db=np.where(dur > 0.5, u(-4, 3), 0.0), breath=breath,
-        breath_db=u(*_NOISES["breath"][1]))
+        level_db=level,
+        slope_db=np.where(dur > 0.5, u(-4, 3), 0.0),
+        breath=breath,
+        breath_db=u(*_NOISES["breath"][1]),
+    )
 
 
 def _phrase_levels(rng: np.random.Generator, score: Score, silence: np.ndarray, spread: float) -> np.ndarray:
@@ -195,8 +249,13 @@ def _phrase_levels(rng: np.random.Generator, score: Score, silence: np.ndarray, 
     length = np.bincount(phrase)[phrase]
     position = (np.arange(n) - first) / np.maximum(length - 1, 1)
     base, arch = rng.uniform(-4, 2, phrase[-1] + 1) * spread, rng.uniform(-2, 4, phrase[-1] + 1)
-    return (base[phrase] + arch[phrase] * np.sin(np.pi * position) + 0.3 * (score.midi - score.midi.mean())
-            + rng.normal(0.0, spread, n))
+    return (
+        base[phrase]
+        + arch[phrase] * np.sin(np.pi * position)
+        + 0.3 * (score.midi - score.midi.mean())
+        + rng.normal(0.0, spread, n)
+    )
+
 
 def _phonemes(score: Score, art: _Articulation) -> tuple[Phonemes, np.ndarray]:
     """The syllable timing of every note and the labelled offsets (n,) in s.
@@ -209,10 +268,16 @@ def _phonemes(score: Score, art: _Articulation) -> tuple[Phonemes, np.ndarray]:
     cut = np.flatnonzero(art.gap[1:] > 0)
     offset[cut] = consonant_start[cut + 1]
     melisma = score.connected & (art.onset_kind == _NONE)
-    phonemes = Phonemes(consonant_start=consonant_start, vowel_start=score.onset.copy(), voicing_end=offset.copy(),
-                        kind=tuple(_KIND_NAMES[k] for k in art.onset_kind), connected=score.connected.copy(),
-                        melisma=melisma)
+    phonemes = Phonemes(
+        consonant_start=consonant_start,
+        vowel_start=score.onset.copy(),
+        voicing_end=offset.copy(),
+        kind=tuple(_KIND_NAMES[k] for k in art.onset_kind),
+        connected=score.connected.copy(),
+        melisma=melisma,
+    )
     return phonemes, offset
+
 
 # --------------------------------------------------------------------------- control tracks
 
@@ -299,8 +364,14 @@ def _voicing_track(score: Score, art: _Articulation, n_ctl: int):
     return shape, nasal
 
 
-def _level_track(rng: np.random.Generator, score: Score, art: _Articulation, singer: Singer,
-                 vib_env: np.ndarray, vib_phase: np.ndarray) -> np.ndarray:
+def _level_track(
+    rng: np.random.Generator,
+    score: Score,
+    art: _Articulation,
+    singer: Singer,
+    vib_env: np.ndarray,
+    vib_phase: np.ndarray,
+) -> np.ndarray:
     """(n_ctl,) voice level in dB: note levels and slopes, shimmer and amplitude vibrato."""
     n_ctl = len(vib_env)
     t = np.arange(n_ctl) / CTRL_RATE
@@ -312,8 +383,9 @@ def _level_track(rng: np.random.Generator, score: Score, art: _Articulation, sin
     return level + singer.amp_vib_db * (vib_env / 80.0) * np.sin(vib_phase + 0.5)
 
 
-def _formant_track(rng: np.random.Generator, score: Score, art: _Articulation, singer: Singer,
-                   f0_hz: np.ndarray) -> np.ndarray:
+def _formant_track(
+    rng: np.random.Generator, score: Score, art: _Articulation, singer: Singer, f0_hz: np.ndarray
+) -> np.ndarray:
     """(5, n_ctl) formant frequencies in Hz: vowel targets per note, smoothed across syllables."""
     n_ctl = len(f0_hz)
     t = np.arange(n_ctl) / CTRL_RATE
@@ -342,7 +414,7 @@ def _harmonic_gains(f0_hz: np.ndarray, formants: np.ndarray, singer: Singer, nas
     gain[0] *= singer.h1_gain
     for k in range(5):
         fk, half_bw = formants[k][None, :], singer.bandwidths[k] / 2
-        gain *= (fk ** 2 + half_bw ** 2) / np.sqrt(((f - fk) ** 2 + half_bw ** 2) * ((f + fk) ** 2 + half_bw ** 2))
+        gain *= (fk**2 + half_bw**2) / np.sqrt(((f - fk) ** 2 + half_bw**2) * ((f + fk) ** 2 + half_bw**2))
     gain *= 1.0 - rise((f - TAPER_HZ) / (MAX_PARTIAL_HZ - TAPER_HZ))
     return gain.astype(np.float32)
 
@@ -364,7 +436,7 @@ def _render_harmonics(amps: np.ndarray, cycles: np.ndarray, phases: np.ndarray) 
     for start in range(0, n, SYNTH_CHUNK):
         stop = min(n, start + SYNTH_CHUNK)
         k0, k1 = start // CTRL_HOP, -(-stop // CTRL_HOP)
-        a = amps[:, k0:k1 + 1]
+        a = amps[:, k0 : k1 + 1]
         audible = np.flatnonzero(a.max(axis=1) > 0)
         if not len(audible):
             continue
@@ -419,8 +491,10 @@ def render_voice(rng: np.random.Generator, score: Score, singer: Singer, n: int)
     art = _articulate(rng, score, singer)
     phonemes, offsets = _phonemes(score, art)
     t = np.arange(n_ctl) / CTRL_RATE
-    drift = sum(a * np.sin(2 * np.pi * f * t + p) for a, f, p in
-                zip(rng.uniform(0, 4 / 3, 3), rng.uniform(0.05, 0.8, 3), rng.uniform(0, 2 * np.pi, 3)))
+    drift = sum(
+        a * np.sin(2 * np.pi * f * t + p)
+        for a, f, p in zip(rng.uniform(0, 4 / 3, 3), rng.uniform(0.05, 0.8, 3), rng.uniform(0, 2 * np.pi, 3))
+    )
     midi, vib_env, vib_phase = _pitch_track(score, art, drift, n_ctl)
     f0_hz = midi_to_hz(midi)
     shape, nasal = _voicing_track(score, art, n_ctl)

@@ -73,5 +73,14 @@ from gru_attn.tools.crossgen.render import DEFAULT_SOUNDFONT
 from gru_attn.tools.crossgen.report import condition_dirs, evaluate_set, format_markdown
 from gru_attn.tools.crossgen.song import CONDITIONS, VOICE_PROGRAMS, render_song, song_name
 
-__all__ = ["CONDITIONS", "DEFAULT_SOUNDFONT", "VOICE_PROGRAMS", "condition_dirs", "evaluate_set", "format_markdown", "generate",
-           "render_song", "song_name"]
+__all__ = [
+    "CONDITIONS",
+    "DEFAULT_SOUNDFONT",
+    "VOICE_PROGRAMS",
+    "condition_dirs",
+    "evaluate_set",
+    "format_markdown",
+    "generate",
+    "render_song",
+    "song_name",
+]

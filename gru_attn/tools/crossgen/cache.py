@@ -30,8 +30,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def generate(out: Path, *, songs: int = 8, seconds: float = 30.0, seed: int = 0,
-             soundfont: Path = DEFAULT_SOUNDFONT, conditions=CONDITIONS, progress: bool = False) -> dict:
+def generate(
+    out: Path,
+    *,
+    songs: int = 8,
+    seconds: float = 30.0,
+    seed: int = 0,
+    soundfont: Path = DEFAULT_SOUNDFONT,
+    conditions=CONDITIONS,
+    progress: bool = False,
+) -> dict:
     """Generate (or reuse) the set under ``out``; returns its ``set.json`` content.
 
     A song is rendered unless its WAV, notes and meta files exist and ``set.json``
@@ -49,8 +57,14 @@ def generate(out: Path, *, songs: int = 8, seconds: float = 30.0, seed: int = 0,
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: not a folder")
     sf_stat = Path(soundfont).stat()
-    settings = {"format_version": FORMAT_VERSION, "seed": seed, "seconds": seconds, "fluidsynth": version,
-                "soundfont": str(soundfont), "soundfont_bytes": sf_stat.st_size}
+    settings = {
+        "format_version": FORMAT_VERSION,
+        "seed": seed,
+        "seconds": seconds,
+        "fluidsynth": version,
+        "soundfont": str(soundfont),
+        "soundfont_bytes": sf_stat.st_size,
+    }
     manifest_path = out / "set.json"
     old = {}
     if manifest_path.is_file():
@@ -76,12 +90,21 @@ def generate(out: Path, *, songs: int = 8, seconds: float = 30.0, seed: int = 0,
         jobs = [(c, i) for c in conditions for i in range(songs)]
         for condition, index in tqdm(jobs, desc="crossgen", unit="song", disable=None if progress else True):
             name = song_name(condition, index)
-            paths = [out / condition / sub / f"{name}.{ext}" for sub, ext in
-                     (("wav", "wav"), ("notes", "csv"), ("meta", "json"))]
+            paths = [
+                out / condition / sub / f"{name}.{ext}"
+                for sub, ext in (("wav", "wav"), ("notes", "csv"), ("meta", "json"))
+            ]
             if reuse and index < counts.get(condition, 0) and all(p.is_file() for p in paths):
                 continue
-            song = render_song(condition, index, seed=seed, seconds=seconds, soundfont=Path(soundfont),
-                               workdir=Path(tmp), calibration=calibration)
+            song = render_song(
+                condition,
+                index,
+                seed=seed,
+                seconds=seconds,
+                soundfont=Path(soundfont),
+                workdir=Path(tmp),
+                calibration=calibration,
+            )
             pcm = np.clip(np.rint(song["audio"] * 32767), -32768, 32767).astype(np.int16)
             with atomic_path(paths[0]) as wav_tmp:
                 sf.write(str(wav_tmp), pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
@@ -89,7 +112,12 @@ def generate(out: Path, *, songs: int = 8, seconds: float = 30.0, seed: int = 0,
             write_json(paths[2], song["meta"])
         for condition in conditions:
             counts[condition] = max(counts.get(condition, 0) if reuse else 0, songs)
-    manifest = {"settings": settings, "soundfont_sha256": digest, "calibration": calibration, "songs": counts,
-                "voices": VOICE_PROGRAMS}
+    manifest = {
+        "settings": settings,
+        "soundfont_sha256": digest,
+        "calibration": calibration,
+        "songs": counts,
+        "voices": VOICE_PROGRAMS,
+    }
     write_json(manifest_path, manifest)
     return manifest

@@ -18,8 +18,8 @@ def envelope_db(x: np.ndarray, step: float = 0.01) -> np.ndarray:
     """RMS level in dB of consecutive ``step`` s frames of 16 kHz ``x``."""
     hop = int(step * SAMPLE_RATE)
     n = len(x) // hop
-    frames = x[:n * hop].reshape(n, hop)
-    return 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-20)
+    frames = x[: n * hop].reshape(n, hop)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
 
 
 def calibrate(program: int, soundfont: Path, workdir: Path) -> dict:
@@ -39,7 +39,7 @@ def calibrate(program: int, soundfont: Path, workdir: Path) -> dict:
     on, off = [], []
     for n in notes:
         lo, hi = int((n.start - 0.2) / 0.01), int((n.end + 0.4) / 0.01)
-        sustain = np.median(env[int((n.start + 0.3) / 0.01):int((n.end - 0.1) / 0.01)])
+        sustain = np.median(env[int((n.start + 0.3) / 0.01) : int((n.end - 0.1) / 0.01)])
         above = np.flatnonzero(env[lo:hi] >= sustain - LEVEL_DB)
         # frame k covers [k, k+1) * 10 ms: the crossing is at its centre
         on.append((lo + above[0] + 0.5) * 0.01 - n.start)

@@ -24,13 +24,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--songs", type=int, default=8, help="songs per condition (default: 8)")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds per song (default: 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the set (default: 0)")
-    parser.add_argument("--conditions", default=",".join(CONDITIONS),
-                        help=f"comma-separated subset of {','.join(CONDITIONS)} (default: all)")
-    parser.add_argument("--soundfont", default=str(DEFAULT_SOUNDFONT),
-                        help=f"GM soundfont (default: {DEFAULT_SOUNDFONT})")
+    parser.add_argument(
+        "--conditions",
+        default=",".join(CONDITIONS),
+        help=f"comma-separated subset of {','.join(CONDITIONS)} (default: all)",
+    )
+    parser.add_argument(
+        "--soundfont", default=str(DEFAULT_SOUNDFONT), help=f"GM soundfont (default: {DEFAULT_SOUNDFONT})"
+    )
     parser.add_argument("--ckpt", help="evaluate this checkpoint on the set")
-    parser.add_argument("--pitch-method", default=None, help="override the checkpoint's pitch tracker "
-                        "(praat, world, harvest)")
+    parser.add_argument(
+        "--pitch-method", default=None, help="override the checkpoint's pitch tracker (praat, world, harvest)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--report", default=None, help="folder for <checkpoint stem>.md/.json (default: <out>/report)")
     return parser.parse_args(argv)
@@ -45,17 +50,36 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.pitch_method is not None and args.pitch_method not in tracker_names():
             raise InputError(f"--pitch-method {args.pitch_method}: expected one of {', '.join(tracker_names())}")
-        manifest = generate(out, songs=args.songs, seconds=args.seconds, seed=args.seed,
-                            soundfont=Path(args.soundfont), conditions=conditions, progress=progress)
-        print(f"cross-generator set in {out}: {args.songs} song(s) x {len(conditions)} condition(s) of "
-              f"{args.seconds:g} s (seed {args.seed}; label delays {manifest['calibration']})")
+        manifest = generate(
+            out,
+            songs=args.songs,
+            seconds=args.seconds,
+            seed=args.seed,
+            soundfont=Path(args.soundfont),
+            conditions=conditions,
+            progress=progress,
+        )
+        print(
+            f"cross-generator set in {out}: {args.songs} song(s) x {len(conditions)} condition(s) of "
+            f"{args.seconds:g} s (seed {args.seed}; label delays {manifest['calibration']})"
+        )
         if not args.ckpt:
             return 0
-        results = evaluate_set(args.ckpt, out, songs=args.songs, conditions=conditions,
-                               pitch_method=args.pitch_method, device=args.device, progress=progress)
+        results = evaluate_set(
+            args.ckpt,
+            out,
+            songs=args.songs,
+            conditions=conditions,
+            pitch_method=args.pitch_method,
+            device=args.device,
+            progress=progress,
+        )
         report = Path(args.report) if args.report else out / "report"
-        stem = Path(args.ckpt).stem if Path(args.ckpt).parent.name != "checkpoints" else \
-            f"{Path(args.ckpt).parent.parent.name}_{Path(args.ckpt).stem}"
+        stem = (
+            Path(args.ckpt).stem
+            if Path(args.ckpt).parent.name != "checkpoints"
+            else f"{Path(args.ckpt).parent.parent.name}_{Path(args.ckpt).stem}"
+        )
         table = format_markdown(results)
         write_text(report / f"{stem}.md", table)
         write_json(report / f"{stem}.json", results)

@@ -71,10 +71,24 @@ def compose_melody(rng: np.random.Generator, seconds: float) -> tuple[list[Note]
             vib = (float(rng.uniform(5.0, 6.0)), float(rng.uniform(30.0, 60.0)), float(rng.uniform(0, 2 * np.pi)))
             detune = float(rng.uniform(-10.0, 10.0))
             scoop = float(rng.uniform(40.0, 100.0)) if dur >= 0.35 and rng.random() < 0.3 else 0.0
-            phrase.append(Note(t, t + dur, pitches[idx], int(rng.integers(60, 121)), (expr0, expr1), vibrato=vib,
-                               detune=detune, scoop=scoop))
-            step = int(rng.choice([-1, 1, 0, -2, 2, -3, 3, -4, 4, 5, -5],
-                                  p=[0.22, 0.22, 0.2, 0.09, 0.09, 0.05, 0.05, 0.03, 0.03, 0.01, 0.01]))
+            phrase.append(
+                Note(
+                    t,
+                    t + dur,
+                    pitches[idx],
+                    int(rng.integers(60, 121)),
+                    (expr0, expr1),
+                    vibrato=vib,
+                    detune=detune,
+                    scoop=scoop,
+                )
+            )
+            step = int(
+                rng.choice(
+                    [-1, 1, 0, -2, 2, -3, 3, -4, 4, 5, -5],
+                    p=[0.22, 0.22, 0.2, 0.09, 0.09, 0.05, 0.05, 0.03, 0.03, 0.01, 0.01],
+                )
+            )
             new = idx + step
             if not 0 <= new < len(pitches):
                 new = idx - step

@@ -65,7 +65,7 @@ def voice_midi(notes: list[Note], program: int, path: Path) -> None:
         j = i
         while notes[j].glide and j + 1 < len(notes):
             j += 1
-        _group_events(notes[i:j + 1], insts[notes[i].channel], pretty_midi)
+        _group_events(notes[i : j + 1], insts[notes[i].channel], pretty_midi)
         i = j + 1
     # pretty_midi writes one track per instrument; channels follow instrument order (skipping 9)
     pm.instruments = [insts[c] for c in sorted(insts)]
@@ -76,8 +76,7 @@ def _group_events(group: list[Note], inst, pretty_midi) -> None:
     """Events of one legato group (one note-on at the first pitch; later pitches by bend)."""
     anchor = group[0].pitch
     start, end = group[0].start, group[-1].end
-    inst.notes.append(pretty_midi.Note(velocity=group[0].velocity, pitch=anchor, start=start - PREROLL,
-                                       end=end + 0.01))
+    inst.notes.append(pretty_midi.Note(velocity=group[0].velocity, pitch=anchor, start=start - PREROLL, end=end + 0.01))
     inst.control_changes.append(pretty_midi.ControlChange(11, 0, start - PREROLL))
     times = np.arange(start - PREROLL, end + 0.005, EVENT_STEP)
     bend = np.zeros(len(times))
@@ -175,11 +174,15 @@ def accompaniment_midi(rng: np.random.Generator, key: dict, seconds: float, path
         for b in (0, 2):
             on = t + b * beat
             if on < seconds:
-                bass.notes.append(pretty_midi.Note(int(rng.integers(70, 100)), root, on,
-                                                   min(on + 1.9 * beat, seconds)))
+                bass.notes.append(pretty_midi.Note(int(rng.integers(70, 100)), root, on, min(on + 1.9 * beat, seconds)))
         t += bar_len
         bar += 1
     pm.instruments = [chords, bass]
     pm.write(str(path))
-    return {"accompaniment": kind, "program": program, "bass_program": bass_program, "pattern": pattern,
-            "progression": list(progression)}
+    return {
+        "accompaniment": kind,
+        "program": program,
+        "bass_program": bass_program,
+        "pattern": pattern,
+        "progression": list(progression),
+    }

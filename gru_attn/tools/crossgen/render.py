@@ -30,8 +30,9 @@ def find_fluidsynth(soundfont: Path) -> tuple[str, str]:
     if exe is None:
         raise InputError(_missing_tool_message())
     if not Path(soundfont).is_file():
-        raise InputError(f"{soundfont}: soundfont not found: apt-get install fluid-soundfont-gm "
-                         "(or pass --soundfont FILE.sf2)")
+        raise InputError(
+            f"{soundfont}: soundfont not found: apt-get install fluid-soundfont-gm (or pass --soundfont FILE.sf2)"
+        )
     proc = subprocess.run([exe, "--version"], capture_output=True, text=True)
     version = next((line for line in proc.stdout.splitlines() if "version" in line.lower()), "unknown").strip()
     return exe, version
@@ -48,8 +49,27 @@ def render_midi(midi_path: Path, soundfont: Path, seconds: float, effects: bool 
     with tempfile.TemporaryDirectory(prefix="gru_attn_crossgen_") as tmp:
         wav = Path(tmp) / "render.wav"
         flag = "1" if effects else "0"
-        cmd = [exe, "-ni", "-q", "-R", flag, "-C", flag, "-g", "0.5", "-r", str(RENDER_RATE), "-O", "float",
-               "-T", "wav", "-F", str(wav), str(soundfont), str(midi_path)]
+        cmd = [
+            exe,
+            "-ni",
+            "-q",
+            "-R",
+            flag,
+            "-C",
+            flag,
+            "-g",
+            "0.5",
+            "-r",
+            str(RENDER_RATE),
+            "-O",
+            "float",
+            "-T",
+            "wav",
+            "-F",
+            str(wav),
+            str(soundfont),
+            str(midi_path),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not wav.is_file():
             reason = (proc.stderr or proc.stdout).strip().splitlines()
@@ -79,7 +99,7 @@ def room_impulse(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60)
     tail = scipy.signal.lfilter([0.6], [1, -0.4], tail)  # a little darker than white
     tail[: int(predelay * SAMPLE_RATE)] = 0
-    tail *= np.sqrt(10 ** (-drr_db / 10) / np.sum(tail ** 2))
+    tail *= np.sqrt(10 ** (-drr_db / 10) / np.sum(tail**2))
     tail[0] += 1.0
     return tail, {"rt60_s": round(rt60, 3), "predelay_s": round(predelay, 4), "drr_db": round(drr_db, 2)}
 
@@ -88,6 +108,6 @@ def colored_noise(rng: np.random.Generator, n: int, color: str) -> np.ndarray:
     """(n,) unit-RMS white, pink (1/f) or brown (1/f^2) noise, shaped in the frequency domain."""
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.maximum(np.fft.rfftfreq(n, 1 / SAMPLE_RATE), 20.0)
-    spec *= {"white": 1.0, "pink": f ** -0.5, "brown": f ** -1.0}[color]
+    spec *= {"white": 1.0, "pink": f**-0.5, "brown": f**-1.0}[color]
     x = np.fft.irfft(spec, n)
     return x / rms(x)

@@ -30,8 +30,16 @@ def condition_dirs(out: Path, condition: str, songs: int) -> tuple[Path, Path]:
     return wav_dir, notes_dir
 
 
-def evaluate_set(ckpt: str, out: Path, *, songs: int, conditions=CONDITIONS, pitch_method: str | None = None,
-                 device: str = "auto", progress: bool = False) -> dict:
+def evaluate_set(
+    ckpt: str,
+    out: Path,
+    *,
+    songs: int,
+    conditions=CONDITIONS,
+    pitch_method: str | None = None,
+    device: str = "auto",
+    progress: bool = False,
+) -> dict:
     """Score a checkpoint and the baseline on songs ``0..songs-1`` of every condition.
 
     Returns ``{"checkpoint", "pitch_method", "songs", "rows": {system: {condition|"all":
@@ -62,25 +70,37 @@ def evaluate_set(ckpt: str, out: Path, *, songs: int, conditions=CONDITIONS, pit
             items.append((path, load_audio(path), read_notes(notes_dir / f"{name}.csv")))
         result = evaluate(model, info, iter(items), device=device, progress=progress)
         per_song["model"].update(result["per_song"])
-        base_rows, _ = evaluate_notes({p.stem: ref for p, _, ref in items},
-                                      {p.stem: baseline_notes(a) for p, a, _ in items})
+        base_rows, _ = evaluate_notes(
+            {p.stem: ref for p, _, ref in items}, {p.stem: baseline_notes(a) for p, a, _ in items}
+        )
         per_song["baseline"].update(base_rows)
         rows["model"][condition] = result["mean"]
         rows["baseline"][condition] = aggregate_note_metrics(list(base_rows.values()))
     for system in rows:
         rows[system]["all"] = aggregate_note_metrics(list(per_song[system].values()))
-    return {"checkpoint": str(info.path), "epoch": info.epoch, "pitch_method": info.pitch_method, "songs": songs,
-            "rows": rows, "per_song": per_song}
+    return {
+        "checkpoint": str(info.path),
+        "epoch": info.epoch,
+        "pitch_method": info.pitch_method,
+        "songs": songs,
+        "rows": rows,
+        "per_song": per_song,
+    }
 
 
 def format_markdown(results: dict) -> str:
     """A markdown table: one row per system and condition (then ``all``), F1 of COnPOff / COnP / COn."""
-    lines = [f"checkpoint `{results['checkpoint']}` (pitch: {results['pitch_method']}), "
-             f"{results['songs']} songs per condition",
-             "", "| system | condition | COnPOff | COnP | COn |", "|---|---|---|---|---|"]
+    lines = [
+        f"checkpoint `{results['checkpoint']}` (pitch: {results['pitch_method']}), "
+        f"{results['songs']} songs per condition",
+        "",
+        "| system | condition | COnPOff | COnP | COn |",
+        "|---|---|---|---|---|",
+    ]
     labels = {"model": "model", "baseline": "praat + pitch_to_notes"}
     for system, by_condition in results["rows"].items():
         for condition, m in by_condition.items():
-            lines.append(f"| {labels[system]} | {condition} | {m['COnPOff_f1']:.3f} | {m['COnP_f1']:.3f} "
-                         f"| {m['COn_f1']:.3f} |")
+            lines.append(
+                f"| {labels[system]} | {condition} | {m['COnPOff_f1']:.3f} | {m['COnP_f1']:.3f} | {m['COn_f1']:.3f} |"
+            )
     return "\n".join(lines) + "\n"

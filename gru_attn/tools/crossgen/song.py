@@ -20,8 +20,9 @@ def song_rng(seed: int, condition: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, CONDITIONS.index(condition), index])
 
 
-def render_song(condition: str, index: int, *, seed: int, seconds: float, soundfont: Path, workdir: Path,
-                calibration: dict) -> dict:
+def render_song(
+    condition: str, index: int, *, seed: int, seconds: float, soundfont: Path, workdir: Path, calibration: dict
+) -> dict:
     """Compose and render one song; returns ``{"audio", "notes", "meta", "stems", "score"}``.
 
     ``audio``: (seconds * 16000,) float64 mix at its final level (peak 0.3-0.9);
@@ -37,9 +38,16 @@ def render_song(condition: str, index: int, *, seed: int, seconds: float, soundf
     voice_midi(notes, program, mid)
     voice = render_midi(mid, soundfont, seconds)
     voice /= max(rms(voice), 1e-9)
-    meta = {"condition": condition, "index": index, "program": program, "voice": VOICE_PROGRAMS[program],
-            "key": key, "notes": len(notes), "melisma_glides": sum(1 for n in notes if n.glide and not n.dip_db),
-            "voiced_consonants": sum(1 for n in notes if n.dip_db)}
+    meta = {
+        "condition": condition,
+        "index": index,
+        "program": program,
+        "voice": VOICE_PROGRAMS[program],
+        "key": key,
+        "notes": len(notes),
+        "melisma_glides": sum(1 for n in notes if n.glide and not n.dip_db),
+        "voiced_consonants": sum(1 for n in notes if n.dip_db),
+    }
     stems = {"voice": voice}
     mix = voice
     if condition == "accompaniment":
@@ -55,7 +63,7 @@ def render_song(condition: str, index: int, *, seed: int, seconds: float, soundf
         import scipy.signal
 
         ir, room = room_impulse(rng)
-        wet = scipy.signal.fftconvolve(voice, ir)[:len(voice)]
+        wet = scipy.signal.fftconvolve(voice, ir)[: len(voice)]
         snr_db = float(rng.uniform(15.0, 30.0))
         color = str(rng.choice(["white", "pink", "brown"]))
         noise = colored_noise(rng, len(wet), color) * rms(wet) * 10 ** (-snr_db / 20)
@@ -64,8 +72,13 @@ def render_song(condition: str, index: int, *, seed: int, seconds: float, soundf
         mix = wet + noise
     gain = float(rng.uniform(0.3, 0.9)) / max(float(np.max(np.abs(mix))), 1e-9)
     meta["gain"] = gain
-    return {"audio": mix * gain, "notes": reference_labels(notes, calibration[program]), "meta": meta, "stems": stems,
-            "score": notes}
+    return {
+        "audio": mix * gain,
+        "notes": reference_labels(notes, calibration[program]),
+        "meta": meta,
+        "stems": stems,
+        "score": notes,
+    }
 
 
 def song_name(condition: str, index: int) -> str:
