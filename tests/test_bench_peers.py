@@ -91,6 +91,7 @@ def trained_ckpt(run_cli, tmp_path_factory) -> Path:
             "-m",
             "gru_attn.train",
             "experiment=fast_test",
+            "decode=peaks",
             "decode.onset_threshold=0.1",
             "decode.offset_threshold=0.1",
             f"hydra.run.dir={out}",

@@ -12,6 +12,7 @@ import torch
 
 from gru_attn.audio import load_audio
 from gru_attn.checkpoint import load_checkpoint, save_checkpoint
+from gru_attn.decode import DecodeParams
 from gru_attn.errors import InputError
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.inference import features_from_file, load_model, pitch_from_file, transcribe_audio
@@ -25,11 +26,11 @@ CLIP_SECONDS = 8.0
 
 @pytest.fixture(scope="module")
 def low_threshold_run(trained_run, tmp_path_factory):
-    """The session's trained run (tests/conftest.py) with onset/offset thresholds of 0.1 in its
-    checkpoint, so that this barely trained model finds notes (the checkpoint carries them to
-    transcribe). A folder holding ``checkpoints/best.pt``."""
+    """The session's trained run (tests/conftest.py) with the peak-picking decoder at onset/offset
+    thresholds of 0.1 in its checkpoint, so that this barely trained model finds notes (the
+    checkpoint carries its decoder to transcribe). A folder holding ``checkpoints/best.pt``."""
     state = load_checkpoint(trained_run / "checkpoints" / "best.pt")
-    state["decode"].update(onset_threshold=0.1, offset_threshold=0.1)
+    state["decode"] = DecodeParams(onset_threshold=0.1, offset_threshold=0.1).as_dict()
     out = tmp_path_factory.mktemp("low_threshold_run")
     save_checkpoint(state, out / "checkpoints" / "best.pt")
     return out
