@@ -84,7 +84,13 @@ def test_per_gpu_workers_share_one_study_stop_on_sigterm_and_resume(cache_dir, t
     env = sweep_env(cache_dir, **{FAKE_GPUS_ENV: "2"})
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: len(statuses(sweep_dir)) >= 2, timeout=300, what="both workers to start a trial")
+        # two trials in flight at once (not merely started: a fast trial may finish before the other starts)
+        in_flight = ("not started", "running")
+        wait_for(
+            lambda: sum(status in in_flight for status in statuses(sweep_dir).values()) >= 2,
+            timeout=300,
+            what="both workers to be in a trial",
+        )
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=120)
     finally:

@@ -150,17 +150,27 @@ def test_guide_command_runs_through_compat_script(run_train, tmp_path):
     assert cfg.data.batch_size == 4 and cfg.model.hidden_dim == 128
 
 
-def test_resume_matches_uninterrupted_run(run_train, trained_run, tmp_path):
+def test_resume_matches_uninterrupted_run(run_cli, trained_run, tmp_path):
     full = trained_run
     # the same run, interrupted after its first epoch (max_minutes is checked after every epoch;
-    # max_epochs stays, so the cosine schedule's length is the same in both)
-    run_train(
-        ["experiment=fast_test", "trainer.max_minutes=1e-6", "trainer.checkpoint_every=1", f"hydra.run.dir={tmp_path}"],
+    # max_epochs stays, so the cosine schedule's length is the same in both). Fresh processes,
+    # as the uninterrupted run was made: float results must not depend on what ran before.
+    run_cli(
+        [
+            "-m",
+            "gru_attn.train",
+            "experiment=fast_test",
+            "trainer.max_minutes=1e-6",
+            "trainer.checkpoint_every=1",
+            f"hydra.run.dir={tmp_path}",
+        ],
         check=True,
     )
     assert (tmp_path / "checkpoints/epoch_001.pt").is_file()
     assert not (tmp_path / "checkpoints/epoch_002.pt").exists()
-    run_train(["experiment=fast_test", "trainer.resume=auto", f"hydra.run.dir={tmp_path}"], check=True)
+    run_cli(
+        ["-m", "gru_attn.train", "experiment=fast_test", "trainer.resume=auto", f"hydra.run.dir={tmp_path}"], check=True
+    )
     a = torch.load(full / "checkpoints/final.pt", weights_only=True)
     b = torch.load(tmp_path / "checkpoints/final.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 2
