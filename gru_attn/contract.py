@@ -57,9 +57,6 @@ from scipy.special import expit
 from gru_attn.cfp import bin_to_hz
 from gru_attn.errors import InputError
 from gru_attn.labels import SDT6_NAMES
-from gru_attn.pitch import (
-    MODEL_METHOD as MODEL_METHOD,  # re-exported: the engine names it without importing the trackers
-)
 
 N_SDT_LOGITS = len(SDT6_NAMES)  # 6: the sdt6 logits every model produces first
 PITCH_INTERP_RADIUS = 2  # bins each side of the argmax in the model pitch's weighted average

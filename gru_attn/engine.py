@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gru_attn.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
-from gru_attn.contract import MODEL_METHOD, model_pitch_contours, split_logits
+from gru_attn.contract import model_pitch_contours, split_logits
 from gru_attn.decode import build_decoder, decoder_inputs
 from gru_attn.devices import autocast_dtype, resolve_device
 from gru_attn.errors import InputError
@@ -81,7 +81,7 @@ class TrainingSet:
 @dataclass
 class ValidationSet:
     """What validation needs: the songs, the note decoding and the pitch notes are decoded with
-    (None: true f0; ``"model"``: the pitch head; else a callable song -> (T,) Hz, see :func:`validate`)."""
+    (None: true f0; else a callable song -> (T,) Hz, or None for the model's pitch head; see :func:`validate`)."""
 
     songs: list
     decode: Any  # a note decoder (gru_attn.decode): called on a song's frame outputs
@@ -174,16 +174,14 @@ def validate(model, songs, loss_fn, decode_params, device, segment_frames: int |
     ``val/loss`` is against the targets the loss trains on (:func:`training_targets`); the
     frame scores against the song's own targets.
     ``pitch`` is what inference will decode note pitches with (:func:`gru_attn.tracked_pitch.validation_pitch`):
-    ``"model"`` (the model's pitch head), a callable ``song -> (T,) Hz`` (an audio
-    tracker), or None (the song's true f0). Returns ``val/loss`` (mean over frames),
+    None (the song's true f0) or a callable ``song -> (T,) Hz`` (an audio tracker) that
+    may return None for a song: decode with the model's own pitch head. Returns ``val/loss`` (mean over frames),
     per-pair frame accuracy, onset/offset frame F1, the mean over songs of the
     note-level COn / COnP / COnPOff scores decoded with that pitch, the same decoded
     with the true f0 as ``val/oracle_*``, and with a pitch head the frame pitch scores
     ``val/pitch_RPA``, ``val/pitch_RCA``, ``val/pitch_recall``, ``val/pitch_FA`` of the
     head against the true f0 (frames pooled over songs).
     """
-    if pitch == MODEL_METHOD and not getattr(model, "has_pitch_head", False):
-        raise InputError("pitch_method=model needs a model with a pitch head (model.pitch_head=true)")
     decoder = build_decoder(decode_params)
     frames = FrameMetricAccumulator()
     per_song, oracle, loss_sum, n_frames = [], [], 0.0, 0
@@ -198,12 +196,13 @@ def validate(model, songs, loss_fn, decode_params, device, segment_frames: int |
         )
         loss_sum += float(loss) * len(song.targets)
         n_frames += len(song.targets)
-        inputs = decoder_inputs(
-            logits, None if pitch == MODEL_METHOD else (pitch(song) if callable(pitch) else true_f0)
-        )
+        song_f0 = true_f0 if pitch is None else pitch(song)  # None: the model's pitch head
+        if song_f0 is None and not getattr(model, "has_pitch_head", False):
+            raise InputError("pitch_method=model needs a model with a pitch head (model.pitch_head=true)")
+        inputs = decoder_inputs(logits, song_f0)
         frames.update(inputs["probs"], song.targets)
         if split_logits(logits)[1] is not None:  # a pitch head
-            head_f0.append(model_pitch_contours(logits)[0] if pitch != MODEL_METHOD else inputs["pitch_hz"])
+            head_f0.append(model_pitch_contours(logits)[0] if song_f0 is not None else inputs["pitch_hz"])
             truth_f0.append(true_f0)
         per_song.append(note_metrics(song.notes, decoder(**inputs)))
         oracle.append(note_metrics(song.notes, decoder(**{**inputs, "pitch_hz": true_f0, "fallback_hz": None})))

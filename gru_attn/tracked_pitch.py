@@ -2,8 +2,9 @@
 
 :func:`validation_pitch` turns a checkpoint's ``inference.pitch_method`` and the folder of
 the corpus's audio (``Corpus.wav_dir`` of :mod:`gru_attn.corpus`) into what
-:func:`gru_attn.engine.validate` takes: ``"model"``, a :class:`TrackerPitch` (song -> (T,)
-Hz), or None (the corpus's true f0). The engine itself reads no audio.
+:func:`gru_attn.engine.validate` takes: a :class:`TrackerPitch` (song -> (T,) Hz), a
+:class:`HeadPitch` (song -> None: the model's pitch head), or None (the corpus's true f0).
+The engine itself reads no audio and knows no pitch method names.
 """
 
 from __future__ import annotations
@@ -50,9 +51,17 @@ class TrackerPitch:
         return np.pad(pitch[:n], (0, max(0, n - len(pitch))))
 
 
+class HeadPitch:
+    """Validation pitch of ``pitch_method=model``: ``pitch(song)`` -> None, i.e. decode with
+    the model's own pitch head (the engine checks that the model has one)."""
+
+    def __call__(self, song) -> None:
+        return None
+
+
 def validation_pitch(method: str | None, wav_dir=None):
-    """What validation decodes with for the checkpoint's pitch ``method``: ``"model"`` (the
-    model's pitch head), a :class:`TrackerPitch`, or None (the corpus's true f0: no method).
+    """What validation decodes with for the checkpoint's pitch ``method``: a :class:`HeadPitch`
+    (``"model"``: the model's pitch head), a :class:`TrackerPitch`, or None (the corpus's true f0: no method).
 
     ``wav_dir``: the corpus's ``<song>.wav`` folder (None: none known, so the tracker
     stands in with the corpus's own pitch files, logged); tracked contours are cached in
@@ -63,7 +72,7 @@ def validation_pitch(method: str | None, wav_dir=None):
     if method not in pitch_methods():
         raise InputError(f"inference.pitch_method={method!r}: expected one of {', '.join(pitch_methods())}")
     if method == MODEL_METHOD:
-        return MODEL_METHOD
+        return HeadPitch()
     if wav_dir is None:
         log.info(
             "validation pitch: no audio for the %s tracker (set data.wav_dir); decoding with the corpus's pitch files",

@@ -17,6 +17,13 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist (``-n auto`` in pyproject.toml) the workers share the cores: each worker,
+# and every process it starts, gets its share of torch/OpenMP threads instead of all of them
+# (two workers of two threads each on two cores run slower than one). Set before torch loads.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 VOCANO_FIXTURE = FIXTURES / "vocano_cfp"  # VOCANO reference outputs of probe.wav (README.md there)

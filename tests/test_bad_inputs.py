@@ -546,6 +546,7 @@ def test_a_sound_checkpoint_passes_the_checks_shipped_models_pass_too(assets):
         load_model(path)
 
 
+@pytest.mark.slow
 def test_schema_keys_exist_in_the_configs():
     """Every SCHEMA key is a setting of the shipped configs (a renamed key must not leave a dead rule)."""
     from omegaconf import OmegaConf

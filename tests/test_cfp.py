@@ -55,6 +55,7 @@ def test_melody_z_matches_vocano_fixture():
     _assert_close_relative(z, np.load(FIXTURE / "melody_Z.npy"), 1e-6, "melody Z")
 
 
+@pytest.mark.slow
 def test_reference_matches_vocano_fixture():
     """The reference (benchmarks/vocano_reference.py) computes VOCANO's features: it may judge ours."""
     ref = vocano_reference.features(load_audio(FIXTURE / "probe.wav"))

@@ -79,6 +79,7 @@ def sweep(tmp_path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_table_lists_every_run_sorted_and_writes_files(sweep, tmp_path, capsys):
     out = tmp_path / "out"
     rows = compare([sweep], out_dir=out)
@@ -109,6 +110,7 @@ def test_table_lists_every_run_sorted_and_writes_files(sweep, tmp_path, capsys):
     assert not (out / "optuna_history.png").exists()  # no study
 
 
+@pytest.mark.slow
 def test_two_sweeps_side_by_side(sweep, tmp_path):
     other = tmp_path / "more"
     make_run(other / "0", "completed", 128, 1, [0.9])
@@ -128,6 +130,7 @@ def test_missing_or_empty_sweep_dir_is_a_clear_error(tmp_path, capsys):
     assert "no run directories" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_study_plots_and_trial_states(tmp_path):
     root = tmp_path / "optuna"
     root.mkdir()

@@ -402,6 +402,7 @@ def test_load_synthetic_corpus(cache_dir):
         )
 
 
+@pytest.mark.slow
 def test_corpus_module_does_not_load_the_singer():
     """Loading feature corpora (``evaluate``, ``load_corpus``) never imports the synthesiser."""
     code = (

@@ -64,6 +64,7 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 def test_generation_is_deterministic_and_cached(tiny_set, tmp_path):
     out, manifest = tiny_set
     files = _files(out)

@@ -17,6 +17,7 @@ from gru_attn.decode import DecodeParams, build_decoder, decoder_choices, load_d
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.segments import SegmentDecoder
+from gru_attn.tracked_pitch import HeadPitch
 
 CONFIG = dict(
     n_channels=9,
@@ -126,12 +127,12 @@ def test_validation_decodes_with_the_configured_decoder():
             calls.append(sorted(kw))
             return super().__call__(probs, pitch_hz, **kw)
 
-    out = engine.validate(model, [song], Sdt6Loss(), Spy(), "cpu", pitch="model")
+    out = engine.validate(model, [song], Sdt6Loss(), Spy(), "cpu", pitch=HeadPitch())
     assert calls and calls[0] == ["fallback_hz", "pitch_dist", "pitch_voicing"]  # the head's outputs reach it
     assert 0.0 <= out["val/COnP_f1"] <= 1.0
     # a config (dict with _target_) works too; a note cost nothing can pay finds no note
     silent = engine.validate(
-        model, [song], Sdt6Loss(), {**SegmentDecoder(note_cost=1e6).as_dict()}, "cpu", pitch="model"
+        model, [song], Sdt6Loss(), {**SegmentDecoder(note_cost=1e6).as_dict()}, "cpu", pitch=HeadPitch()
     )
     assert silent["val/COn_f1"] == 0.0
 
@@ -142,6 +143,7 @@ def _tone(path: Path, seconds=2.0):
     sf.write(path, (0.3 * x).astype(np.float32), SAMPLE_RATE)
 
 
+@pytest.mark.slow
 def test_transcribe_and_evaluate_take_a_decoder_option(run_cli, tmp_path):
     ckpt = save_checkpoint(state(SegmentDecoder().as_dict()), tmp_path / "m.pt")
     _tone(tmp_path / "a.wav")
@@ -221,6 +223,7 @@ def _cache_song(folder: Path, name: str, cond: str, rng) -> None:
     np.savez(folder / f"{name}.npz", logits=logits, ref=notes.to_rows(), cond=np.array(cond))
 
 
+@pytest.mark.slow
 def test_decode_study_scores_a_cache(run_cli, tmp_path):
     rng = np.random.default_rng(0)
     for set_name, conds in (("dev", ("clean", "reverb")), ("val", ("val",))):
@@ -279,6 +282,7 @@ def test_training_records_the_chosen_decoder(run_cli, tmp_path, name, cls):
     assert ckpt["decode"] == dict(compose([f"decode={name}"]).decode)
 
 
+@pytest.mark.slow
 def test_decode_cache_stores_logits_notes_and_conditions(run_cli, tmp_path):
     ckpt = save_checkpoint(state(SegmentDecoder().as_dict()), tmp_path / "m.pt")
     dev = tmp_path / "dev"

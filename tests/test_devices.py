@@ -86,6 +86,7 @@ def _fit(tmp_path, amp, monkeypatch, native_bf16):
     return json.loads((tmp_path / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_bf16_training_on_cpu_learns_like_float32(tmp_path, monkeypatch):
     bf16 = _fit(tmp_path / "bf16", True, monkeypatch, native_bf16=True)
     fp32 = _fit(tmp_path / "fp32", False, monkeypatch, native_bf16=True)
@@ -101,6 +102,7 @@ def test_bf16_training_on_cpu_learns_like_float32(tmp_path, monkeypatch):
     assert _fit(tmp_path / "off", True, monkeypatch, native_bf16=False)["summary"]["precision"] == "float32"
 
 
+@pytest.mark.slow
 def test_frame_step_trains_on_every_other_frame(tmp_path, monkeypatch):
     seen = []
     forward = NoteSegmenter.forward

@@ -60,6 +60,7 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_csv_logger_rows_columns_and_resume(tmp_path):
     drive(CSVLogger(tmp_path), tmp_path)
     rows = read_csv(tmp_path / "metrics.csv")
@@ -136,6 +137,7 @@ def test_finish_closes_with_final_metrics_even_without_metrics_json(tmp_path):
     assert calls == [("hparams", {}, {}), ("close", "failed")]
 
 
+@pytest.mark.slow
 def test_tensorboard_logger_writes_scalars_image_and_hparams(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -165,6 +167,7 @@ def test_tensorboard_logger_writes_scalars_image_and_hparams(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_mlflow_logger_puts_a_sweep_in_one_store(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
@@ -219,6 +222,7 @@ def test_mlflow_logger_puts_a_sweep_in_one_store(tmp_path, monkeypatch):
     assert run.info.run_name == "run"
 
 
+@pytest.mark.slow
 def test_training_run_writes_metrics_csv_matching_metrics_json(trained_run):
     # the session's one fast_test training run (tests/conftest.py)
     history = json.loads((trained_run / "metrics.json").read_text())["history"]

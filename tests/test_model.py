@@ -179,6 +179,7 @@ def test_forward_windows_rejects_wrong_window():
         NoteSegmenter(**TINY).forward_windows(torch.zeros(2, 3, 24, 9))
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_one_batch():
     torch.manual_seed(0)
     model = NoteSegmenter(**dict(TINY, dropout=0.0))

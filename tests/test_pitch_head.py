@@ -22,7 +22,7 @@ from gru_attn.loss import Sdt6Loss, pitch_targets
 from gru_attn.metrics import frame_pitch_scores
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList
-from gru_attn.tracked_pitch import TrackerPitch
+from gru_attn.tracked_pitch import HeadPitch, TrackerPitch
 from gru_attn.windows import ChunkDataset
 
 CONFIG = dict(
@@ -181,9 +181,9 @@ def oracle_song(seed: int = 0):
 def test_validation_uses_the_inference_pitch():
     song = oracle_song()
     params = DecodeParams()
-    right = validate(OracleModel(), [song], Sdt6Loss(), params, "cpu", pitch="model")
+    right = validate(OracleModel(), [song], Sdt6Loss(), params, "cpu", pitch=HeadPitch())
     assert right["val/COnP_f1"] > 0.9 and right["val/oracle_COnP_f1"] > 0.9 and right["val/pitch_RPA"] > 0.9
-    wrong = validate(OracleModel(shift_bins=12.0), [song], Sdt6Loss(), params, "cpu", pitch="model")  # 3 semitones
+    wrong = validate(OracleModel(shift_bins=12.0), [song], Sdt6Loss(), params, "cpu", pitch=HeadPitch())  # 3 semitones
     assert wrong["val/oracle_COnP_f1"] > 0.9 and wrong["val/COnP_f1"] < 0.1 and wrong["val/pitch_RPA"] < 0.1
     assert wrong["val/COn_f1"] > 0.9 and wrong["val/pitch_RCA"] < 0.1
     octave = validate(OracleModel(), [song], Sdt6Loss(), params, "cpu", pitch=lambda s: 2 * s.pitch)  # a tracker

@@ -51,6 +51,7 @@ def _check_outputs(out, lengths):
     assert not leftovers, leftovers
 
 
+@pytest.mark.slow
 def test_folder_end_to_end_then_skip_then_force(run_cli, songs, tmp_path, capsys):
     folder, lengths = songs
     out = tmp_path / "generated"

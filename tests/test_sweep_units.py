@@ -160,6 +160,7 @@ def test_orphan_of_dead_local_process_is_failed_requeued_and_its_run_marked(stud
     assert trials.reap_orphans(grace_period=60) == []  # nothing else is orphaned
 
 
+@pytest.mark.slow
 def test_stale_optuna_heartbeat_fails_and_requeues_a_trial_of_another_host(tmp_path):
     storage = st.open_storage(f"sqlite:///{tmp_path}/hb.db", heartbeat_interval=1, grace_period=1)
     study = st.open_study(storage, "s", ["maximize"])
@@ -356,6 +357,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_plugins_are_found_through_the_installed_package_not_an_import_side_effect(tmp_path):
     # run outside the repository: only the installed package (hydra_plugins/ + entry points) can provide them
     proc = subprocess.run(

@@ -98,6 +98,7 @@ def test_files_match_render_song(corpus):
     assert all(0 <= c["reverb"] <= 0.5 for c in conditions) and info["accompaniment_share"] == 0.65
 
 
+@pytest.mark.slow
 def test_deterministic_bytes(corpus, tmp_path):
     """Same arguments, same bytes: again, and with the songs rendered by 2 worker processes."""
     for again in (generate_corpus(tmp_path / "again", **TINY), generate_corpus(tmp_path / "two", **TINY, workers=2)):
@@ -334,6 +335,7 @@ def test_ensure_corpus_once(tmp_path):
     assert corpus_name(**{**params, "reverb": [0.3]}) == corpus_name(**{**params, "reverb": 0.3})
 
 
+@pytest.mark.slow
 def test_ensure_corpus_concurrent(tmp_path):
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         paths = pool.map(_ensure, [str(tmp_path)] * 2)
@@ -342,6 +344,7 @@ def test_ensure_corpus_concurrent(tmp_path):
     assert folders == [Path(paths[0])] and (folders[0] / "corpus.json").is_file()
 
 
+@pytest.mark.slow
 def test_cli(capsys, tmp_path):
     out = tmp_path / "cli"
     cmd = [

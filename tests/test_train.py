@@ -112,6 +112,7 @@ def test_fast_test_run_leaves_every_artifact(trained_run):
     assert ckpt["model_config"]["pitch_head"] is True
 
 
+@pytest.mark.slow
 def test_default_model_trains_on_tiny_config(run_train, tmp_path):
     run_train(
         [
@@ -129,6 +130,7 @@ def test_default_model_trains_on_tiny_config(run_train, tmp_path):
     assert (state["model_config"]["hidden_dim"], state["model_config"]["num_layers"]) == (64, 2)
 
 
+@pytest.mark.slow
 def test_guide_command_runs_through_compat_script(run_train, tmp_path):
     run_train(
         [
@@ -150,6 +152,7 @@ def test_guide_command_runs_through_compat_script(run_train, tmp_path):
     assert cfg.data.batch_size == 4 and cfg.model.hidden_dim == 128
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted_run(run_cli, trained_run, tmp_path):
     full = trained_run
     # the same run, interrupted after its first epoch (max_minutes is checked after every epoch;
@@ -181,6 +184,7 @@ def test_resume_matches_uninterrupted_run(run_cli, trained_run, tmp_path):
         assert ha["train/loss"] == pytest.approx(hb["train/loss"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_with_a_longer_run_says_the_schedule_continues(run_train, tmp_path):
     run_train(["experiment=fast_test", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"], check=True)
     proc = run_train(
@@ -335,3 +339,12 @@ def test_engine_reads_no_audio_and_no_config():
         "omegaconf",
     }
     assert not imported & banned, imported & banned
+    # nor through the modules it imports: no tracker, corpus or config code is reachable from it
+    from test_layers import import_graph
+
+    graph, reached, todo = import_graph(), set(), ["gru_attn.engine"]
+    while todo:
+        for target in graph[todo.pop()] - reached:
+            reached.add(target)
+            todo.append(target)
+    assert not {m for m in reached if m in banned - {"gru_attn.audio"} or m.startswith("gru_attn.data")}, reached
