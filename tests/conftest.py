@@ -29,6 +29,25 @@ FIXTURES = REPO / "tests" / "fixtures"
 VOCANO_FIXTURE = FIXTURES / "vocano_cfp"  # VOCANO reference outputs of probe.wav (README.md there)
 
 
+# The files of the longest runs (a minute or more of sweeps and training each on 2 cores).
+LONGEST_FIRST = ("test_sweep_slurm.py", "test_sweep_parallel.py", "test_sweep_e2e.py", "test_learning.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order of the files: :data:`LONGEST_FIRST`, then by their number of slow tests (stable
+    otherwise). Under pytest-xdist the long runs start early and the many short tests fill
+    in at the end, instead of one worker finishing a sweep file alone."""
+    slow = {}
+    for item in items:
+        slow[item.path] = slow.get(item.path, 0) + (item.get_closest_marker("slow") is not None)
+
+    def rank(item):
+        name = item.path.name
+        return (LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST), -slow[item.path])
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     """One GRU_ATTN_CACHE for the whole session, so the tiny synthetic corpus is generated once."""
