@@ -81,7 +81,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import find_peaks
 from scipy.special import expit
 
 from gru_attn.contract import model_pitch_contours, split_logits
@@ -336,6 +335,8 @@ def _peaks(curve: np.ndarray, threshold: float, params: DecodeParams) -> np.ndar
     if params.smooth_frames > 1:
         window = np.hanning(params.smooth_frames + 2)[1:-1]
         curve = np.convolve(curve, window / window.sum(), mode="same")
+    from scipy.signal import find_peaks  # here, not at import: scipy.signal costs a second to load
+
     padded = np.r_[-np.inf, curve, -np.inf]  # lets a peak sit on the first or last frame
     peaks, _ = find_peaks(padded, height=threshold, distance=params.peak_distance_frames)
     return peaks - 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import warnings
 
-import mir_eval
 import numpy as np
 
 from gru_attn.labels import PAIR_NAMES
@@ -39,6 +38,8 @@ def note_metrics(ref: NoteList, est: NoteList) -> dict:
     if len(ref) == 0 or len(est) == 0:
         value = 1.0 if len(ref) == len(est) else 0.0
         return {key: value for key in NOTE_METRIC_KEYS}
+    import mir_eval  # here, not at import: mir_eval loads scipy.stats (a second) for its alignment metrics
+
     args = (ref.intervals, ref.hz, est.intervals, est.hz)
     out = {}
     with warnings.catch_warnings():  # mir_eval warns about e.g. very short notes; results stand

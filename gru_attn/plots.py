@@ -3,7 +3,8 @@
 
 Figures are matplotlib's object-oriented :class:`~matplotlib.figure.Figure`, drawn without
 pyplot: no global backend is chosen and no window can open, wherever this is imported.
-Every figure is written atomically (temp file + rename).
+Every figure is written atomically (temp file + rename). matplotlib is imported when the first
+figure is made, not with this module (a command that draws nothing does not pay for it).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from matplotlib.figure import Figure
-
 from gru_attn.files import atomic_path
 
 
-def new_figure(figsize: tuple[float, float]) -> Figure:
-    """An empty figure of ``figsize`` inches, outside pyplot (save it with :func:`save_figure`)."""
+def new_figure(figsize: tuple[float, float]):
+    """An empty :class:`matplotlib.figure.Figure` of ``figsize`` inches, outside pyplot (save it with :func:`save_figure`)."""
+    from matplotlib.figure import Figure
+
     return Figure(figsize=figsize)
 
 
