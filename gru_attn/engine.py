@@ -137,6 +137,7 @@ class RunState:
     bad_epochs: int = 0  # epochs since the best one
     wall_before: float = 0.0  # training seconds of earlier processes (resumed runs)
     started: float = field(default_factory=time.time)
+    curves_drawn: float = field(default_factory=time.time)  # when training_curves.png was last drawn
 
     def wall(self) -> float:
         """Training wall time so far, s (earlier processes included)."""
@@ -322,18 +323,18 @@ def fit(
                 break
     except Pruned as exc:
         save(parts, val, run, state, "final")
-        record(run, state, "pruned", str(exc))
+        record(run, state, "pruned", str(exc), log_curves=True)
         raise
     except TrainingFailed as exc:
-        record(run, state, "failed", str(exc))
+        record(run, state, "failed", str(exc), log_curves=True)
         raise
     except torch.cuda.OutOfMemoryError as exc:
         reason = f"out of memory: {str(exc).splitlines()[0]}"
-        record(run, state, "failed", reason)
+        record(run, state, "failed", reason, log_curves=True)
         raise TrainingFailed(reason) from None
     # the end of training, also when stopped early
     save(parts, val, run, state, "final")
-    return record(run, state, "completed")
+    return record(run, state, "completed", log_curves=True)
 
 
 def precision_name(amp_dtype: torch.dtype | None) -> str:
@@ -499,10 +500,12 @@ def end_epoch(
     )
     every = settings.checkpoint_every and epoch % settings.checkpoint_every == 0
     save(parts, val, run, state, "last", *(["best"] if improved else []), *([f"epoch_{epoch:03d}"] if every else []))
+    drawn = state.curves_drawn
     record(run, state, "running")
     if run.logger is not None:
         run.logger.log_epoch(epoch, metrics, metrics["lr"])
-        run.logger.log_figure("training_curves", Path(run.out_dir) / "training_curves.png")
+        if state.curves_drawn != drawn:  # redrawn this epoch
+            run.logger.log_figure("training_curves", Path(run.out_dir) / "training_curves.png")
 
 
 def should_stop(settings: TrainerSettings, state: RunState, metric: str) -> bool:
@@ -536,9 +539,14 @@ def save(parts: Parts, val: ValidationSet, run: RunSpec, state: RunState, *names
         save_checkpoint(saved, run.ckpt_dir / f"{name}.pt")
 
 
-def record(run: RunSpec, state: RunState, status: str, reason: str | None = None) -> dict:
+CURVES_EVERY_S = 60.0  # while running, training_curves.png is redrawn at most this often (s)
+
+
+def record(run: RunSpec, state: RunState, status: str, reason: str | None = None, log_curves: bool = False) -> dict:
     """Write ``metrics.json`` (summary with ``status``/``reason``, history) and ``training_curves.png``;
-    returns the summary."""
+    returns the summary. While ``status`` is ``"running"`` the figure is redrawn only when
+    :data:`CURVES_EVERY_S` have passed since the last drawing (each costs about a second on a
+    CPU); at the end it always is, and ``log_curves`` then also hands it to ``run.logger``."""
     history = state.history
     state.summary.update(
         status=status,
@@ -550,6 +558,10 @@ def record(run: RunSpec, state: RunState, status: str, reason: str | None = None
         final=dict(history[-1]) if history else {},
     )
     write_json(Path(run.out_dir) / "metrics.json", {"summary": state.summary, "history": history})
-    if history:
-        plot_training_curves(history, Path(run.out_dir) / "training_curves.png")
+    figure = Path(run.out_dir) / "training_curves.png"
+    if history and (status != "running" or time.time() - state.curves_drawn >= CURVES_EVERY_S):
+        plot_training_curves(history, figure)
+        state.curves_drawn = time.time()
+        if log_curves and run.logger is not None:
+            run.logger.log_figure("training_curves", figure)
     return state.summary

@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal
 
 from gru_attn.frames import SAMPLE_RATE
 
@@ -53,10 +52,14 @@ def rms(x: np.ndarray) -> float:
 @lru_cache(maxsize=None)
 def _band(low: float, high: float) -> np.ndarray:
     """Second-order Butterworth band-pass ``low``-``high`` Hz as SOS."""
+    from scipy import signal  # here, not at import: scipy.signal takes a second to load
+
     return signal.butter(2, (low, high), btype="bandpass", fs=SAMPLE_RATE, output="sos")
 
 
 def band_noise(rng: np.random.Generator, band: tuple, n: int) -> np.ndarray:
     """(n,) white noise filtered to ``band`` (Hz), scaled to unit RMS."""
+    from scipy import signal  # here, not at import: scipy.signal takes a second to load
+
     x = signal.sosfilt(_band(*band), rng.standard_normal(n))
     return x / max(rms(x), 1e-12)

@@ -12,7 +12,6 @@ microphone EQ and background noise); a faint noise floor and the peak level are 
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 from gru_attn.data.singer.control import MAX_PARTIAL_HZ, band_noise, rise, rms
 from gru_attn.data.singer.score import SCALES, Score
@@ -145,6 +144,8 @@ def _drums(rng: np.random.Generator, n: int, beat: float, meter: int) -> np.ndar
 
 def apply_reverb(rng: np.random.Generator, x: np.ndarray, amount: float) -> np.ndarray:
     """Room reverb of ``amount`` in (0, 1]: RT60 0.2 + 1.8 * amount s, reverberant/direct energy 2 * amount."""
+    from scipy import signal  # here, not at import: scipy.signal takes a second to load
+
     rt60 = 0.2 + 1.8 * amount
     length = int(min(1.2 * rt60, 3.0) * SAMPLE_RATE)
     t = np.arange(length) / SAMPLE_RATE
@@ -197,6 +198,8 @@ def apply_recording_chain(rng: np.random.Generator, x: np.ndarray) -> tuple[np.n
     colour the signal; white, pink or mains-hum (50/60 Hz and harmonics) noise is added
     at a signal-to-noise ratio of 20-50 dB (RMS over the song).
     """
+    from scipy import signal  # here, not at import: scipy.signal takes a second to load
+
     low_cut = rng.uniform(40.0, 150.0)
     presence = (rng.uniform(2000.0, 6000.0), rng.uniform(0.0, 6.0), rng.uniform(0.7, 1.5))
     peaks = [
