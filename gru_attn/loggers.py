@@ -9,7 +9,7 @@ and :func:`gru_attn.train.train`:
   ``lr`` the learning rate used in it;
 - ``log_hparams(params, final_metrics)``: once, at the end: flat ``{"group/key": value}``
   parameters and the run's final metrics (best value, last epoch's metrics);
-- ``log_figure(name, path)``: a PNG written by the run (the training curves, per epoch);
+- ``log_figure(name, path)``: a PNG written by the run (the training curves, whenever redrawn: at most once a minute, and at the end);
 - ``close(status)``: flush and finish; ``status`` is ``metrics.json``'s (completed,
   pruned, failed).
 
