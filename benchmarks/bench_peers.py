@@ -71,9 +71,9 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gru_attn.errors import InputError  # noqa: E402
+from gru_attn.errors import InputError, print_error  # noqa: E402
 from gru_attn.evaluate import CONDITIONS_FILE, condition_means, evaluate_notes, read_conditions  # noqa: E402
-from gru_attn.files import write_json, write_text  # noqa: E402
+from gru_attn.files import os_reason, write_json, write_text  # noqa: E402
 from gru_attn.notes import NoteList, hz_to_midi, read_notes, write_notes  # noqa: E402
 
 SYSTEMS = ("gru_attn", "swift-f0", "basic-pitch", "basic-pitch-1voice")
@@ -548,10 +548,10 @@ def main(argv=None) -> int:
             if args.markdown:
                 write_text(args.markdown, header + "\n\n" + format_table(rows, markdown=True))
         except InputError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print_error(exc)
             return 2
         except OSError as exc:
-            print(f"error: {exc.filename or args.markdown}: {exc.strerror or exc}", file=sys.stderr)
+            print_error(f"{exc.filename or args.markdown}: {os_reason(exc)}")
             return 2
         print(header)
         print(format_table(rows), end="")
@@ -594,10 +594,10 @@ def main(argv=None) -> int:
         if args.markdown:
             write_text(args.markdown, header + "\n\n" + table_md)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     except OSError as exc:
-        print(f"error: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
+        print_error(f"{exc.filename or out}: {os_reason(exc)}")
         return 2
     print(header)
     print(format_table(results["rows"]), end="")

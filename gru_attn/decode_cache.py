@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gru_attn.errors import InputError
+from gru_attn.errors import InputError, print_error
 from gru_attn.files import atomic_path, write_json
 
 CONDITION_COLUMN = "cond"
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
         )
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     sets = ", ".join(f"{k} ({v['songs']} songs)" for k, v in record["sets"].items())
     print(f"cached {sets} in {args.out}")

@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 
 from gru_attn.config import CONF_DIR
 from gru_attn.decode import build_decoder, decoder_inputs
-from gru_attn.errors import InputError
+from gru_attn.errors import InputError, print_error
 from gru_attn.files import write_json
 from gru_attn.frames import HOP_SECONDS
 from gru_attn.metrics import aggregate_note_metrics, note_metrics
@@ -146,7 +146,7 @@ def main(cfg: DictConfig) -> float:
             out_dir = Path(cfg.paths.output_dir)
             write_json(out_dir / "metrics.json", {"summary": {"status": "failed", "reason": str(exc)}, "history": []})
             return 0.0
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         sys.exit(2)
 
 

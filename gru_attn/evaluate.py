@@ -66,7 +66,15 @@ from gru_attn.devices import resolve_device
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.files import check_out_folder, os_reason, write_json, write_text
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
-from gru_attn.inference import ModelInfo, Transcription, load_model, transcribe_audio, with_decoder, with_pitch_method
+from gru_attn.inference import (
+    ModelInfo,
+    Transcription,
+    add_inference_options,
+    load_model,
+    transcribe_audio,
+    with_decoder,
+    with_pitch_method,
+)
 from gru_attn.labels import notes_to_targets
 from gru_attn.metrics import (
     NOTE_METRIC_KEYS,
@@ -76,7 +84,7 @@ from gru_attn.metrics import (
     note_metrics,
 )
 from gru_attn.notes import NOTE_EXTENSIONS, NoteList, read_notes, write_notes
-from gru_attn.pitch import MODEL_METHOD, pitch_methods
+from gru_attn.pitch import MODEL_METHOD
 
 FRAME_KEYS = (
     "voiced_acc",
@@ -492,26 +500,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", default="eval", help="output folder for metrics.json / metrics.csv (default: eval)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument(
-        "--pitch-method",
-        choices=pitch_methods(),
-        default=None,
-        help="where note pitches come from (default: the checkpoint's); 'model' = the network's "
-        "pitch head, otherwise a tracker on the audio (corpus/feature inputs use their pitch files)",
-    )
-    parser.add_argument(
-        "--decode",
-        default=None,
-        metavar="NAME|YAML",
-        help="note decoder: a name of conf/decode (segments, peaks) or a YAML file with _target_ "
-        "(default: the checkpoint's)",
-    )
-    parser.add_argument(
-        "--segment-frames",
-        type=int,
-        default=None,
-        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)",
-    )
+    add_inference_options(parser, pitch_help=" (corpus and feature inputs use their pitch files)")
     parser.add_argument("--save-notes", action="store_true", help="also write <out>/notes/<song>.csv")
     return parser.parse_args(argv)
 

@@ -167,6 +167,32 @@ def check_pitch_method(model, method: str, path) -> None:
         )
 
 
+def add_inference_options(parser, pitch_help: str = "") -> None:
+    """Add the options every command that runs a checkpoint takes (``transcribe``, ``evaluate``):
+    ``--pitch-method``, ``--decode`` and ``--segment-frames``, each defaulting to the checkpoint's
+    setting (None). ``pitch_help`` is appended to ``--pitch-method``'s help."""
+    parser.add_argument(
+        "--pitch-method",
+        choices=pitch_methods(),
+        default=None,
+        help="where note pitches come from (default: the checkpoint's): model (the network's "
+        f"pitch head) or a tracker of conf/pitch: {', '.join(tracker_names())}{pitch_help}",
+    )
+    parser.add_argument(
+        "--decode",
+        default=None,
+        metavar="NAME|YAML",
+        help="note decoder: a name of conf/decode (segments, peaks) or a YAML file with _target_ "
+        "(default: the checkpoint's)",
+    )
+    parser.add_argument(
+        "--segment-frames",
+        type=int,
+        default=None,
+        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)",
+    )
+
+
 def with_decoder(info: ModelInfo, option: str | None) -> ModelInfo:
     """``info`` with its decoder replaced by ``option`` (a ``conf/decode`` name or YAML file; None: unchanged)."""
     return info if option is None else replace(info, decode=load_decoder(option))

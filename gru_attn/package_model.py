@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from gru_attn.checkpoint import PACKAGED_MODEL, load_checkpoint, save_checkpoint
-from gru_attn.errors import InputError
+from gru_attn.errors import InputError, print_error
 from gru_attn.evaluate import audio_songs, condition_means, evaluate, read_conditions
 from gru_attn.inference import load_model, with_decoder
 
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         save_checkpoint(state, out)
         load_model(out)  # the shipped file passes the checks every checkpoint passes
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     print(model_card(scores), end="")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")

@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from gru_attn.audio import load_audio
 from gru_attn.cfp import cfp_features
 from gru_attn.data.singer import MIDI_HIGH, MIDI_LOW, SINGER_VERSION, SPLITS, Song, render_song, song_length, song_name
-from gru_attn.errors import ArgumentParser, InputError
+from gru_attn.errors import ArgumentParser, InputError, print_error
 from gru_attn.files import atomic_path, write_json
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.notes import write_notes
@@ -424,7 +424,7 @@ def main(argv=None) -> int:
             args.recording_chain,
         )
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     info = json.loads((out / "corpus.json").read_text())
     parts = [

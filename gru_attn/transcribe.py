@@ -57,6 +57,7 @@ from gru_attn.frames import time_to_frame
 from gru_attn.inference import (
     ModelInfo,
     Transcription,
+    add_inference_options,
     features_from_file,
     load_model,
     pitch_from_file,
@@ -65,7 +66,6 @@ from gru_attn.inference import (
     with_pitch_method,
 )
 from gru_attn.notes import MIDI_TEMPO, MIDI_TEMPO_RANGE, NoteList, write_notes
-from gru_attn.pitch import pitch_methods, tracker_names
 from gru_attn.plots import plot_transcription
 from gru_attn.sonify import render_notes, write_wav
 
@@ -218,26 +218,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plot", action="store_true", help="also write <name>.png (piano roll + probabilities)")
     parser.add_argument("--feat", help="VOCANO-layout features <name>_feat.npy to use instead of computing them")
     parser.add_argument("--pitch", help="pitch contour <name>_pitch.npy (Hz) to use instead of tracking it")
-    parser.add_argument(
-        "--pitch-method",
-        choices=pitch_methods(),
-        default=None,
-        help="where note pitches come from (default: the checkpoint's): model (the network's "
-        f"pitch head) or a tracker of conf/pitch: {', '.join(tracker_names())}",
-    )
-    parser.add_argument(
-        "--decode",
-        default=None,
-        metavar="NAME|YAML",
-        help="note decoder: a name of conf/decode (segments, peaks) or a YAML file with _target_ "
-        "(default: the checkpoint's)",
-    )
-    parser.add_argument(
-        "--segment-frames",
-        type=int,
-        default=None,
-        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)",
-    )
+    add_inference_options(parser)
     return parser.parse_args(argv)
 
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from gru_attn.errors import ArgumentParser, InputError
-from gru_attn.files import write_json, write_text
+from gru_attn.errors import ArgumentParser, InputError, print_error
+from gru_attn.files import os_reason, write_json, write_text
 from gru_attn.pitch import tracker_names
 from gru_attn.tools.crossgen.cache import generate
 from gru_attn.tools.crossgen.render import DEFAULT_SOUNDFONT
@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         write_text(report / f"{stem}.md", table)
         write_json(report / f"{stem}.json", results)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     except OSError as exc:
-        print(f"error: {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
+        print_error(f"{exc.filename or out}: {os_reason(exc)}")
         return 2
     print(table, end="")
     print(f"wrote {report / (stem + '.md')} and {report / (stem + '.json')}")
