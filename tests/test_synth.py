@@ -297,6 +297,23 @@ def test_reverb_range_draws_one_room_per_song():
     assert np.abs(a.pcm[tail].astype(float)).mean() > np.abs(dry.pcm[tail].astype(float)).mean()
 
 
+def test_room_wetness_is_drawn_apart_from_its_length():
+    """At one amount (one RT60) rooms differ in reverberant/direct energy by WETNESS_DB."""
+    from gru_attn.data.singer.mix import WETNESS_DB, apply_reverb
+
+    impulse = np.zeros(16000 * 3)
+    impulse[0] = 1.0
+    amount = 0.25
+    wet_db = []
+    for seed in range(40):
+        response = apply_reverb(np.random.default_rng(seed), impulse, amount)
+        wet_db.append(10 * np.log10(np.sum(response[1:] ** 2) / (2 * amount * response[0] ** 2)))
+    wet_db = np.array(wet_db)
+    lo, hi = WETNESS_DB
+    assert lo - 0.5 <= wet_db.min() and wet_db.max() <= hi + 0.5  # the tail's energy is set exactly
+    assert wet_db.max() - wet_db.min() > 0.6 * (hi - lo)  # and spread over the range
+
+
 def test_bad_parameters(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")

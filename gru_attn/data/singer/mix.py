@@ -4,7 +4,8 @@
 strings or pad with attack/decay/sustain/release envelopes, a bass line, drums) at a
 vocal-to-accompaniment RMS ratio; room reverb (amount r in [0, 1]: an exponentially
 decaying, darkened noise tail with early reflections, RT60 = 0.2 + 1.8 r s,
-reverberant-to-direct energy ratio 2 r); a recording chain (:func:`apply_recording_chain`:
+reverberant-to-direct energy ratio 2 r times a wetness factor of -3..+5 dB drawn per room,
+so the direct-to-reverberant ratio spans about +13 dB to -5 dB); a recording chain (:func:`apply_recording_chain`:
 microphone EQ and background noise); a faint noise floor and the peak level are set in
 :func:`gru_attn.data.singer.song.render_song`.
 """
@@ -18,6 +19,7 @@ from gru_attn.data.singer.score import SCALES, Score
 from gru_attn.frames import SAMPLE_RATE
 from gru_attn.notes import midi_to_hz
 
+WETNESS_DB = (-3.0, 5.0)  # per-room factor on the reverberant/direct energy, dB (the mic's distance)
 _CHORD_STYLES = ("piano", "guitar", "strings", "pad")
 # Tone models: harmonic roll-off exponent, attack (s), release (s), decay time of harmonic 1 (s; inf =
 # sustained) and how fast upper harmonics decay faster, inharmonicity, most harmonics.
@@ -143,10 +145,13 @@ def _drums(rng: np.random.Generator, n: int, beat: float, meter: int) -> np.ndar
 
 
 def apply_reverb(rng: np.random.Generator, x: np.ndarray, amount: float) -> np.ndarray:
-    """Room reverb of ``amount`` in (0, 1]: RT60 0.2 + 1.8 * amount s, reverberant/direct energy 2 * amount."""
+    """Room reverb of ``amount`` in (0, 1]: RT60 0.2 + 1.8 * amount s; reverberant/direct
+    energy 2 * amount times a factor of ``WETNESS_DB`` dB drawn per room (how far the
+    microphone stands: a small room can sound wet and a large one dry)."""
     from scipy import signal  # here, not at import: scipy.signal takes a second to load
 
     rt60 = 0.2 + 1.8 * amount
+    wetness = 10 ** (rng.uniform(*WETNESS_DB) / 10)
     length = int(min(1.2 * rt60, 3.0) * SAMPLE_RATE)
     t = np.arange(length) / SAMPLE_RATE
     tail = rng.standard_normal(length) * np.exp(-6.91 * t / rt60)
@@ -155,7 +160,7 @@ def apply_reverb(rng: np.random.Generator, x: np.ndarray, amount: float) -> np.n
     tail[: int(rng.uniform(0.005, 0.02) * SAMPLE_RATE)] = 0.0  # pre-delay
     taps = (rng.uniform(0.003, 0.03, 6) * SAMPLE_RATE).astype(int)
     tail[taps] += rng.uniform(0.1, 0.4, 6) * rng.choice([-1.0, 1.0], 6)  # early reflections
-    tail *= np.sqrt(2 * amount / np.sum(tail**2))
+    tail *= np.sqrt(2 * amount * wetness / np.sum(tail**2))
     tail[0] += 1.0  # the direct sound
     return signal.fftconvolve(x, tail)[: len(x)]
 

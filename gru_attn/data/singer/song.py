@@ -24,7 +24,7 @@ from gru_attn.errors import InputError
 from gru_attn.frames import HOP, SAMPLE_RATE, num_frames
 from gru_attn.notes import NoteList
 
-SINGER_VERSION = 2  # bump whenever the rendered audio or labels change
+SINGER_VERSION = 3  # bump whenever the rendered audio or labels change
 SPLITS = ("train", "val", "test")
 VOICED_SHAPE = 0.1  # voicing-envelope level from which a frame counts as voiced
 
