@@ -36,9 +36,10 @@ frames and transitions; the path with the smallest total wins):
     :func:`gru_attn.level.level_db`, and ``repeat_level_weight > 0``; 0 otherwise): legato
     re-attacks of a repeated note dip the audio level by 6 dB or more within 60 ms in dry
     and accompanied audio, where the network's onset peak is weak and the voicing does not
-    dip (experiments/reattack_dips). The dip ``ldip(t) = clip(min(max L[t-k:t],
-    max L[t+1:t+k+1]) - L[t], 0, level_dip_db) / level_dip_db`` in [0, 1] (``L`` the
-    level, ``k = level_frames``; frames beyond the ends do not count) and
+    dip (experiments/reattack_dips). The dip ``ldip(t) = clip((min(max L[t-k:t],
+    max L[t+1:t+k+1]) - L[t] - level_min_db) / (level_dip_db - level_min_db), 0, 1)``
+    (``L`` the level in dB, ``k = level_frames``; frames beyond the ends do not count;
+    dips shallower than ``level_min_db``, common inside notes in reverberation, count 0) and
     ``level(t) = repeat_level_weight * ((1 - level_gate) * [ldip(t) - dip(t)]+ + level_gate *
     on*(t) * [max ldip over t +- dip_frames - dip(t)]+)`` (``[x]+ = max(x, 0)``): only the
     part of the level dip that the voicing dip does not already show counts, so where the
@@ -103,6 +104,7 @@ class SegmentDecoder:
     dip_frames: int = 2
     repeat_level_weight: float = 0.0
     level_dip_db: float = 6.0
+    level_min_db: float = 0.0
     level_frames: int = 5
     level_gate: float = 1.0
     end_cost: float = 0.0
@@ -140,6 +142,12 @@ class SegmentDecoder:
         value = self.level_dip_db
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < np.inf:
             raise InputError(f"decode.level_dip_db must be a number of dB > 0, got {value!r}")
+        value = self.level_min_db
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < self.level_dip_db:
+            raise InputError(
+                f"decode.level_min_db must be a number of dB >= 0 and < level_dip_db ({self.level_dip_db}), "
+                f"got {value!r}"
+            )
         if self.pitch_source not in ("distribution", "contour"):
             raise InputError(f"decode.pitch_source must be distribution or contour, got {self.pitch_source!r}")
         for name, least in (("dip_frames", 0), ("level_frames", 1), ("min_note_frames", 1)):
@@ -203,7 +211,7 @@ class SegmentDecoder:
         level = np.asarray(level_db, dtype=np.float64)
         if level.shape != (n,):
             raise ValueError(f"SegmentDecoder: expected level_db (T,) = ({n},), got {level.shape}")
-        ldip = level_dips(level, self.level_frames, self.level_dip_db)
+        ldip = level_dips(level, self.level_frames, self.level_dip_db, self.level_min_db)
         near = maximum_filter1d(ldip, 2 * self.dip_frames + 1, mode="nearest")
         # only the part of the level dip the voicing dip does not already show
         return (1.0 - self.level_gate) * np.maximum(ldip - dip, 0.0) + self.level_gate * peak * np.maximum(
@@ -251,10 +259,11 @@ class SegmentDecoder:
         return NoteList(frame_to_time(starts), frame_to_time(ends), pitch)
 
 
-def level_dips(level: np.ndarray, frames: int, full_db: float) -> np.ndarray:
-    """(T,) level dip in [0, 1] of a (T,) dB level curve: how far frame t lies below the
-    lower of the maxima over the ``frames`` frames before and after it, in units of
-    ``full_db`` (clipped; 0 where a side has no frame; NaN levels count as no dip)."""
+def level_dips(level: np.ndarray, frames: int, full_db: float, min_db: float = 0.0) -> np.ndarray:
+    """(T,) level dip in [0, 1] of a (T,) dB level curve: ``depth`` = how far frame t lies
+    below the lower of the maxima over the ``frames`` frames before and after it (0 where
+    a side has no frame; NaN levels count as no dip), mapped linearly from ``min_db`` (0)
+    to ``full_db`` (1) and clipped."""
     level = np.nan_to_num(np.asarray(level, dtype=np.float64), nan=np.inf, posinf=np.inf, neginf=-np.inf)
     n = len(level)
     padded = np.concatenate([np.full(frames, -np.inf), level, np.full(frames, -np.inf)])
@@ -262,7 +271,8 @@ def level_dips(level: np.ndarray, frames: int, full_db: float) -> np.ndarray:
     before, after = side_max[:n], side_max[frames + 1 : frames + 1 + n]
     with np.errstate(invalid="ignore"):
         depth = np.minimum(before, after) - level
-    return np.clip(np.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0), 0.0, full_db) / full_db
+    depth = np.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip((depth - min_db) / (full_db - min_db), 0.0, 1.0)
 
 
 def _viterbi(rest_emit, note_emit, start, change, repeat, end) -> tuple[np.ndarray, np.ndarray]:

@@ -164,6 +164,8 @@ def test_empty_and_silent_input_give_no_notes():
         ("repeat_level_weight", -1.0),
         ("level_dip_db", 0.0),
         ("level_dip_db", float("inf")),
+        ("level_min_db", -1.0),
+        ("level_min_db", 6.0),
         ("level_frames", 0),
         ("level_gate", 1.5),
         ("level_gate", True),
@@ -236,6 +238,9 @@ def test_level_dips_measure_depth_against_the_lower_side():
     assert dips[0] == 0.0 and dips[-1] == 0.0  # no frame on one side: no dip
     assert (dips[[1, 2, 3, 5, 6, 9]] == 0.0).all()
     assert level_dips(np.zeros(0), 3, 6.0).shape == (0,)
+    shallow = level_dips(level, 3, 6.0, min_db=4.0)  # dips up to 4 dB count nothing, 6 dB fully
+    assert shallow[4] == 1.0 and shallow[7] == 0.0 and shallow[10] == 0.0
+    assert level_dips(np.array([0.0, -5, 0]), 1, 6.0, min_db=4.0)[1] == pytest.approx(0.5)
 
 
 def test_peaks_decoder_accepts_and_ignores_the_level():
