@@ -40,13 +40,16 @@ frames and transitions; the path with the smallest total wins):
     max L[t+1:t+k+1]) - L[t] - level_min_db) / (level_dip_db - level_min_db), 0, 1)``
     (``L`` the level in dB, ``k = level_frames``; frames beyond the ends do not count;
     dips shallower than ``level_min_db``, common inside notes in reverberation, count 0) and
-    ``level(t) = repeat_level_weight * ((1 - level_gate) * [ldip(t) - dip(t)]+ + level_gate *
-    on*(t) * [max ldip over t +- dip_frames - dip(t)]+)`` (``[x]+ = max(x, 0)``): only the
-    part of the level dip that the voicing dip does not already show counts, so where the
-    voicing drops (a rest, a consonant) the term adds nothing and the path keeps going
-    through ``rest``. With ``level_gate = 1`` a dip splits only at an onset peak, in
-    proportion to it (in reverberation the level dips inside notes too); with 0 a dip
-    alone can pay for the split;
+    ``level(t) = repeat_level_weight * ((1 - level_gate) * ldip(t) + level_gate * on*(t) *
+    max ldip over t +- dip_frames) * (1 - dip(t))``: the factor ``1 - dip`` keeps the term
+    where the voicing does not dip (a legato re-attack) and drops it where it does (a rest
+    or a consonant, which the path already crosses through ``rest``; a large discount
+    there would pull notes across rests). With ``level_gate = 1`` a dip counts only at an
+    onset peak, in proportion to it; with 0 a dip alone can pay for the split. In
+    reverberation dips fill in at re-attacks and shallow dips appear inside notes:
+    ``level_min_db`` ignores those. The class defaults switch the term off
+    (``repeat_level_weight = 0``, as in checkpoints written before it existed); the shape
+    defaults are the tuned ones of ``conf/decode/segments.yaml`` (experiments/reattack_dips);
   * ``note -> rest``: ``end_cost - offset_weight * off(t)`` (offsets are trusted weakly);
   * staying costs nothing.
 
@@ -102,11 +105,11 @@ class SegmentDecoder:
     repeat_onset_weight: float = 2.0
     repeat_dip_weight: float = 6.0
     dip_frames: int = 2
-    repeat_level_weight: float = 0.0
-    level_dip_db: float = 6.0
-    level_min_db: float = 0.0
-    level_frames: int = 5
-    level_gate: float = 1.0
+    repeat_level_weight: float = 0.0  # 0: no level-dip term (conf/decode/segments.yaml turns it on)
+    level_dip_db: float = 14.5
+    level_min_db: float = 7.5
+    level_frames: int = 2
+    level_gate: float = 0.0
     end_cost: float = 0.0
     offset_weight: float = 0.5
     min_note_frames: int = 3
@@ -213,10 +216,8 @@ class SegmentDecoder:
             raise ValueError(f"SegmentDecoder: expected level_db (T,) = ({n},), got {level.shape}")
         ldip = level_dips(level, self.level_frames, self.level_dip_db, self.level_min_db)
         near = maximum_filter1d(ldip, 2 * self.dip_frames + 1, mode="nearest")
-        # only the part of the level dip the voicing dip does not already show
-        return (1.0 - self.level_gate) * np.maximum(ldip - dip, 0.0) + self.level_gate * peak * np.maximum(
-            near - dip, 0.0
-        )
+        # only where the voicing does not already dip
+        return ((1.0 - self.level_gate) * ldip + self.level_gate * peak * near) * (1.0 - dip)
 
     def _pitch_cost(self, fallback: np.ndarray, states: np.ndarray, pitch_dist) -> np.ndarray:
         """(T, P) pitch cost of each semitone state per frame (nats before ``pitch_weight``)."""

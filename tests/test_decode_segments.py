@@ -165,7 +165,7 @@ def test_empty_and_silent_input_give_no_notes():
         ("level_dip_db", 0.0),
         ("level_dip_db", float("inf")),
         ("level_min_db", -1.0),
-        ("level_min_db", 6.0),
+        ("level_min_db", 20.0),  # not below level_dip_db (14.5)
         ("level_frames", 0),
         ("level_gate", 1.5),
         ("level_gate", True),
@@ -195,7 +195,9 @@ def with_dip(level, f, depth_db):
     return level
 
 
-LEVEL = dataclasses.replace(DECODER, repeat_level_weight=16.0, level_dip_db=6.0, level_frames=5, level_gate=1.0)
+LEVEL = dataclasses.replace(
+    DECODER, repeat_level_weight=16.0, level_min_db=0.0, level_dip_db=6.0, level_frames=5, level_gate=1.0
+)
 
 
 def test_a_level_dip_splits_a_legato_repeat_with_a_weak_onset_peak():
@@ -219,6 +221,20 @@ def test_a_level_dip_without_an_onset_peak_splits_only_when_the_gate_is_open():
     ungated = dataclasses.replace(LEVEL, level_gate=0.0)
     assert_notes(ungated(probs, hz, level_db=dipped), LEGATO)
     assert len(ungated(probs, hz, level_db=level)) == 1
+
+
+def test_a_level_dip_at_a_rest_leaves_the_notes_alone():
+    """Where the voicing dips (a rest between repeated notes) the term is scaled down by it: a
+    large weight does not pull the notes across the rest."""
+    rows = [[0.2, 0.8, 65], [0.9, 1.4, 65]]
+    probs, hz = curves(rows, 90, onset=0.4)
+    level = np.full(90, -100.0)
+    for a, b, _ in rows:
+        level[frame(a) : frame(b)] = -20.0
+    # min_note_frames=1: restarts inside the rest would show as short notes
+    strong = dataclasses.replace(LEVEL, repeat_level_weight=60.0, level_gate=0.0, min_note_frames=1)
+    assert_notes(DECODER(probs, hz), rows)
+    assert_notes(strong(probs, hz, level_db=level), rows)
 
 
 def test_level_must_match_the_frames():
