@@ -7,14 +7,18 @@ the ``gru_attn`` package, every other key is a constructor argument (bad values 
 :class:`InputError` naming the option). An instance is called on one song's frame
 outputs (20 ms frames, ``T`` of them)::
 
-    decoder(probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None) -> NoteList
+    decoder(probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None, level_db=None) -> NoteList
 
 - ``probs`` (T, 3): positive-class probabilities voiced / onset / offset;
 - ``pitch_hz`` (T,): the note-pitch contour in Hz, 0 = unvoiced;
 - ``fallback_hz`` (T,) Hz or None: the pitch head's f0 on every frame;
 - ``pitch_dist`` (T, n_bins) or None: the pitch head's distribution over its bins
   (rows sum to 1, bin ``i`` at ``80 * 2 ** (i / 48)`` Hz), and ``pitch_voicing`` (T,)
-  its voicing probability - both only when the model has a pitch head.
+  its voicing probability - both only when the model has a pitch head;
+- ``level_db`` (T,) or None: the audio level in dB on the frame grid
+  (:func:`gru_attn.level.level_db`), given by callers that have the audio. Callers pass
+  it only to decoders whose ``__call__`` takes it (:func:`with_level`), so a decoder
+  written before it existed still works; ``decode=peaks`` ignores it.
 
 ``decoder.as_dict()`` returns its config, ``_target_`` included, which checkpoints
 store; :func:`build_decoder` rebuilds it (an old checkpoint's plain settings dict,
@@ -76,6 +80,7 @@ ideal 0/1 curves decode to the labelled notes up to half a hop (10 ms).
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -141,8 +146,10 @@ class DecodeParams:
         """Plain dict of the settings with ``_target_`` (for checkpoints and logs)."""
         return {"_target_": PEAKS_TARGET, **asdict(self)}
 
-    def __call__(self, probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None) -> NoteList:
-        """Decode one song (see the module docstring); the pitch distribution is not used."""
+    def __call__(
+        self, probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None, level_db=None
+    ) -> NoteList:
+        """Decode one song (see the module docstring); the pitch distribution and level are not used."""
         return decode_notes(probs, pitch_hz, self, fallback_hz=fallback_hz)
 
 
@@ -242,6 +249,20 @@ def decoder_inputs(logits, pitch_hz=None) -> dict:
     elif "pitch_hz" not in out:
         raise ValueError("decoder_inputs: logits without a pitch head need a pitch contour")
     return out
+
+
+def with_level(decoder, inputs: dict, level_db) -> dict:
+    """``inputs`` (decoder keyword arguments) plus ``level_db`` when it is not None and
+    ``decoder`` takes it (a ``level_db`` parameter or ``**kwargs``)."""
+    if level_db is None:
+        return inputs
+    try:
+        params = inspect.signature(decoder).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: do not risk an unexpected keyword
+        return inputs
+    if any(p.name == "level_db" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return {**inputs, "level_db": level_db}
+    return inputs
 
 
 def probs_from_logits(logits):

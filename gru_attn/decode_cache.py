@@ -6,7 +6,10 @@
 Each set becomes ``DIR/<set>/<song>.npz`` holding ``logits`` (T, n_outputs) float32
 (the model's raw outputs, :func:`gru_attn.model.predict_song`), ``ref`` (N, 3) reference
 notes (onset s, offset s, MIDI), ``cond`` (the song's condition) and, when the
-checkpoint's pitch method is an audio tracker, ``pitch`` (T,) Hz. ``DIR/cache.json``
+checkpoint's pitch method is an audio tracker, ``pitch`` (T,) Hz; songs read from audio
+(``--crossgen``, ``--devset``) also hold ``level`` (T,) float32 dB
+(:func:`gru_attn.level.level_db`, the segment decoder's level-dip cue; the ``--val``
+split, read as features, has none). ``DIR/cache.json``
 records the checkpoint and the sets. :mod:`gru_attn.decode_study` then decodes and
 scores these with any decoder, with no model run.
 
@@ -32,11 +35,12 @@ import numpy as np
 
 from gru_attn.errors import InputError, print_error
 from gru_attn.files import atomic_path, write_json
+from gru_attn.level import level_for_frames
 
 CONDITION_COLUMN = "cond"
 
 
-def _save(path: Path, logits: np.ndarray, ref, cond: str, pitch=None) -> None:
+def _save(path: Path, logits: np.ndarray, ref, cond: str, pitch=None, level=None) -> None:
     arrays = {
         "logits": np.asarray(logits, dtype=np.float32),
         "ref": np.asarray(ref.to_rows(), dtype=np.float64),
@@ -44,6 +48,8 @@ def _save(path: Path, logits: np.ndarray, ref, cond: str, pitch=None) -> None:
     }
     if pitch is not None:
         arrays["pitch"] = np.asarray(pitch, dtype=np.float64)
+    if level is not None:
+        arrays["level"] = np.asarray(level, dtype=np.float32)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -89,7 +95,7 @@ def cache_sets(
         if tracker:
             pitch = track_pitch(audio, tracker)[: len(logits)]
             pitch = np.pad(pitch, (0, len(logits) - len(pitch)))
-        _save(set_dir / f"{name}.npz", logits, ref, cond, pitch)
+        _save(set_dir / f"{name}.npz", logits, ref, cond, pitch, level_for_frames(audio, len(logits)))
 
     jobs = []
     if val:

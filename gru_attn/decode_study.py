@@ -28,7 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gru_attn.config import CONF_DIR
-from gru_attn.decode import build_decoder, decoder_inputs
+from gru_attn.decode import build_decoder, decoder_inputs, with_level
 from gru_attn.errors import InputError, print_error
 from gru_attn.files import write_json
 from gru_attn.frames import HOP_SECONDS
@@ -53,6 +53,7 @@ def load_set(folder: Path) -> list[dict]:
                         "cond": str(data["cond"]),
                         "ref": NoteList.from_rows(data["ref"]),
                         "inputs": decoder_inputs(data["logits"], pitch),
+                        "level": data["level"].astype(np.float64) if "level" in data else None,
                         "frames": len(data["logits"]),
                     }
                 )
@@ -69,7 +70,7 @@ def score(decoder, sets: dict[str, list[dict]]) -> dict:
         rows = {}
         for song in songs:
             start = time.perf_counter()
-            est = decoder(**song["inputs"])
+            est = decoder(**with_level(decoder, song["inputs"], song["level"]))
             spent += time.perf_counter() - start
             frames += song["frames"]
             rows[song["name"]] = (song["cond"], note_metrics(song["ref"], est), len(song["ref"]), len(est))

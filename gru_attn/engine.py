@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from gru_attn.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state
 from gru_attn.contract import model_pitch_contours, split_logits
-from gru_attn.decode import build_decoder, decoder_inputs
+from gru_attn.decode import build_decoder, decoder_inputs, with_level
 from gru_attn.devices import autocast_dtype, resolve_device
 from gru_attn.errors import InputError
 from gru_attn.files import write_json
@@ -81,11 +81,13 @@ class TrainingSet:
 @dataclass
 class ValidationSet:
     """What validation needs: the songs, the note decoding and the pitch notes are decoded with
-    (None: true f0; else a callable song -> (T,) Hz, or None for the model's pitch head; see :func:`validate`)."""
+    (None: true f0; else a callable song -> (T,) Hz, or None for the model's pitch head; see :func:`validate`),
+    and the audio level the decoder may read (None, or a callable song -> (T,) dB or None)."""
 
     songs: list
     decode: Any  # a note decoder (gru_attn.decode): called on a song's frame outputs
     pitch: Any = None
+    level: Any = None
 
 
 @dataclass
@@ -167,7 +169,9 @@ def worst_value(direction: str) -> float:
 
 
 @torch.no_grad()
-def validate(model, songs, loss_fn, decode_params, device, segment_frames: int | None = None, pitch=None) -> dict:
+def validate(
+    model, songs, loss_fn, decode_params, device, segment_frames: int | None = None, pitch=None, level=None
+) -> dict:
     """Validation metrics over ``songs`` (frame-shared inference per whole song).
 
     ``decode_params``: the note decoder (see :mod:`gru_attn.decode`), or its config.
@@ -176,7 +180,9 @@ def validate(model, songs, loss_fn, decode_params, device, segment_frames: int |
     frame scores against the song's own targets.
     ``pitch`` is what inference will decode note pitches with (:func:`gru_attn.tracked_pitch.validation_pitch`):
     None (the song's true f0) or a callable ``song -> (T,) Hz`` (an audio tracker) that
-    may return None for a song: decode with the model's own pitch head. Returns ``val/loss`` (mean over frames),
+    may return None for a song: decode with the model's own pitch head. ``level``: None or a
+    callable ``song -> (T,) dB or None`` (:func:`gru_attn.tracked_pitch.validation_level`), the
+    audio level given to decoders that take it (:func:`gru_attn.decode.with_level`). Returns ``val/loss`` (mean over frames),
     per-pair frame accuracy, onset/offset frame F1, the mean over songs of the
     note-level COn / COnP / COnPOff scores decoded with that pitch, the same decoded
     with the true f0 as ``val/oracle_*``, and with a pitch head the frame pitch scores
@@ -200,7 +206,7 @@ def validate(model, songs, loss_fn, decode_params, device, segment_frames: int |
         song_f0 = true_f0 if pitch is None else pitch(song)  # None: the model's pitch head
         if song_f0 is None and not getattr(model, "has_pitch_head", False):
             raise InputError("pitch_method=model needs a model with a pitch head (model.pitch_head=true)")
-        inputs = decoder_inputs(logits, song_f0)
+        inputs = with_level(decoder, decoder_inputs(logits, song_f0), None if level is None else level(song))
         frames.update(inputs["probs"], song.targets)
         if split_logits(logits)[1] is not None:  # a pitch head
             head_f0.append(model_pitch_contours(logits)[0] if song_f0 is not None else inputs["pitch_hz"])
@@ -298,7 +304,9 @@ def fit(
     # continue from a checkpoint (trainer.resume), or start fresh
     state = resume(parts, settings.resume, run.ckpt_dir)
     # the metrics before this process's first step; they also check optimized_metric up front
-    initial = validate(model, val.songs, loss_fn, val.decode, parts.device, settings.segment_frames, pitch=val.pitch)
+    initial = validate(
+        model, val.songs, loss_fn, val.decode, parts.device, settings.segment_frames, pitch=val.pitch, level=val.level
+    )
     check_metric_name(run.optimized_metric, initial)
     state.summary = {
         "status": "running",
@@ -463,7 +471,14 @@ def end_epoch(
     parts.model.eval()
     metrics.update(
         validate(
-            parts.model, val.songs, parts.loss_fn, val.decode, parts.device, settings.segment_frames, pitch=val.pitch
+            parts.model,
+            val.songs,
+            parts.loss_fn,
+            val.decode,
+            parts.device,
+            settings.segment_frames,
+            pitch=val.pitch,
+            level=val.level,
         )
     )
     metrics["wall_time_s"] = round(state.wall(), 2)

@@ -23,10 +23,11 @@ import torch
 from gru_attn import cfp
 from gru_attn.checkpoint import check_model_weights, load_checkpoint, load_weights
 from gru_attn.contract import DEFAULT_TARGET, build_from_config, split_logits
-from gru_attn.decode import build_decoder, decoder_inputs, load_decoder
+from gru_attn.decode import build_decoder, decoder_inputs, load_decoder, with_level
 from gru_attn.errors import InputError
 from gru_attn.features import MAX_TRIM_FRAMES, N_CHANNELS, load_pitch, read_features
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
+from gru_attn.level import level_for_frames
 from gru_attn.model import NoteSegmenter, predict_song
 from gru_attn.notes import NoteList
 from gru_attn.pitch import DEFAULT_METHOD, MODEL_METHOD, pitch_methods, track_pitch, tracker_names
@@ -308,6 +309,8 @@ def transcribe_audio(
         raise InputError(f"{source}: pitch_method=model needs a model with a pitch head")
     inputs = decoder_inputs(logits, None if from_model else pitch)
     probs, pitch = inputs["probs"], inputs["pitch_hz"]
+    if audio is not None:  # the level-dip cue of decoders that take it (decode=segments)
+        inputs = with_level(info.decode, inputs, level_for_frames(audio, len(probs)))
     notes = info.decode(**inputs)
     timings["decode"] = time.perf_counter() - start
     duration = len(audio) / SAMPLE_RATE if audio is not None else (feats.shape[-1] + 1) * HOP_SECONDS

@@ -28,10 +28,28 @@ frames and transitions; the path with the smallest total wins):
     ``change_cost``;
   * ``note p -> new note p`` (a repeated same-pitch note without a rest between, where
     the onset is the only evidence): ``note_cost + repeat_cost - on*(t) * (repeat_onset_weight +
-    repeat_dip_weight * dip(t))``, with ``on*`` the onset curve at its local maxima
+    repeat_dip_weight * dip(t)) - level(t)``, with ``on*`` the onset curve at its local maxima
     (0 elsewhere) and ``dip(t) = 1 - min v`` over ``t +- dip_frames``: inside a steady
     vowel (``v`` near 1) a spurious onset peak alone cannot pay for a split unless
     ``repeat_onset_weight`` exceeds ``note_cost + repeat_cost``;
+  * the **level-dip term** ``level(t)`` (only with the audio level ``level_db`` (T,) dB,
+    :func:`gru_attn.level.level_db`, and ``repeat_level_weight > 0``; 0 otherwise): legato
+    re-attacks of a repeated note dip the audio level by 6 dB or more within 60 ms in dry
+    and accompanied audio, where the network's onset peak is weak and the voicing does not
+    dip (experiments/reattack_dips). The dip ``ldip(t) = clip((min(max L[t-k:t],
+    max L[t+1:t+k+1]) - L[t] - level_min_db) / (level_dip_db - level_min_db), 0, 1)``
+    (``L`` the level in dB, ``k = level_frames``; frames beyond the ends do not count;
+    dips shallower than ``level_min_db``, common inside notes in reverberation, count 0) and
+    ``level(t) = repeat_level_weight * ((1 - level_gate) * ldip(t) + level_gate * on*(t) *
+    max ldip over t +- dip_frames) * (1 - dip(t))``: the factor ``1 - dip`` keeps the term
+    where the voicing does not dip (a legato re-attack) and drops it where it does (a rest
+    or a consonant, which the path already crosses through ``rest``; a large discount
+    there would pull notes across rests). With ``level_gate = 1`` a dip counts only at an
+    onset peak, in proportion to it; with 0 a dip alone can pay for the split. In
+    reverberation dips fill in at re-attacks and shallow dips appear inside notes:
+    ``level_min_db`` ignores those. The class defaults switch the term off
+    (``repeat_level_weight = 0``, as in checkpoints written before it existed); the shape
+    defaults are the tuned ones of ``conf/decode/segments.yaml`` (experiments/reattack_dips);
   * ``note -> rest``: ``end_cost - offset_weight * off(t)`` (offsets are trusted weakly);
   * staying costs nothing.
 
@@ -51,7 +69,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from gru_attn.cfp import BINS_PER_OCTAVE, F_LOW
 from gru_attn.errors import InputError
@@ -87,6 +105,11 @@ class SegmentDecoder:
     repeat_onset_weight: float = 2.0
     repeat_dip_weight: float = 6.0
     dip_frames: int = 2
+    repeat_level_weight: float = 0.0  # 0: no level-dip term (conf/decode/segments.yaml turns it on)
+    level_dip_db: float = 14.5
+    level_min_db: float = 7.5
+    level_frames: int = 2
+    level_gate: float = 0.0
     end_cost: float = 0.0
     offset_weight: float = 0.5
     min_note_frames: int = 3
@@ -102,6 +125,7 @@ class SegmentDecoder:
             "onset_weight",
             "repeat_onset_weight",
             "repeat_dip_weight",
+            "repeat_level_weight",
             "offset_weight",
             "pitch_tolerance",
         ):
@@ -114,11 +138,22 @@ class SegmentDecoder:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                 raise InputError(f"decode.{name} must be a number, got {value!r}")
-        if not 0.0 <= self.voicing_mix <= 1.0:
-            raise InputError(f"decode.voicing_mix must be in [0, 1], got {self.voicing_mix}")
+        for name in ("voicing_mix", "level_gate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise InputError(f"decode.{name} must be a number in [0, 1], got {value!r}")
+        value = self.level_dip_db
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < np.inf:
+            raise InputError(f"decode.level_dip_db must be a number of dB > 0, got {value!r}")
+        value = self.level_min_db
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < self.level_dip_db:
+            raise InputError(
+                f"decode.level_min_db must be a number of dB >= 0 and < level_dip_db ({self.level_dip_db}), "
+                f"got {value!r}"
+            )
         if self.pitch_source not in ("distribution", "contour"):
             raise InputError(f"decode.pitch_source must be distribution or contour, got {self.pitch_source!r}")
-        for name, least in (("dip_frames", 0), ("min_note_frames", 1)):
+        for name, least in (("dip_frames", 0), ("level_frames", 1), ("min_note_frames", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < least:
                 raise InputError(f"decode.{name} must be a whole number of frames >= {least}, got {value}")
@@ -127,8 +162,14 @@ class SegmentDecoder:
         """The settings with ``_target_`` (for checkpoints and logs)."""
         return {"_target_": TARGET, **asdict(self)}
 
-    def __call__(self, probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None) -> NoteList:
-        """Decode one song's frame outputs (see :mod:`gru_attn.decode`) -> NoteList."""
+    def __call__(
+        self, probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None, level_db=None
+    ) -> NoteList:
+        """Decode one song's frame outputs (see :mod:`gru_attn.decode`) -> NoteList.
+
+        ``level_db`` (T,) dB or None: the audio level on the frame grid (see the module
+        docstring's level-dip term; unused while ``repeat_level_weight`` is 0).
+        """
         probs = np.asarray(probs, dtype=np.float64)
         midi = hz_to_midi(pitch_hz)
         if probs.ndim != 2 or probs.shape[1] != 3 or len(midi) != len(probs):
@@ -162,9 +203,21 @@ class SegmentDecoder:
         peak = on * (on >= np.r_[0.0, on[:-1]]) * (on > np.r_[on[1:], 0.0])
         dip = 1.0 - minimum_filter1d(v, 2 * self.dip_frames + 1, mode="nearest")
         repeat = self.note_cost + self.repeat_cost - peak * (self.repeat_onset_weight + self.repeat_dip_weight * dip)
+        if level_db is not None and self.repeat_level_weight > 0:
+            repeat = repeat - self.repeat_level_weight * self._level_term(level_db, n, peak, dip)
         end = self.end_cost - self.offset_weight * off
         path, new_note = _viterbi(rest_emit, note_emit, start, change, repeat, end)
         return self._notes(path, new_note, states, midi, fallback)
+
+    def _level_term(self, level_db, n: int, peak: np.ndarray, dip: np.ndarray) -> np.ndarray:
+        """(T,) level-dip discount before ``repeat_level_weight`` (the module docstring's ``level / weight``)."""
+        level = np.asarray(level_db, dtype=np.float64)
+        if level.shape != (n,):
+            raise ValueError(f"SegmentDecoder: expected level_db (T,) = ({n},), got {level.shape}")
+        ldip = level_dips(level, self.level_frames, self.level_dip_db, self.level_min_db)
+        near = maximum_filter1d(ldip, 2 * self.dip_frames + 1, mode="nearest")
+        # only where the voicing does not already dip
+        return ((1.0 - self.level_gate) * ldip + self.level_gate * peak * near) * (1.0 - dip)
 
     def _pitch_cost(self, fallback: np.ndarray, states: np.ndarray, pitch_dist) -> np.ndarray:
         """(T, P) pitch cost of each semitone state per frame (nats before ``pitch_weight``)."""
@@ -205,6 +258,22 @@ class SegmentDecoder:
         if self.round_pitch:
             pitch = np.rint(pitch)
         return NoteList(frame_to_time(starts), frame_to_time(ends), pitch)
+
+
+def level_dips(level: np.ndarray, frames: int, full_db: float, min_db: float = 0.0) -> np.ndarray:
+    """(T,) level dip in [0, 1] of a (T,) dB level curve: ``depth`` = how far frame t lies
+    below the lower of the maxima over the ``frames`` frames before and after it (0 where
+    a side has no frame; NaN levels count as no dip), mapped linearly from ``min_db`` (0)
+    to ``full_db`` (1) and clipped."""
+    level = np.nan_to_num(np.asarray(level, dtype=np.float64), nan=np.inf, posinf=np.inf, neginf=-np.inf)
+    n = len(level)
+    padded = np.concatenate([np.full(frames, -np.inf), level, np.full(frames, -np.inf)])
+    side_max = np.lib.stride_tricks.sliding_window_view(padded, frames).max(axis=1)  # (T + frames + 1,)
+    before, after = side_max[:n], side_max[frames + 1 : frames + 1 + n]
+    with np.errstate(invalid="ignore"):
+        depth = np.minimum(before, after) - level
+    depth = np.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip((depth - min_db) / (full_db - min_db), 0.0, 1.0)
 
 
 def _viterbi(rest_emit, note_emit, start, change, repeat, end) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,9 @@
 the corpus's audio (``Corpus.wav_dir`` of :mod:`gru_attn.corpus`) into what
 :func:`gru_attn.engine.validate` takes: a :class:`TrackerPitch` (song -> (T,) Hz), a
 :class:`HeadPitch` (song -> None: the model's pitch head), or None (the corpus's true f0).
-The engine itself reads no audio and knows no pitch method names.
+The engine itself reads no audio and knows no pitch method names. Likewise
+:func:`validation_level` gives validation the audio level (:func:`gru_attn.level.level_db`)
+that the segment decoder's level-dip term reads.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from gru_attn.audio import load_audio
 from gru_attn.errors import InputError
 from gru_attn.files import save_npy
+from gru_attn.level import level_for_frames
 from gru_attn.pitch import MODEL_METHOD, pitch_methods, track_pitch
 
 log = logging.getLogger(__name__)
@@ -81,3 +84,32 @@ def validation_pitch(method: str | None, wav_dir=None):
         return TrackerPitch(method)
     wav_dir = Path(wav_dir)
     return TrackerPitch(method, wav_dir, wav_dir.parent / f"pitch_{method}")
+
+
+class ValidationLevel:
+    """Validation audio level: ``level(song)`` -> (T,) dB of ``<wav_dir>/<song>.wav`` on the
+    song's frames (:func:`gru_attn.level.level_for_frames`), or None when the song has no
+    audio file. Computed once per song and kept in memory (a float per frame)."""
+
+    def __init__(self, wav_dir):
+        self.wav_dir = Path(wav_dir)
+        self._levels: dict[str, np.ndarray | None] = {}
+
+    def __call__(self, song) -> np.ndarray | None:
+        if song.name not in self._levels:
+            path = self.wav_dir / f"{song.name}.wav"
+            self._levels[song.name] = level_for_frames(load_audio(path), song.n_frames) if path.is_file() else None
+        return self._levels[song.name]
+
+
+def validation_level(decoder, wav_dir=None):
+    """What validation gives the decoder as the audio level: a :class:`ValidationLevel` when
+    ``decoder`` reads one (a ``repeat_level_weight`` > 0, :class:`gru_attn.segments.SegmentDecoder`)
+    and the corpus has audio (``wav_dir``), else None (decoded without the level; logged
+    when the decoder would read it)."""
+    if not getattr(decoder, "repeat_level_weight", 0) > 0:
+        return None
+    if wav_dir is None:
+        log.info("validation level: no audio (set data.wav_dir); decoding without the level-dip term")
+        return None
+    return ValidationLevel(wav_dir)

@@ -46,7 +46,7 @@ from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
 from gru_attn.loggers import build_logger, finish, flat_params
 from gru_attn.model import num_parameters
 from gru_attn.sweep import epoch_callback, job_device
-from gru_attn.tracked_pitch import validation_pitch
+from gru_attn.tracked_pitch import validation_level, validation_pitch
 from gru_attn.validation import run_hydra, validate_config
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,11 @@ def train(cfg: DictConfig) -> float:
         augment=augment,
     )
     # validation decodes note pitches as inference will: the pitch head, or a tracker on the corpus's audio
-    val_pitch = validation_pitch(cfg.inference.pitch_method, getattr(corpus, "wav_dir", None))
-    val_set = ValidationSet(val_songs, build_decoder(cfg.decode, "decode"), val_pitch)
+    wav_dir = getattr(corpus, "wav_dir", None)
+    val_pitch = validation_pitch(cfg.inference.pitch_method, wav_dir)
+    val_decoder = build_decoder(cfg.decode, "decode")
+    # ... and with the audio level, when the decoder reads one (decode=segments' level-dip term)
+    val_set = ValidationSet(val_songs, val_decoder, val_pitch, validation_level(val_decoder, wav_dir))
     settings = TrainerSettings(**cfg.trainer)
     settings.device = job_device(settings.device)  # sweeps: one job per GPU
     logger = build_logger(cfg.get("logger"))  # live logs (conf/logger); closed with the final metrics

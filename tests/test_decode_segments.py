@@ -161,11 +161,117 @@ def test_empty_and_silent_input_give_no_notes():
         ("pitch_sigma", 0.0),
         ("dip_frames", 1.5),
         ("repeat_cost", float("nan")),
+        ("repeat_level_weight", -1.0),
+        ("level_dip_db", 0.0),
+        ("level_dip_db", float("inf")),
+        ("level_min_db", -1.0),
+        ("level_min_db", 20.0),  # not below level_dip_db (14.5)
+        ("level_frames", 0),
+        ("level_gate", 1.5),
+        ("level_gate", True),
     ],
 )
 def test_bad_settings_are_refused_with_the_option_named(name, value):
     with pytest.raises(InputError, match=f"decode.{name}"):
         SegmentDecoder(**{name: value})
+
+
+# --------------------------------------------------------------------------- the level-dip term
+
+LEGATO = [[0.2, 0.8, 65], [0.8, 1.4, 65]]  # a legato repeated note: no rest, no voicing dip
+
+
+def legato_curves(onset=0.4):
+    """Curves of LEGATO with a weak onset peak at the re-attack and a flat level (T,) dB."""
+    probs, hz = curves(LEGATO, 90, onset=onset)
+    level = np.full(90, -100.0)
+    level[frame(0.2) : frame(1.4)] = -20.0
+    return probs, hz, level
+
+
+def with_dip(level, f, depth_db):
+    level = level.copy()
+    level[f - 1 : f + 2] -= [depth_db / 2, depth_db, depth_db / 2]
+    return level
+
+
+LEVEL = dataclasses.replace(
+    DECODER, repeat_level_weight=16.0, level_min_db=0.0, level_dip_db=6.0, level_frames=5, level_gate=1.0
+)
+
+
+def test_a_level_dip_splits_a_legato_repeat_with_a_weak_onset_peak():
+    probs, hz, level = legato_curves(onset=0.4)
+    dipped = with_dip(level, frame(0.8), 8.0)
+    # without the level (or with the term off, or a flat level) the weak peak cannot pay for the split
+    assert len(DECODER(probs, hz)) == 1
+    assert len(DECODER(probs, hz, level_db=dipped)) == 1  # repeat_level_weight=0: the term is off
+    assert len(LEVEL(probs, hz)) == 1
+    assert len(LEVEL(probs, hz, level_db=level)) == 1
+    assert_notes(LEVEL(probs, hz, level_db=dipped), LEGATO)
+    # a shallow dip (2 of the 6 dB of a full dip) is not enough
+    assert len(LEVEL(probs, hz, level_db=with_dip(level, frame(0.8), 2.0))) == 1
+
+
+def test_a_level_dip_without_an_onset_peak_splits_only_when_the_gate_is_open():
+    probs, hz, level = legato_curves(onset=0.4)
+    probs[:, 1] = 0.0  # no onset evidence anywhere
+    dipped = with_dip(level, frame(0.8), 8.0)
+    assert len(LEVEL(probs, hz, level_db=dipped)) == 1  # gated: a dip inside a note alone does not split
+    ungated = dataclasses.replace(LEVEL, level_gate=0.0)
+    assert_notes(ungated(probs, hz, level_db=dipped), LEGATO)
+    assert len(ungated(probs, hz, level_db=level)) == 1
+
+
+def test_a_level_dip_at_a_rest_leaves_the_notes_alone():
+    """Where the voicing dips (a rest between repeated notes) the term is scaled down by it: a
+    large weight does not pull the notes across the rest."""
+    rows = [[0.2, 0.8, 65], [0.9, 1.4, 65]]
+    probs, hz = curves(rows, 90, onset=0.4)
+    level = np.full(90, -100.0)
+    for a, b, _ in rows:
+        level[frame(a) : frame(b)] = -20.0
+    # min_note_frames=1: restarts inside the rest would show as short notes
+    strong = dataclasses.replace(LEVEL, repeat_level_weight=60.0, level_gate=0.0, min_note_frames=1)
+    assert_notes(DECODER(probs, hz), rows)
+    assert_notes(strong(probs, hz, level_db=level), rows)
+
+
+def test_level_must_match_the_frames():
+    probs, hz, level = legato_curves()
+    with pytest.raises(ValueError, match="level_db"):
+        LEVEL(probs, hz, level_db=level[:-1])
+
+
+def test_level_dips_measure_depth_against_the_lower_side():
+    from gru_attn.segments import level_dips
+
+    level = np.array([0.0, 0, 0, 0, -10, 0, 0, -4, -4, 0, -3, 0])
+    dips = level_dips(level, 3, 6.0)
+    assert dips[4] == 1.0  # 10 dB below both sides: clipped to a full dip
+    assert dips[7] == pytest.approx(4 / 6) and dips[8] == pytest.approx(4 / 6)
+    assert dips[10] == pytest.approx(0.5)
+    assert dips[0] == 0.0 and dips[-1] == 0.0  # no frame on one side: no dip
+    assert (dips[[1, 2, 3, 5, 6, 9]] == 0.0).all()
+    assert level_dips(np.zeros(0), 3, 6.0).shape == (0,)
+    shallow = level_dips(level, 3, 6.0, min_db=4.0)  # dips up to 4 dB count nothing, 6 dB fully
+    assert shallow[4] == 1.0 and shallow[7] == 0.0 and shallow[10] == 0.0
+    assert level_dips(np.array([0.0, -5, 0]), 1, 6.0, min_db=4.0)[1] == pytest.approx(0.5)
+
+
+def test_peaks_decoder_accepts_and_ignores_the_level():
+    from gru_attn.decode import DecodeParams, with_level
+
+    probs, hz, level = legato_curves(onset=0.9)
+    peaks = DecodeParams()
+    assert peaks(probs, hz, level_db=level).to_rows().tolist() == peaks(probs, hz).to_rows().tolist()
+    assert "level_db" in with_level(peaks, {"probs": probs}, level)
+    assert "level_db" not in with_level(peaks, {"probs": probs}, None)
+
+    def old_style(probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None):
+        return NoteList.empty()
+
+    assert "level_db" not in with_level(old_style, {"probs": probs}, level)  # a decoder without it still works
 
 
 def _path_cost(path, new_note, rest_emit, note_emit, start, change, repeat, end):
@@ -226,3 +332,7 @@ def test_long_song_decodes_fast():
     start = time.perf_counter()
     DECODER(probs, hz)
     assert time.perf_counter() - start < 6.0  # 0.01 RTF; about 1 s on an idle core
+    level = rng.uniform(-60, -20, n)
+    start = time.perf_counter()
+    LEVEL(probs, hz, level_db=level)  # the level-dip term adds O(T) work
+    assert time.perf_counter() - start < 6.0

@@ -129,12 +129,31 @@ def test_validation_decodes_with_the_configured_decoder():
 
     out = engine.validate(model, [song], Sdt6Loss(), Spy(), "cpu", pitch=HeadPitch())
     assert calls and calls[0] == ["fallback_hz", "pitch_dist", "pitch_voicing"]  # the head's outputs reach it
+    # the audio level, when validation has one (data side: gru_attn.tracked_pitch.validation_level)
+    calls.clear()
+    engine.validate(model, [song], Sdt6Loss(), Spy(), "cpu", pitch=HeadPitch(), level=lambda s: np.zeros(80))
+    assert calls[0] == ["fallback_hz", "level_db", "pitch_dist", "pitch_voicing"]
     assert 0.0 <= out["val/COnP_f1"] <= 1.0
     # a config (dict with _target_) works too; a note cost nothing can pay finds no note
     silent = engine.validate(
         model, [song], Sdt6Loss(), {**SegmentDecoder(note_cost=1e6).as_dict()}, "cpu", pitch=HeadPitch()
     )
     assert silent["val/COn_f1"] == 0.0
+
+
+def test_validation_level_reads_the_corpus_audio_only_for_a_decoder_that_uses_it(tmp_path):
+    from gru_attn.tracked_pitch import ValidationLevel, validation_level
+
+    _tone(tmp_path / "s.wav")
+    song = type("Song", (), {"name": "s", "n_frames": 99})()
+    assert validation_level(SegmentDecoder(), tmp_path) is None  # the term is off: no audio read
+    assert validation_level(DecodeParams(), tmp_path) is None
+    assert validation_level(SegmentDecoder(repeat_level_weight=10.0), None) is None  # no audio known
+    level = validation_level(SegmentDecoder(repeat_level_weight=10.0), tmp_path)
+    assert isinstance(level, ValidationLevel)
+    curve = level(song)
+    assert curve.shape == (99,) and curve[14] > -20.0 and curve[42] == pytest.approx(-100.0)
+    assert level(type("Song", (), {"name": "nofile", "n_frames": 5})()) is None
 
 
 def _tone(path: Path, seconds=2.0):
@@ -312,6 +331,9 @@ def test_decode_cache_stores_logits_notes_and_conditions(run_cli, tmp_path):
         assert str(data["cond"]) == "reverb"
         assert data["logits"].shape[1] == 6 + 174 + 1 and abs(len(data["logits"]) - 100) <= 1  # 2 s of 20 ms frames
         np.testing.assert_allclose(data["ref"], [[0.0, 0.7, 57], [1.0, 1.7, 57]])
+        level = data["level"]  # (T,) dB on the frames of the logits: the tone sounds 0-0.7 s of each second
+        assert level.shape == (len(data["logits"]),)
+        assert level[14] > -20.0 and level[42] == pytest.approx(-100.0)  # frames at 0.30 s and 0.86 s
     assert json.loads((tmp_path / "cache" / "cache.json").read_text())["sets"]["dev"]["songs"] == 2
     bad = run_cli(
         ["-m", "gru_attn.decode_cache", "--ckpt", str(ckpt), "--out", str(tmp_path / "c2"), "--devset", "nofolder"]

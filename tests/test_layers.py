@@ -21,7 +21,7 @@ PACKAGE = REPO / "gru_attn"
 FLOW = [  # stages in data-flow order; a module imports only from its stage or earlier ones
     {"errors", "files", "config", "devices", "frames", "notes"},  # ground: conventions, types, I/O helpers
     {"audio"},
-    {"cfp", "features", "pitch"},  # features: CFP and the pitch contour
+    {"cfp", "features", "pitch", "level"},  # features: CFP, the pitch contour, the audio level
     {"labels", "windows"},  # targets and training windows
     {"contract", "model", "frame_conv", "loss"},  # the model, its output layout and its loss
     {"decode"},  # frame outputs -> notes
