@@ -8,8 +8,8 @@ Each set becomes ``DIR/<set>/<song>.npz`` holding ``logits`` (T, n_outputs) floa
 notes (onset s, offset s, MIDI), ``cond`` (the song's condition) and, when the
 checkpoint's pitch method is an audio tracker, ``pitch`` (T,) Hz; songs read from audio
 (``--crossgen``, ``--devset``) also hold ``level`` (T,) float32 dB
-(:func:`gru_attn.level.level_db`, the segment decoder's level-dip cue; the ``--val``
-split, read as features, has none). ``DIR/cache.json``
+(:func:`gru_attn.level.level_db`, the segment decoder's level cues); so do the ``--val``
+songs when their corpus has audio (its ``wav_dir``, read as validation reads it). ``DIR/cache.json``
 records the checkpoint and the sets. :mod:`gru_attn.decode_study` then decodes and
 scores these with any decoder, with no model run.
 
@@ -83,6 +83,7 @@ def cache_sets(
     from gru_attn.inference import features_for_audio, load_model
     from gru_attn.model import predict_song
     from gru_attn.pitch import MODEL_METHOD, track_pitch
+    from gru_attn.tracked_pitch import ValidationLevel
 
     model, info = load_model(ckpt, device)
     tracker = None if info.pitch_method == MODEL_METHOD else info.pitch_method
@@ -114,9 +115,12 @@ def cache_sets(
         set_dir.mkdir(parents=True, exist_ok=True)
         count = 0
         if set_name == "val" and folder is None:
-            for song in corpus_from_config(info, "val"):
+            songs, wav_dir = corpus_from_config(info, "val", with_wav_dir=True)
+            level = None if wav_dir is None else ValidationLevel(wav_dir)  # as validation reads it
+            for song in songs:
                 logits = predict_song(model, song.feats, device=device)
-                _save(set_dir / f"{song.name}.npz", logits, song.notes, "val", None if tracker is None else song.pitch)
+                pitch = None if tracker is None else song.pitch
+                _save(set_dir / f"{song.name}.npz", logits, song.notes, "val", pitch, None if level is None else level(song))
                 count += 1
         elif set_name == "crossgen":
             conds = [d for d in sorted(folder.iterdir()) if (d / "wav").is_dir() and (d / "notes").is_dir()]

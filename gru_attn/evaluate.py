@@ -238,22 +238,24 @@ def score_estimates(est_dir, notes_dir, names=None, progress: bool = False) -> d
 # --------------------------------------------------------------------------- labelled sets
 
 
-def corpus_from_config(info: ModelInfo, split: str) -> list[corpus.Song]:
+def corpus_from_config(info: ModelInfo, split: str, with_wav_dir: bool = False):
     """Songs of ``split`` of the corpus the checkpoint was trained on: its ``config.data.corpus``, built
-    by the same whitelisted instantiate as training (:func:`gru_attn.config.instantiate`)."""
+    by the same whitelisted instantiate as training (:func:`gru_attn.config.instantiate`). With
+    ``with_wav_dir``: ``(songs, wav_dir)``, the folder of the songs' audio (None: none)."""
     spec = dict((info.config.get("data") or {}).get("corpus") or {})
     if not isinstance(spec.get("_target_"), str):
         raise InputError(
             f"{info.path}: the checkpoint names no corpus (data.corpus._target_ is missing); "
             "pass --corpus, --feat-dir/--pitch-dir/--notes-dir or --wav-dir/--notes-dir"
         )
-    songs = instantiate(f"{info.path}: data.corpus", {**spec, "splits": [split]})[split]
+    built = instantiate(f"{info.path}: data.corpus", {**spec, "splits": [split]})
+    songs = built[split]
     if not songs:
         raise InputError(
             f"{info.path}: the checkpoint's corpus has no {split!r} songs; choose another --split "
             "or pass a labelled set"
         )
-    return songs
+    return (songs, getattr(built, "wav_dir", None)) if with_wav_dir else songs
 
 
 def corpus_folder(root: Path, split: str) -> list[corpus.Song]:

@@ -110,6 +110,10 @@ class SegmentDecoder:
     level_min_db: float = 7.5
     level_frames: int = 2
     level_gate: float = 0.0
+    tail_weight: float = 0.0
+    tail_frames: int = 5
+    tail_min_db: float = 6.0
+    tail_span_db: float = 10.0
     end_cost: float = 0.0
     offset_weight: float = 0.5
     min_note_frames: int = 3
@@ -196,6 +200,8 @@ class SegmentDecoder:
         note_emit = (self.voicing_bias - self.voicing_weight * np.log(v))[:, None] + self.pitch_weight * v[
             :, None
         ] * pitch_cost
+        if level_db is not None and self.tail_weight > 0:
+            note_emit = note_emit + self.tail_weight * self._tail(level_db, n)[:, None]
         rest_emit = -self.voicing_weight * np.log1p(-v)
         on, off = probs[:, 1], probs[:, 2]
         start = self.note_cost - self.onset_weight * on  # (T,)
@@ -218,6 +224,15 @@ class SegmentDecoder:
         near = maximum_filter1d(ldip, 2 * self.dip_frames + 1, mode="nearest")
         # only where the voicing does not already dip
         return ((1.0 - self.level_gate) * ldip + self.level_gate * peak * near) * (1.0 - dip)
+
+    def _tail(self, level_db, n: int) -> np.ndarray:
+        """(T,) in [0, 1]: how far the level has fallen below its maximum over the last
+        ``tail_frames`` frames, beyond ``tail_min_db``, over ``tail_span_db``."""
+        level = np.nan_to_num(np.asarray(level_db, dtype=np.float64), nan=-100.0)
+        if level.shape != (n,):
+            raise ValueError(f"SegmentDecoder: expected level_db (T,) = ({n},), got {level.shape}")
+        recent = maximum_filter1d(level, self.tail_frames + 1, origin=self.tail_frames // 2, mode="nearest")
+        return np.clip((recent - level - self.tail_min_db) / self.tail_span_db, 0.0, 1.0)
 
     def _pitch_cost(self, fallback: np.ndarray, states: np.ndarray, pitch_dist) -> np.ndarray:
         """(T, P) pitch cost of each semitone state per frame (nats before ``pitch_weight``)."""

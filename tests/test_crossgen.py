@@ -265,3 +265,22 @@ def test_evaluation_end_to_end_with_a_tiny_checkpoint(run_cli, tiny_set, trained
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
     assert "weights_only=False" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_decode_cache_val_songs_carry_the_level_validation_reads(trained_run, tmp_path):
+    """``decode_cache --val`` stores each val song's audio level, as validation computes it."""
+    from gru_attn.decode_cache import cache_sets
+    from gru_attn.evaluate import corpus_from_config
+    from gru_attn.inference import load_model
+    from gru_attn.level import level_for_frames
+
+    ckpt = trained_run / "checkpoints/best.pt"
+    record = cache_sets(ckpt, tmp_path / "cache", val=True)
+    assert record["sets"]["val"]["songs"] >= 1
+    songs, wav_dir = corpus_from_config(load_model(ckpt, "cpu")[1], "val", with_wav_dir=True)
+    for song in songs:
+        with np.load(tmp_path / "cache" / "val" / f"{song.name}.npz") as data:
+            expected = level_for_frames(load_audio(wav_dir / f"{song.name}.wav"), len(data["logits"]))
+            np.testing.assert_allclose(data["level"], expected, atol=1e-3)
+            assert np.ptp(data["level"]) > 20.0  # notes and rests: a real level curve, not a constant
