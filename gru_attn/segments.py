@@ -14,6 +14,12 @@ frames and transitions; the path with the smallest total wins):
   (the pitch head's voicing when there is one). Per frame, ``rest`` costs
   ``-voicing_weight * log(1 - v)`` and any note ``-voicing_weight * log(v) + voicing_bias``
   (a bias > 0 trims notes where the voicing lingers, e.g. in reverberation).
+- **Level tail** (only with the audio level ``level_db`` and ``tail_weight > 0``): a note
+  frame also costs ``tail_weight * clip((max L[t-k..t] - L[t] - tail_min_db) / tail_span_db, 0, 1)``
+  (``L`` the level in dB, ``k = tail_frames``): how far the level has fallen below its recent
+  maximum. After a voice stops, a room's tail keeps the voicing high while the level decays,
+  so the note ends where the fall begins; steady notes (level near its recent maximum) and
+  vibrato wobble below ``tail_min_db`` pay nothing.
 - **Pitch**: a note ``p`` also costs ``pitch_weight * v * c(t, p)``:
   with ``pitch_source=distribution`` (and a pitch head) ``c = min(-log(m + 0.01), pitch_cap)``
   where ``m`` is the head's probability mass within ``p +- (0.5 + pitch_tolerance)`` semitones;
@@ -132,6 +138,8 @@ class SegmentDecoder:
             "repeat_level_weight",
             "offset_weight",
             "pitch_tolerance",
+            "tail_weight",
+            "tail_min_db",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
@@ -155,9 +163,12 @@ class SegmentDecoder:
                 f"decode.level_min_db must be a number of dB >= 0 and < level_dip_db ({self.level_dip_db}), "
                 f"got {value!r}"
             )
+        value = self.tail_span_db
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < np.inf:
+            raise InputError(f"decode.tail_span_db must be a number of dB > 0, got {value!r}")
         if self.pitch_source not in ("distribution", "contour"):
             raise InputError(f"decode.pitch_source must be distribution or contour, got {self.pitch_source!r}")
-        for name, least in (("dip_frames", 0), ("level_frames", 1), ("min_note_frames", 1)):
+        for name, least in (("dip_frames", 0), ("level_frames", 1), ("tail_frames", 1), ("min_note_frames", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < least:
                 raise InputError(f"decode.{name} must be a whole number of frames >= {least}, got {value}")
@@ -165,6 +176,11 @@ class SegmentDecoder:
     def as_dict(self) -> dict:
         """The settings with ``_target_`` (for checkpoints and logs)."""
         return {"_target_": TARGET, **asdict(self)}
+
+    @property
+    def reads_level(self) -> bool:
+        """Whether ``level_db`` changes the result (a level term is on)."""
+        return self.repeat_level_weight > 0 or self.tail_weight > 0
 
     def __call__(
         self, probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None, level_db=None

@@ -104,10 +104,10 @@ class ValidationLevel:
 
 def validation_level(decoder, wav_dir=None):
     """What validation gives the decoder as the audio level: a :class:`ValidationLevel` when
-    ``decoder`` reads one (a ``repeat_level_weight`` > 0, :class:`gru_attn.segments.SegmentDecoder`)
+    ``decoder`` reads one (its ``reads_level``: a level term of :class:`gru_attn.segments.SegmentDecoder` is on)
     and the corpus has audio (``wav_dir``), else None (decoded without the level; logged
     when the decoder would read it)."""
-    if not getattr(decoder, "repeat_level_weight", 0) > 0:
+    if not getattr(decoder, "reads_level", False):
         return None
     if wav_dir is None:
         log.info("validation level: no audio (set data.wav_dir); decoding without the level-dip term")

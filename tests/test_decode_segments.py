@@ -169,6 +169,10 @@ def test_empty_and_silent_input_give_no_notes():
         ("level_frames", 0),
         ("level_gate", 1.5),
         ("level_gate", True),
+        ("tail_weight", -1.0),
+        ("tail_min_db", -1.0),
+        ("tail_span_db", 0.0),
+        ("tail_frames", 0),
     ],
 )
 def test_bad_settings_are_refused_with_the_option_named(name, value):
@@ -272,6 +276,37 @@ def test_peaks_decoder_accepts_and_ignores_the_level():
         return NoteList.empty()
 
     assert "level_db" not in with_level(old_style, {"probs": probs}, level)  # a decoder without it still works
+
+
+# --------------------------------------------------------------------------- the level-tail term
+
+
+def reverberant_note():
+    """A note 0.2-1.0 s whose voicing lingers 0.24 s after its voice stops (a room's tail), while
+    the level falls 6 dB per frame from 1.0 s: (probs, contour Hz, level dB)."""
+    probs, hz = curves([[0.2, 1.24, 62]], 80, offset=0.0)
+    level = np.full(80, -100.0)
+    level[frame(0.2) : frame(1.0)] = -20.0
+    fall = np.arange(1, frame(1.24) - frame(1.0) + 1)
+    level[frame(1.0) : frame(1.24)] = -20.0 - 6.0 * fall
+    return probs, hz, level
+
+
+TAIL = dataclasses.replace(DECODER, tail_weight=3.0, tail_frames=4, tail_min_db=4.0, tail_span_db=6.0)
+
+
+def test_a_falling_level_ends_a_note_whose_voicing_lingers():
+    probs, hz, level = reverberant_note()
+    assert_notes(DECODER(probs, hz, level_db=level), [[0.2, 1.24, 62]])  # the term off: the voicing decides
+    assert_notes(TAIL(probs, hz, level_db=level), [[0.2, 1.0, 62]])  # the tail is cut where the level falls
+    assert_notes(TAIL(probs, hz), [[0.2, 1.24, 62]])  # no level, no term
+    assert TAIL.reads_level and not DECODER.reads_level
+
+
+def test_a_steady_level_with_vibrato_wobble_leaves_the_note_alone():
+    probs, hz, level = reverberant_note()
+    steady = np.where(level > -100.0, -20.0 + 2.0 * np.sin(np.arange(80) * 2 * np.pi / 9), -100.0)
+    assert_notes(TAIL(probs, hz, level_db=steady), [[0.2, 1.24, 62]])
 
 
 def _path_cost(path, new_note, rest_emit, note_emit, start, change, repeat, end):
