@@ -120,7 +120,8 @@ def cache_sets(
             for song in songs:
                 logits = predict_song(model, song.feats, device=device)
                 pitch = None if tracker is None else song.pitch
-                _save(set_dir / f"{song.name}.npz", logits, song.notes, "val", pitch, None if level is None else level(song))
+                song_level = None if level is None else level(song)
+                _save(set_dir / f"{song.name}.npz", logits, song.notes, "val", pitch, song_level)
                 count += 1
         elif set_name == "crossgen":
             conds = [d for d in sorted(folder.iterdir()) if (d / "wav").is_dir() and (d / "notes").is_dir()]
