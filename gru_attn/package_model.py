@@ -153,7 +153,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"the cross-generator set's folder (generated if absent; default: {DEFAULT_CROSSGEN})",
     )
     parser.add_argument("--no-crossgen", action="store_true", help="do not judge on the cross-generator set")
-    parser.add_argument("--force", action="store_true", help="replace the shipped model even if it wins")
+    parser.add_argument("--force", action="store_true", help="replace the shipped model even if it does not win")
     parser.add_argument("--out", default=str(PACKAGED_MODEL), help=f"where to write (default: {PACKAGED_MODEL})")
     return parser.parse_args(argv)
 
