@@ -20,6 +20,14 @@ frames and transitions; the path with the smallest total wins):
   maximum. After a voice stops, a room's tail keeps the voicing high while the level decays,
   so the note ends where the fall begins; steady notes (level near its recent maximum) and
   vibrato wobble below ``tail_min_db`` pay nothing.
+- **Level head** (only with ``level_db`` and ``head_weight > 0``): the mirror image, a note
+  frame also costs ``head_weight * clip((max L[t..t+k] - L[t] - head_min_db) / head_span_db, 0, 1)``
+  (``k = head_frames``): how far the level lies below what it reaches in the next frames.
+  A voiced leading consonant (m, n, l, v) is quieter than the vowel after it; the voicing
+  head of an unfamiliar voice fires on it, and the note would start 50-150 ms early. The
+  convention starts a note at its vowel, and this term moves the start there
+  (experiments/level_head). Only the last ``head_frames`` of a lead-in pay: a longer
+  quiet voiced stretch keeps its early part, which may leave a short fragment before it.
 - **Pitch**: a note ``p`` also costs ``pitch_weight * v * c(t, p)``:
   with ``pitch_source=distribution`` (and a pitch head) ``c = min(-log(m + 0.01), pitch_cap)``
   where ``m`` is the head's probability mass within ``p +- (0.5 + pitch_tolerance)`` semitones;
@@ -120,6 +128,10 @@ class SegmentDecoder:
     tail_frames: int = 5
     tail_min_db: float = 6.0
     tail_span_db: float = 10.0
+    head_weight: float = 0.0
+    head_frames: int = 6
+    head_min_db: float = 8.0
+    head_span_db: float = 6.0
     end_cost: float = 0.0
     offset_weight: float = 0.5
     min_note_frames: int = 3
@@ -140,6 +152,8 @@ class SegmentDecoder:
             "pitch_tolerance",
             "tail_weight",
             "tail_min_db",
+            "head_weight",
+            "head_min_db",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
@@ -163,12 +177,19 @@ class SegmentDecoder:
                 f"decode.level_min_db must be a number of dB >= 0 and < level_dip_db ({self.level_dip_db}), "
                 f"got {value!r}"
             )
-        value = self.tail_span_db
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < np.inf:
-            raise InputError(f"decode.tail_span_db must be a number of dB > 0, got {value!r}")
+        for name in ("tail_span_db", "head_span_db"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < np.inf:
+                raise InputError(f"decode.{name} must be a number of dB > 0, got {value!r}")
         if self.pitch_source not in ("distribution", "contour"):
             raise InputError(f"decode.pitch_source must be distribution or contour, got {self.pitch_source!r}")
-        for name, least in (("dip_frames", 0), ("level_frames", 1), ("tail_frames", 1), ("min_note_frames", 1)):
+        for name, least in (
+            ("dip_frames", 0),
+            ("level_frames", 1),
+            ("tail_frames", 1),
+            ("head_frames", 1),
+            ("min_note_frames", 1),
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < least:
                 raise InputError(f"decode.{name} must be a whole number of frames >= {least}, got {value}")
@@ -180,7 +201,7 @@ class SegmentDecoder:
     @property
     def reads_level(self) -> bool:
         """Whether ``level_db`` changes the result (a level term is on)."""
-        return self.repeat_level_weight > 0 or self.tail_weight > 0
+        return self.repeat_level_weight > 0 or self.tail_weight > 0 or self.head_weight > 0
 
     def __call__(
         self, probs, pitch_hz, fallback_hz=None, pitch_dist=None, pitch_voicing=None, level_db=None
@@ -218,6 +239,8 @@ class SegmentDecoder:
         ] * pitch_cost
         if level_db is not None and self.tail_weight > 0:
             note_emit = note_emit + self.tail_weight * self._tail(level_db, n)[:, None]
+        if level_db is not None and self.head_weight > 0:
+            note_emit = note_emit + self.head_weight * self._head(level_db, n)[:, None]
         rest_emit = -self.voicing_weight * np.log1p(-v)
         on, off = probs[:, 1], probs[:, 2]
         start = self.note_cost - self.onset_weight * on  # (T,)
@@ -244,11 +267,13 @@ class SegmentDecoder:
     def _tail(self, level_db, n: int) -> np.ndarray:
         """(T,) in [0, 1]: how far the level has fallen below its maximum over the last
         ``tail_frames`` frames, beyond ``tail_min_db``, over ``tail_span_db``."""
-        level = np.nan_to_num(np.asarray(level_db, dtype=np.float64), nan=-100.0)
-        if level.shape != (n,):
-            raise ValueError(f"SegmentDecoder: expected level_db (T,) = ({n},), got {level.shape}")
-        recent = maximum_filter1d(level, self.tail_frames + 1, origin=self.tail_frames // 2, mode="nearest")
-        return np.clip((recent - level - self.tail_min_db) / self.tail_span_db, 0.0, 1.0)
+        return _below_max(_level(level_db, n), self.tail_frames, self.tail_min_db, self.tail_span_db)
+
+    def _head(self, level_db, n: int) -> np.ndarray:
+        """(T,) in [0, 1]: how far the level lies below its maximum over the next
+        ``head_frames`` frames, beyond ``head_min_db``, over ``head_span_db``."""
+        level = _level(level_db, n)[::-1]
+        return _below_max(level, self.head_frames, self.head_min_db, self.head_span_db)[::-1].copy()
 
     def _pitch_cost(self, fallback: np.ndarray, states: np.ndarray, pitch_dist) -> np.ndarray:
         """(T, P) pitch cost of each semitone state per frame (nats before ``pitch_weight``)."""
@@ -371,3 +396,17 @@ def _viterbi(rest_emit, note_emit, start, change, repeat, end) -> tuple[np.ndarr
             new_note[t] = True
             s = int(entry_best[t] if s == best_at[t] else entry[t])
     return path, new_note
+
+
+def _level(level_db, n: int) -> np.ndarray:
+    """``level_db`` as (T,) float64 dB, NaN (no level) as -100 dB; ValueError if not (n,)."""
+    level = np.nan_to_num(np.asarray(level_db, dtype=np.float64), nan=-100.0)
+    if level.shape != (n,):
+        raise ValueError(f"SegmentDecoder: expected level_db (T,) = ({n},), got {level.shape}")
+    return level
+
+
+def _below_max(level: np.ndarray, frames: int, min_db: float, span_db: float) -> np.ndarray:
+    """(T,) in [0, 1]: ``clip((max level[t-frames..t] - level[t] - min_db) / span_db, 0, 1)``."""
+    recent = maximum_filter1d(level, frames + 1, origin=frames // 2, mode="nearest")
+    return np.clip((recent - level - min_db) / span_db, 0.0, 1.0)

@@ -173,6 +173,10 @@ def test_empty_and_silent_input_give_no_notes():
         ("tail_min_db", -1.0),
         ("tail_span_db", 0.0),
         ("tail_frames", 0),
+        ("head_weight", -1.0),
+        ("head_min_db", -1.0),
+        ("head_span_db", float("inf")),
+        ("head_frames", 0),
     ],
 )
 def test_bad_settings_are_refused_with_the_option_named(name, value):
@@ -307,6 +311,36 @@ def test_a_steady_level_with_vibrato_wobble_leaves_the_note_alone():
     probs, hz, level = reverberant_note()
     steady = np.where(level > -100.0, -20.0 + 2.0 * np.sin(np.arange(80) * 2 * np.pi / 9), -100.0)
     assert_notes(TAIL(probs, hz, level_db=steady), [[0.2, 1.24, 62]])
+
+
+# --------------------------------------------------------------------------- the level-head term
+
+
+def consonant_then_vowel():
+    """A note whose vowel starts at 0.4 s, led by a voiced consonant 0.3-0.4 s that the
+    voicing head takes for voice, 18 dB quieter than the vowel: (probs, contour Hz, level dB)."""
+    probs, hz = curves([[0.3, 1.0, 62]], 80, offset=0.0)
+    level = np.full(80, -100.0)
+    level[frame(0.3) : frame(0.4)] = -38.0
+    level[frame(0.4) : frame(1.0)] = -20.0
+    return probs, hz, level
+
+
+HEAD = dataclasses.replace(DECODER, head_weight=4.0, head_frames=6, head_min_db=8.0, head_span_db=6.0)
+
+
+def test_a_quiet_lead_in_before_a_louder_vowel_starts_the_note_at_the_vowel():
+    probs, hz, level = consonant_then_vowel()
+    assert_notes(DECODER(probs, hz, level_db=level), [[0.3, 1.0, 62]])  # the term off: the voicing decides
+    assert_notes(HEAD(probs, hz, level_db=level), [[0.4, 1.0, 62]])  # the note starts with the vowel
+    assert_notes(HEAD(probs, hz), [[0.3, 1.0, 62]])  # no level, no term
+    assert HEAD.reads_level
+
+
+def test_a_gentle_swell_leaves_the_note_start_alone():
+    probs, hz, level = consonant_then_vowel()
+    swell = np.where(level > -100.0, -26.0 + np.minimum(np.arange(80) - frame(0.3), 10) * 0.6, -100.0)
+    assert_notes(HEAD(probs, hz, level_db=swell), [[0.3, 1.0, 62]])  # 6 dB over 10 frames: below head_min_db
 
 
 def _path_cost(path, new_note, rest_emit, note_emit, start, change, repeat, end):

@@ -339,3 +339,15 @@ def test_decode_cache_stores_logits_notes_and_conditions(run_cli, tmp_path):
         ["-m", "gru_attn.decode_cache", "--ckpt", str(ckpt), "--out", str(tmp_path / "c2"), "--devset", "nofolder"]
     )
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --devset nofolder: expected NAME=DIR"
+
+
+@pytest.mark.parametrize("name", ["decode_segments", "decode_level", "decode_tail", "decode_head"])
+def test_decode_searches_name_settings_the_segment_decoder_has(name):
+    """A typo in a search space would only fail after the first trial's decode; catch it here."""
+    from omegaconf import OmegaConf
+
+    conf = OmegaConf.load(Path(CONF_DIR) / "hparams_search" / f"{name}.yaml")
+    params = dict(conf.hydra.sweeper.params)
+    names = {f.name for f in fields(SegmentDecoder)}
+    assert params and all(key.startswith("decode.") for key in params)
+    assert {key.removeprefix("decode.") for key in params} <= names
