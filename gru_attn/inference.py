@@ -309,7 +309,8 @@ def transcribe_audio(
         raise InputError(f"{source}: pitch_method=model needs a model with a pitch head")
     inputs = decoder_inputs(logits, None if from_model else pitch)
     probs, pitch = inputs["probs"], inputs["pitch_hz"]
-    if audio is not None:  # the level-dip cue of decoders that take it (decode=segments)
+    # the audio level, for decoders that take it and read it (decode=segments with a level term on)
+    if audio is not None and getattr(info.decode, "reads_level", True):
         inputs = with_level(info.decode, inputs, level_for_frames(audio, len(probs)))
     notes = info.decode(**inputs)
     timings["decode"] = time.perf_counter() - start
