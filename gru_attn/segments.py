@@ -237,10 +237,11 @@ class SegmentDecoder:
         note_emit = (self.voicing_bias - self.voicing_weight * np.log(v))[:, None] + self.pitch_weight * v[
             :, None
         ] * pitch_cost
-        if level_db is not None and self.tail_weight > 0:
-            note_emit = note_emit + self.tail_weight * self._tail(level_db, n)[:, None]
-        if level_db is not None and self.head_weight > 0:
-            note_emit = note_emit + self.head_weight * self._head(level_db, n)[:, None]
+        level = _level(level_db, n) if level_db is not None and self.reads_level else None
+        if level is not None and self.tail_weight > 0:
+            note_emit = note_emit + self.tail_weight * self._tail(level)[:, None]
+        if level is not None and self.head_weight > 0:
+            note_emit = note_emit + self.head_weight * self._head(level)[:, None]
         rest_emit = -self.voicing_weight * np.log1p(-v)
         on, off = probs[:, 1], probs[:, 2]
         start = self.note_cost - self.onset_weight * on  # (T,)
@@ -248,32 +249,27 @@ class SegmentDecoder:
         peak = on * (on >= np.r_[0.0, on[:-1]]) * (on > np.r_[on[1:], 0.0])
         dip = 1.0 - minimum_filter1d(v, 2 * self.dip_frames + 1, mode="nearest")
         repeat = self.note_cost + self.repeat_cost - peak * (self.repeat_onset_weight + self.repeat_dip_weight * dip)
-        if level_db is not None and self.repeat_level_weight > 0:
-            repeat = repeat - self.repeat_level_weight * self._level_term(level_db, n, peak, dip)
+        if level is not None and self.repeat_level_weight > 0:
+            repeat = repeat - self.repeat_level_weight * self._level_term(level, peak, dip)
         end = self.end_cost - self.offset_weight * off
         path, new_note = _viterbi(rest_emit, note_emit, start, change, repeat, end)
         return self._notes(path, new_note, states, midi, fallback)
 
-    def _level_term(self, level_db, n: int, peak: np.ndarray, dip: np.ndarray) -> np.ndarray:
+    def _level_term(self, level: np.ndarray, peak: np.ndarray, dip: np.ndarray) -> np.ndarray:
         """(T,) level-dip discount before ``repeat_level_weight`` (the module docstring's ``level / weight``)."""
-        level = np.asarray(level_db, dtype=np.float64)
-        if level.shape != (n,):
-            raise ValueError(f"SegmentDecoder: expected level_db (T,) = ({n},), got {level.shape}")
         ldip = level_dips(level, self.level_frames, self.level_dip_db, self.level_min_db)
         near = maximum_filter1d(ldip, 2 * self.dip_frames + 1, mode="nearest")
         # only where the voicing does not already dip
         return ((1.0 - self.level_gate) * ldip + self.level_gate * peak * near) * (1.0 - dip)
 
-    def _tail(self, level_db, n: int) -> np.ndarray:
+    def _tail(self, level: np.ndarray) -> np.ndarray:
         """(T,) in [0, 1]: how far the level has fallen below its maximum over the last
         ``tail_frames`` frames, beyond ``tail_min_db``, over ``tail_span_db``."""
-        return _below_max(_level(level_db, n), self.tail_frames, self.tail_min_db, self.tail_span_db)
+        return _below_max(level, self.tail_frames, self.tail_min_db, self.tail_span_db)
 
-    def _head(self, level_db, n: int) -> np.ndarray:
-        """(T,) in [0, 1]: how far the level lies below its maximum over the next
-        ``head_frames`` frames, beyond ``head_min_db``, over ``head_span_db``."""
-        level = _level(level_db, n)[::-1]
-        return _below_max(level, self.head_frames, self.head_min_db, self.head_span_db)[::-1].copy()
+    def _head(self, level: np.ndarray) -> np.ndarray:
+        """(T,) in [0, 1]: the same looking ahead, over the next ``head_frames`` frames."""
+        return _below_max(level[::-1], self.head_frames, self.head_min_db, self.head_span_db)[::-1]
 
     def _pitch_cost(self, fallback: np.ndarray, states: np.ndarray, pitch_dist) -> np.ndarray:
         """(T, P) pitch cost of each semitone state per frame (nats before ``pitch_weight``)."""
@@ -399,14 +395,18 @@ def _viterbi(rest_emit, note_emit, start, change, repeat, end) -> tuple[np.ndarr
 
 
 def _level(level_db, n: int) -> np.ndarray:
-    """``level_db`` as (T,) float64 dB, NaN (no level) as -100 dB; ValueError if not (n,)."""
-    level = np.nan_to_num(np.asarray(level_db, dtype=np.float64), nan=-100.0)
+    """``level_db`` as (T,) float64 dB (NaN: unknown); ValueError if not (n,)."""
+    level = np.asarray(level_db, dtype=np.float64)
     if level.shape != (n,):
         raise ValueError(f"SegmentDecoder: expected level_db (T,) = ({n},), got {level.shape}")
     return level
 
 
 def _below_max(level: np.ndarray, frames: int, min_db: float, span_db: float) -> np.ndarray:
-    """(T,) in [0, 1]: ``clip((max level[t-frames..t] - level[t] - min_db) / span_db, 0, 1)``."""
-    recent = maximum_filter1d(level, frames + 1, origin=frames // 2, mode="nearest")
-    return np.clip((recent - level - min_db) / span_db, 0.0, 1.0)
+    """(T,) in [0, 1]: ``clip((max level[t-frames..t] - level[t] - min_db) / span_db, 0, 1)``;
+    unknown (NaN) frames count 0 and do not raise the maximum (as in :func:`level_dips`)."""
+    known = np.nan_to_num(level, nan=-np.inf)
+    recent = maximum_filter1d(known, frames + 1, origin=frames // 2, mode="nearest")
+    with np.errstate(invalid="ignore"):  # -inf - -inf where a whole window is unknown
+        below = np.clip((recent - known - min_db) / span_db, 0.0, 1.0)
+    return np.where(np.isnan(level) | np.isnan(below), 0.0, below)

@@ -337,6 +337,13 @@ def test_a_quiet_lead_in_before_a_louder_vowel_starts_the_note_at_the_vowel():
     assert HEAD.reads_level
 
 
+def test_frames_of_unknown_level_cost_nothing():
+    probs, hz, level = consonant_then_vowel()
+    level[level == -38.0] = np.nan  # the lead-in's level unknown: no evidence of a consonant
+    assert_notes(HEAD(probs, hz, level_db=level), [[0.3, 1.0, 62]])
+    assert_notes(TAIL(probs, hz, level_db=np.full(len(level), np.nan)), [[0.3, 1.0, 62]])
+
+
 def test_a_gentle_swell_leaves_the_note_start_alone():
     probs, hz, level = consonant_then_vowel()
     swell = np.where(level > -100.0, -26.0 + np.minimum(np.arange(80) - frame(0.3), 10) * 0.6, -100.0)
