@@ -190,7 +190,7 @@ def add_inference_options(parser, pitch_help: str = "") -> None:
         "--segment-frames",
         type=int,
         default=None,
-        help="frames per inference segment (default: 256 on CPU, 1024 on CUDA)",
+        help="frames per inference segment (default: on CPU at most 512, the song cut evenly among the cores; 1024 on CUDA)",
     )
 
 

@@ -35,7 +35,15 @@ Frame sharing: neighbouring windows overlap in 18 of 19 frames, so
 :meth:`NoteSegmenter.forward` encodes each frame of a chunk once and gathers the
 windows from the encoded sequence (a strided view); only the GRU and attention run
 per window. :meth:`NoteSegmenter.forward_windows` is the per-window reference path
-(every frame of every window encoded); both agree in eval mode.
+(every frame of every window encoded, ``nn.GRU`` and ``nn.MultiheadAttention``); both
+agree in eval mode.
+
+CPU inference (eval mode on CPU) computes the same windows with less work
+(:func:`window_gru`, :func:`centre_attention`): the first GRU layer's input gates
+are computed once per frame instead of once per window and frame (19x fewer), and
+the attention folds its key and value projections into the single query, so the 19
+keys and values of a window are never projected. Same result to float32 round-off
+(about 1e-6); training and CUDA run the ``torch.nn`` modules.
 """
 
 from __future__ import annotations
@@ -54,8 +62,78 @@ from gru_attn.errors import InputError
 
 # bins from f0 to its 1st..4th harmonic on the CFP grid (48 log2 h, rounded): (0, 48, 76, 96)
 HARMONIC_SHIFTS = tuple(round(BINS_PER_OCTAVE * math.log2(h)) for h in (1, 2, 3, 4))
-CPU_SEGMENT_FRAMES = 256  # frames per inference segment on CPU (one segment per core)
+CPU_SEGMENT_FRAMES = 512  # most frames per inference segment on CPU (segments shared out among the cores)
 CUDA_SEGMENT_FRAMES = 1024  # frames per inference segment on CUDA (fewer, larger kernels)
+
+
+def window_gru(gru: nn.GRU, enc: torch.Tensor, window: int, step: int = 1) -> torch.Tensor:
+    """Run the bidirectional ``gru`` (``batch_first``, with biases) over every window of ``enc``.
+
+    ``enc`` (B, L, H) encoded frames -> (B * n, window, 2 * gru.hidden_size) outputs, the
+    windows starting at frames 0, step, 2 step, ... (``n = ceil((L - window + 1) / step)``),
+    in the order and with the values of ``gru(enc.unfold(1, window, step)...)`` in eval
+    mode (no dropout between layers), to float32 round-off. The first layer's input
+    gates are computed once per frame and shared by the windows that contain it; later
+    layers' inputs differ per window. The GRU cell is PyTorch's (``r``, ``z``, ``n`` gates,
+    ``h' = (1 - z) n + z h``), with ``b_hr`` and ``b_hz`` folded into the input gates.
+    """
+    b, length, _ = enc.shape
+    n = len(range(length - window + 1)[::step])
+    hh = gru.hidden_size
+    out = enc
+    for layer in range(gru.num_layers):
+        names = [f"_l{layer}", f"_l{layer}_reverse"]
+        b_hh = [getattr(gru, "bias_hh" + name) for name in names]
+        # weights as contiguous (in, out) matrices: MKL's GEMMs run faster on them than on transposed views
+        w_ih = torch.cat([getattr(gru, "weight_ih" + name) for name in names]).t().contiguous()  # (H_in, 6 hh)
+        fold = [torch.cat([b[: 2 * hh], torch.zeros_like(b[2 * hh :])]) for b in b_hh]
+        b_ih = torch.cat([getattr(gru, "bias_ih" + name) + f for name, f in zip(names, fold)])
+        x = out if layer else enc
+        gates = torch.addmm(b_ih, x.reshape(-1, x.shape[-1]), w_ih).reshape(*x.shape[:2], -1)  # (B, L | B n, W, 6 hh)
+        out = enc.new_empty(b * n, window, 2 * hh)
+        for d, name in enumerate(names):
+            w_hh = getattr(gru, "weight_hh" + name).t().contiguous()  # (hh, 3 hh)
+            b_hn = b_hh[d][2 * hh :]
+            cols = slice(3 * hh * d, 3 * hh * (d + 1))
+            h = None
+            for t in reversed(range(window)) if d else range(window):
+                if layer:
+                    g = gates[:, t, cols]  # (B n, 3 hh)
+                else:  # window i holds frame i * step + t
+                    g = gates[:, t : t + step * (n - 1) + 1 : step, cols].reshape(b * n, 3 * hh)
+                h_out = out[:, t, d * hh : (d + 1) * hh]  # written in place: the next step's h
+                if h is None:  # the first step starts from h = 0: W_hh h = 0
+                    rz = torch.sigmoid(g[:, : 2 * hh])
+                    new = torch.tanh(torch.addcmul(g[:, 2 * hh :], rz[:, :hh], b_hn))
+                    h = torch.mul(1 - rz[:, hh:], new, out=h_out)
+                else:
+                    gh = torch.mm(h, w_hh)
+                    rz = torch.sigmoid(g[:, : 2 * hh] + gh[:, : 2 * hh])
+                    new = torch.tanh(torch.addcmul(g[:, 2 * hh :], rz[:, :hh], gh[:, 2 * hh :] + b_hn))
+                    h = torch.lerp(new, h, rz[:, hh:], out=h_out)
+    return out
+
+
+def centre_attention(attention: nn.MultiheadAttention, centre: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
+    """``attention(centre, seq, seq)`` in eval mode: centre (N, H) queries over seq (N, W, H) -> (N, H).
+
+    Folds the key and value projections into the query instead of projecting the ``W``
+    keys and values: per head, ``q . (W_k s + b_k) = (W_k^T q) . s + const`` (a constant
+    drops out of the softmax) and ``sum_j a_j (W_v s_j + b_v) = W_v (sum_j a_j s_j) + b_v``.
+    Needs packed projections with biases, no ``bias_k``/``add_zero_attn``.
+    """
+    n, w, h = seq.shape
+    heads = attention.num_heads
+    d = h // heads
+    w_q, w_k, w_v = attention.in_proj_weight.chunk(3)
+    b_q, _, b_v = attention.in_proj_bias.chunk(3)
+    q = nn.functional.linear(centre, w_q, b_q).reshape(n, heads, d).transpose(0, 1)  # (heads, N, d)
+    q_keys = torch.bmm(q, w_k.reshape(heads, d, h)).transpose(0, 1) / math.sqrt(d)  # (N, heads, H)
+    weights = torch.softmax(torch.bmm(q_keys, seq.transpose(1, 2)), dim=-1)  # (N, heads, W)
+    mixed = torch.bmm(weights, seq).transpose(0, 1)  # (heads, N, H)
+    ctx = torch.bmm(mixed, w_v.reshape(heads, d, h).transpose(1, 2))  # (heads, N, d)
+    ctx = ctx.transpose(0, 1).reshape(n, h) + b_v
+    return attention.out_proj(ctx)
 
 
 def _check_positive(name: str, value) -> int:
@@ -279,6 +357,7 @@ class NoteSegmenter(nn.Module):
         feats: torch.Tensor | None = None,
         frame_logits: torch.Tensor | None = None,
         frame_step: int = 1,
+        reference: bool = False,
     ) -> torch.Tensor:
         """(B, L, H) encodings -> (B, n, n_outputs) logits of the full windows, ``n = L - 2 * context``.
 
@@ -287,7 +366,9 @@ class NoteSegmenter(nn.Module):
         chunk's features ``feats`` (B, C, F, L); ``frame_logits`` (B, L, F), from
         :meth:`_encode`, saves recomputing its frequency branch. ``frame_step`` > 1
         classifies only every ``frame_step``-th centre frame (0, s, 2s, ...):
-        ``n = ceil((L - 2 * context) / frame_step)``.
+        ``n = ceil((L - 2 * context) / frame_step)``. In eval mode on CPU the windows run
+        through :func:`window_gru` and :func:`centre_attention` unless ``reference`` (then,
+        as in training and on CUDA, through ``nn.GRU`` and ``nn.MultiheadAttention``).
         """
         b, n, h = enc.shape
         if n - 2 * self.context <= 0:
@@ -295,11 +376,16 @@ class NoteSegmenter(nn.Module):
         frame_step = _check_positive("frame_step", frame_step)
         centres = slice(self.context, n - self.context, frame_step)
         n_out = len(range(n - 2 * self.context)[::frame_step])
-        windows = enc.unfold(1, self.window, frame_step)  # (B, n, H, W) view
-        seq, _ = self.gru(windows.permute(0, 1, 3, 2).reshape(b * n_out, self.window, h))  # (N, W, H)
-        centre = seq[:, self.context : self.context + 1]  # (N, 1, H)
-        attended, _ = self.attention(centre, seq, seq, need_weights=False)
-        x = self.norm(centre + attended)[:, 0]
+        if reference or self.training or enc.device.type != "cpu":
+            windows = enc.unfold(1, self.window, frame_step)  # (B, n, H, W) view
+            seq, _ = self.gru(windows.permute(0, 1, 3, 2).reshape(b * n_out, self.window, h))  # (N, W, H)
+            centre = seq[:, self.context : self.context + 1]  # (N, 1, H)
+            attended, _ = self.attention(centre, seq, seq, need_weights=False)
+            x = self.norm(centre + attended)[:, 0]
+        else:  # CPU inference: the same windows with shared first-layer gates, folded attention
+            seq = window_gru(self.gru, enc, self.window, frame_step)  # (N, W, H)
+            centre = seq[:, self.context]  # (N, H)
+            x = self.norm(centre + centre_attention(self.attention, centre, seq))
         sdt = self.classifier(x)
         if self.pitch is None:
             return sdt.reshape(b, n_out, N_SDT_LOGITS)
@@ -321,10 +407,12 @@ class NoteSegmenter(nn.Module):
         return self.classify_encoded(enc, chunk, frame_logits, frame_step)
 
     def forward_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """(N, C, F, 2 * context + 1) windows -> (N, n_outputs) logits (reference path: every window encoded whole)."""
+        """(N, C, F, 2 * context + 1) windows -> (N, n_outputs) logits (reference path: every window
+        encoded whole, through ``nn.GRU`` and ``nn.MultiheadAttention``)."""
         if windows.shape[-1] != self.window:
             raise ValueError(f"windows must have {self.window} frames, got {windows.shape[-1]}")
-        return self(windows)[:, 0]
+        enc, frame_logits = self._encode(windows)
+        return self.classify_encoded(enc, windows, frame_logits, reference=True)[:, 0]
 
 
 def num_parameters(model: nn.Module) -> int:
@@ -348,19 +436,25 @@ def predict_song(model: NoteSegmenter, feats, segment_frames: int | None = None,
     (6 sdt6 logits, then with the pitch head 174 pitch-bin logits and the voicing logit).
 
     Runs the frame-shared path in eval mode without gradients, ``segment_frames`` frames
-    at a time (None: :data:`CPU_SEGMENT_FRAMES` on CPU, :data:`CUDA_SEGMENT_FRAMES` on CUDA;
-    each segment also reads ``model.context`` frames either side, zeros beyond the song's
-    edges, as in training), so memory stays bounded on long songs and the result does
-    not depend on ``segment_frames``. On CPU the segments run on one single-threaded worker
-    per torch thread (:func:`gru_attn.devices.single_thread_workers`). Moves ``model`` to
+    at a time (None: on CUDA :data:`CUDA_SEGMENT_FRAMES`; on CPU at most
+    :data:`CPU_SEGMENT_FRAMES`, the song cut into a multiple of the workers' count of
+    equal segments so that no worker idles while another finishes; each segment also
+    reads ``model.context`` frames either side, zeros beyond the song's edges, as in
+    training), so memory stays bounded on long songs and the result does not depend on
+    ``segment_frames``. On CPU the segments run on one single-threaded worker per torch
+    thread (:func:`gru_attn.devices.single_thread_workers`). Moves ``model`` to
     ``device``; restores its train/eval mode afterwards.
     """
     device = torch.device(device)
-    if segment_frames is None:
-        segment_frames = CPU_SEGMENT_FRAMES if device.type == "cpu" else CUDA_SEGMENT_FRAMES
-    segment_frames = _check_positive("segment_frames", segment_frames)
     feats = _check_song_features(model, feats)
     k, n_frames = model.context, feats.shape[-1]
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
+    if segment_frames is None and device.type == "cpu":
+        rounds = max(1, math.ceil(n_frames / (threads * CPU_SEGMENT_FRAMES)))
+        segment_frames = max(1, math.ceil(n_frames / (threads * rounds)))
+    elif segment_frames is None:
+        segment_frames = CUDA_SEGMENT_FRAMES
+    segment_frames = _check_positive("segment_frames", segment_frames)
     padded = torch.nn.functional.pad(feats, (k, k))
     starts = range(0, n_frames, segment_frames)
 
@@ -371,7 +465,7 @@ def predict_song(model: NoteSegmenter, feats, segment_frames: int | None = None,
 
     was_training = model.training
     model.to(device).eval()
-    workers = min(torch.get_num_threads(), len(starts)) if device.type == "cpu" else 1
+    workers = min(threads, len(starts))
     try:
         if workers > 1:
             with single_thread_workers(workers) as pool:

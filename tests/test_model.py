@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from gru_attn.contract import N_SDT_LOGITS, split_logits
 from gru_attn.errors import InputError
 from gru_attn.loss import Sdt6Loss
-from gru_attn.model import FrameEncoder, NoteSegmenter, num_parameters, predict_song
+from gru_attn.model import FrameEncoder, NoteSegmenter, centre_attention, num_parameters, predict_song, window_gru
 from gru_attn.windows import naive_windows
 
 CONF_MODEL = Path(__file__).resolve().parents[1] / "conf" / "model"
@@ -122,6 +122,53 @@ def test_frame_shared_equals_per_window(kwargs):
         per_window = model.forward_windows(windows).reshape(2, length, model.n_outputs)
     assert shared.shape[-1] == (6 + 24 + 1 if kwargs.get("pitch_head") else 6)
     torch.testing.assert_close(shared, per_window, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layers, step", [(1, 1), (2, 1), (3, 2), (2, 5)])
+def test_window_gru_equals_nn_gru_over_unfolded_windows(layers, step):
+    torch.manual_seed(layers)
+    gru = torch.nn.GRU(12, 5, layers, batch_first=True, bidirectional=True, dropout=0.3 if layers > 1 else 0.0).eval()
+    enc = torch.randn(2, 23, 12)
+    window = 7
+    with torch.no_grad():
+        windows = enc.unfold(1, window, step).permute(0, 1, 3, 2).reshape(-1, window, 12)
+        expected, _ = gru(windows)
+        got = window_gru(gru, enc, window, step)
+    assert got.shape == expected.shape == (2 * len(range(23 - window + 1)[::step]), window, 10)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(got[:, 0], got[:, -1])  # both ends of the window carry real outputs
+
+
+def test_centre_attention_equals_multihead_attention():
+    torch.manual_seed(0)
+    attention = torch.nn.MultiheadAttention(16, 4, dropout=0.5, batch_first=True).eval()
+    with torch.no_grad():
+        attention.in_proj_bias.normal_()  # non-zero key bias: must drop out of the softmax
+        seq = torch.randn(9, 7, 16)
+        centre = seq[:, 3]
+        expected, _ = attention(centre[:, None], seq, seq, need_weights=False)
+        got = centre_attention(attention, centre, seq)
+    torch.testing.assert_close(got, expected[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_inference_path_is_the_eval_cpu_path_only():
+    """Eval mode on CPU takes window_gru/centre_attention; train mode and ``reference`` take nn.GRU."""
+    torch.manual_seed(0)
+    model = NoteSegmenter(**dict(TINY, num_layers=2, pitch_head=True, pitch_features=True))
+    randomise_norm_stats(model)
+    chunk = torch.randn(1, 3, 24, 20)
+    calls = []
+    hook = model.gru.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        enc, logits = model.eval()._encode(chunk)
+        fast = model.classify_encoded(enc, chunk, logits)
+        assert not calls
+        slow = model.classify_encoded(enc, chunk, logits, reference=True)
+        assert len(calls) == 1
+        model.train()(chunk)
+        assert len(calls) == 2
+    hook.remove()
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 
 
 def test_frame_shared_equals_per_window_default_model():
