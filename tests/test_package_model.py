@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,52 @@ def test_transcribe_without_ckpt_uses_the_shipped_model(tmp_path, capsys):
     notes = read_notes(tmp_path / "probe.csv")
     assert len(notes) >= 5  # the probe is a sung melody
     assert "probe" in capsys.readouterr().out  # its summary line
+
+
+def test_folder_songs_in_parallel_match_one_song_at_a_time(tmp_path, capsys, monkeypatch):
+    """With two torch threads a folder's songs run side by side, one core each; the outputs, the
+    order of the lines and the errors (a corrupt file, a song whose output exists) are those of
+    one song at a time."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "c", "d"):
+        (folder / f"{name}.wav").write_bytes(PROBE.read_bytes())
+    (folder / "b.wav").write_bytes(b"RIFF....not really a wave file" * 20)
+    threads_seen = set()
+    transcribe_file = transcribe.transcribe_file
+
+    def spy(*args, **kwargs):
+        threads_seen.add((threading.current_thread() is threading.main_thread(), torch.get_num_threads()))
+        return transcribe_file(*args, **kwargs)
+
+    monkeypatch.setattr(transcribe, "transcribe_file", spy)
+    runs = {}
+    saved = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            out = tmp_path / f"out{threads}"
+            out.mkdir()
+            (out / "d.csv").write_text("kept\n")
+            torch.set_num_threads(threads)
+            threads_seen.clear()
+            code = transcribe.main([str(folder), "--out", str(out), "--formats", "csv"])
+            printed = capsys.readouterr()
+            runs[threads] = (code, [line.split(":")[0] for line in printed.out.splitlines()], printed.err, out)
+            assert threads_seen == ({(True, 1)} if threads == 1 else {(False, 1)})
+            assert torch.get_num_threads() == threads  # restored after the workers
+    finally:
+        torch.set_num_threads(saved)
+    (code1, lines1, err1, out1), (code2, lines2, err2, out2) = runs[1], runs[2]
+    assert code1 == code2 == 1
+    assert lines1[:-1] == lines2[:-1] == ["a", "c"]  # summary lines in file order
+    assert lines1[-1] == f"transcribed 2 of 4 files into {out1}; 2 failed"
+    assert lines2[-1] == f"transcribed 2 of 4 files into {out2}; 2 failed"
+    assert err1.replace(str(out1), "OUT") == err2.replace(str(out2), "OUT")
+    errors = err2.splitlines()
+    assert len(errors) == 2 and str(folder / "b.wav") in errors[0] and str(out2 / "d.csv") in errors[1]
+    for name in ("a", "c"):
+        assert (out1 / f"{name}.csv").read_bytes() == (out2 / f"{name}.csv").read_bytes()
+    assert (out2 / "d.csv").read_text() == "kept\n" and not (out2 / "b.csv").exists()
 
 
 def test_no_ckpt_and_no_shipped_model_is_one_error_line(tmp_path, capsys, monkeypatch):
