@@ -27,12 +27,21 @@ extrapolated linearly to all frames (the work per window is constant). Both path
 with the same threading: ``--threads`` single-threaded workers
 (:func:`gru_attn.devices.single_thread_workers`), one piece of work each at a time.
 Both paths' logits on those frames are compared.
+
+Frame-shared, CPU inference path vs ``torch.nn`` modules: ``predict_song`` runs the GRU and
+the attention of eval mode on CPU through :func:`gru_attn.model.window_gru` and
+:func:`gru_attn.model.centre_attention`; the third arm runs the same ``predict_song`` (same
+segments, same workers) with the windows through ``nn.GRU`` and ``nn.MultiheadAttention``
+(``classify_encoded(..., reference=True)``, the path of training and of versions before
+7 Dec 2026, fourth session); its logits are compared too.
 Prints figures only; never asserts timings.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import statistics
 import sys
@@ -106,6 +115,18 @@ def per_window_seconds(
     return time.perf_counter() - start, idx, torch.cat(logits).numpy()
 
 
+@contextlib.contextmanager
+def torch_nn_windows():
+    """Within the block, :class:`NoteSegmenter` classifies windows through ``nn.GRU`` and
+    ``nn.MultiheadAttention`` also in eval mode on CPU (the reference path)."""
+    fast = NoteSegmenter.classify_encoded
+    NoteSegmenter.classify_encoded = functools.partialmethod(fast, reference=True)
+    try:
+        yield
+    finally:
+        NoteSegmenter.classify_encoded = fast
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", help="checkpoint to time (default: a randomly initialised --model)")
@@ -118,7 +139,7 @@ def main(argv=None) -> None:
         "--segment-frames",
         type=int,
         default=None,
-        help="frame-shared segment length (default: predict_song's, 256 on CPU)",
+        help="frame-shared segment length (default: predict_song's, on CPU at most 512, cut evenly among the threads)",
     )
     parser.add_argument(
         "--pitch-methods",
@@ -147,13 +168,17 @@ def main(argv=None) -> None:
         transcribe_audio(model, infos[m], audio[: 5 * SAMPLE_RATE], segment_frames=args.segment_frames)  # warm-up
     feats = features_for_audio(audio)
     n = feats.shape[-1]
-    runs, shared, per_window = {m: [] for m in methods}, [], []
+    runs, shared, shared_nn, per_window = {m: [] for m in methods}, [], [], []
     for _ in range(args.repeats):  # interleaved, so that load from other processes hits every measure alike
         for m in methods:
             runs[m].append(transcribe_audio(model, infos[m], audio, segment_frames=args.segment_frames))
         start = time.perf_counter()
         logits = predict_song(model, feats, segment_frames=args.segment_frames)
         shared.append(time.perf_counter() - start)
+        with torch_nn_windows():
+            start = time.perf_counter()
+            logits_nn = predict_song(model, feats, segment_frames=args.segment_frames)
+            shared_nn.append(time.perf_counter() - start)
         seconds, idx, window_logits = per_window_seconds(model, feats, args.window_frames, args.threads)
         per_window.append(seconds * n / len(idx))
 
@@ -169,14 +194,21 @@ def main(argv=None) -> None:
     diff = float(np.abs(window_logits - logits[idx]).max())
     print(f"\nmodel part, {n} frames, {args.repeats} runs: {'median s':>9} {'RTF':>8} {'min s':>8}")
     for label, values in (
-        (f"frame-shared (predict_song, segments of {args.segment_frames or CPU_SEGMENT_FRAMES})", shared),
+        (f"frame-shared (predict_song, at most {args.segment_frames or CPU_SEGMENT_FRAMES} frames a segment)", shared),
+        ("frame-shared, windows through nn.GRU / nn.MultiheadAttention", shared_nn),
         (f"per-window (forward_windows on {len(idx)} frames, x{n / len(idx):.1f})", per_window),
     ):
         med = statistics.median(values)
-        print(f"{label:<54} {med:>9.3f} {med / duration:>8.4f} {min(values):>8.3f}")
+        print(f"{label:<62} {med:>9.3f} {med / duration:>8.4f} {min(values):>8.3f}")
     print(
-        f"speed-up {statistics.median(per_window) / statistics.median(shared):.1f}x (medians), "
-        f"{min(per_window) / min(shared):.1f}x (minima); max |logit difference| {diff:.2e}"
+        f"frame-shared vs per-window: speed-up {statistics.median(per_window) / statistics.median(shared):.1f}x "
+        f"(medians), {min(per_window) / min(shared):.1f}x (minima); max |logit difference| {diff:.2e}"
+    )
+    ratios = [a / b for a, b in zip(shared_nn, shared)]
+    print(
+        f"CPU inference path vs nn modules: speed-up {statistics.median(ratios):.2f}x (median of pairs), "
+        f"{min(shared_nn) / min(shared):.2f}x (minima); max |logit difference| "
+        f"{float(np.abs(logits_nn - logits).max()):.2e}"
     )
     print(
         f"load average {os.getloadavg()[0]:.1f} at the end (other processes share the CPUs when above {args.threads})"
