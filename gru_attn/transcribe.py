@@ -198,14 +198,15 @@ def parallel_songs(sizes: list[int], device) -> int:
     On CPU with several torch threads and several songs, one single-threaded song per thread
     keeps every core busy on its own, where one song on all cores leaves cores waiting at each
     step of its feature batches and model segments (the dev set's 24 songs: 0.80x the wall
-    time). A song alone on one core is slower, though, so that pays only when the songs can
-    be shared out evenly: the largest at most :data:`SONG_BALANCE` times the total divided by
-    the workers. CUDA: one at a time.
+    time). A song alone on one core is slower, though, so that pays only when every thread
+    gets a song (fewer songs than threads would leave cores idle that one song at a time
+    uses) and the songs share out evenly: the largest at most :data:`SONG_BALANCE` times the
+    total divided by the threads. CUDA: one at a time.
     """
-    workers = min(torch.get_num_threads(), len(sizes)) if torch.device(device).type == "cpu" else 1
-    if workers <= 1 or max(sizes) * workers > SONG_BALANCE * sum(sizes):
+    threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
+    if threads <= 1 or len(sizes) < threads or max(sizes) * threads > SONG_BALANCE * sum(sizes):
         return 1
-    return workers
+    return threads
 
 
 def transcribed_in_turn(run, jobs: list, sizes: list[int], workers: int) -> Iterator:

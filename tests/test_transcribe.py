@@ -271,6 +271,9 @@ def test_parallel_songs_only_where_the_songs_share_out_evenly():
         assert parallel_songs([300, 10], "cpu") == 1  # the long song alone on one core would be the slowest
         assert parallel_songs([40], "cpu") == 1
         assert parallel_songs([20, 22], torch.device("cuda")) == 1
+        torch.set_num_threads(4)
+        assert parallel_songs([20, 22, 18], "cpu") == 1  # fewer songs than threads: one song on all four
+        assert parallel_songs([20, 22, 18, 25, 21], "cpu") == 4
         torch.set_num_threads(1)
         assert parallel_songs([20, 22, 18, 25], "cpu") == 1
     finally:
