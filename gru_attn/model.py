@@ -86,8 +86,8 @@ def window_gru(gru: nn.GRU, enc: torch.Tensor, window: int, step: int = 1) -> to
         b_hh = [getattr(gru, "bias_hh" + name) for name in names]
         # weights as contiguous (in, out) matrices: MKL's GEMMs run faster on them than on transposed views
         w_ih = torch.cat([getattr(gru, "weight_ih" + name) for name in names]).t().contiguous()  # (H_in, 6 hh)
-        fold = [torch.cat([b[: 2 * hh], torch.zeros_like(b[2 * hh :])]) for b in b_hh]
-        b_ih = torch.cat([getattr(gru, "bias_ih" + name) + f for name, f in zip(names, fold)])
+        b_ih = [getattr(gru, "bias_ih" + name) for name in names]
+        b_ih = torch.cat([torch.cat([bi[: 2 * hh] + bh[: 2 * hh], bi[2 * hh :]]) for bi, bh in zip(b_ih, b_hh)])
         x = out if layer else enc
         gates = torch.addmm(b_ih, x.reshape(-1, x.shape[-1]), w_ih).reshape(*x.shape[:2], -1)  # (B, L | B n, W, 6 hh)
         out = enc.new_empty(b * n, window, 2 * hh)

@@ -45,10 +45,9 @@ option exits with 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import numpy as np
@@ -189,7 +188,7 @@ def transcribe_file(
     )
 
 
-SONG_BALANCE = 1.25  # songs run side by side when the longest is at most this share of a worker's fair part
+SONG_BALANCE = 1.25  # songs run side by side when the largest is at most this many times a thread's fair share
 
 
 def parallel_songs(sizes: list[int], device) -> int:
@@ -363,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [path.stat().st_size if path is not None and path.is_file() else 0 for _, path in jobs]
     results = transcribed_in_turn(run, jobs, sizes, parallel_songs(sizes, device))
     progress = tqdm(jobs, desc="transcribe", unit="file", disable=len(jobs) == 1 or not sys.stderr.isatty())
-    with contextlib.closing(results):
+    with closing(results):
         for (name, _), result in zip(progress, results):
             try:
                 if isinstance(result, InputError):
