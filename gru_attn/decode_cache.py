@@ -70,9 +70,10 @@ def audio_set(wav_dir: Path, notes_dir: Path, conditions: dict[str, str] | str):
     """(name, audio, reference notes, condition) of every audio file of ``wav_dir``."""
     from gru_attn.evaluate import audio_songs
 
-    for path, audio, ref in audio_songs(wav_dir, notes_dir):
-        cond = conditions if isinstance(conditions, str) else conditions.get(path.stem, "all")
-        yield path.stem, audio, ref, cond
+    for song in audio_songs(wav_dir, notes_dir):
+        audio, ref = song.read()
+        cond = conditions if isinstance(conditions, str) else conditions.get(song.name, "all")
+        yield song.name, audio, ref, cond
 
 
 def cache_sets(

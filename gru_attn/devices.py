@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -81,3 +82,40 @@ def single_thread_workers(workers: int):
     finally:
         pool.shutdown()
         torch.set_num_threads(threads)
+
+
+SONG_BALANCE = 1.25  # songs run side by side when the largest is at most this many times a thread's fair share
+
+
+def parallel_songs(sizes: list[int], device) -> int:
+    """How many songs to transcribe at once (1: one at a time, on all cores), given their file sizes.
+
+    On CPU with several torch threads and several songs, one single-threaded song per thread
+    keeps every core busy on its own, where one song on all cores leaves cores waiting at each
+    step of its feature batches and model segments (the dev set's 24 songs: 0.80x the wall
+    time). A song alone on one core is slower, though, so that pays only when every thread
+    gets a song (fewer songs than threads would leave cores idle that one song at a time
+    uses) and the songs share out evenly: the largest at most :data:`SONG_BALANCE` times the
+    total divided by the threads. CUDA: one at a time.
+    """
+    threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
+    if threads <= 1 or len(sizes) < threads or max(sizes) * threads > SONG_BALANCE * sum(sizes):
+        return 1
+    return threads
+
+
+def transcribed_in_turn(run, jobs: list, sizes: list[int], workers: int) -> Iterator:
+    """``run(job)`` of every job, yielded in the jobs' order; with ``workers`` > 1 on single-threaded
+    workers (:func:`gru_attn.devices.single_thread_workers`), the largest songs started first."""
+    if workers <= 1:
+        yield from map(run, jobs)
+        return
+    with single_thread_workers(workers) as pool:
+        order = sorted(range(len(jobs)), key=lambda i: -sizes[i])
+        futures = dict(zip(order, (pool.submit(run, jobs[i]) for i in order)))
+        try:
+            for i in range(len(jobs)):
+                yield futures[i].result()
+        finally:  # stopped early (an interrupt, an unexpected error): songs not yet started are dropped
+            for future in futures.values():
+                future.cancel()

@@ -52,7 +52,8 @@ import argparse
 import csv
 import io
 import sys
-from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ from gru_attn import corpus
 from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.checkpoint import default_checkpoint
 from gru_attn.config import instantiate
-from gru_attn.devices import resolve_device
+from gru_attn.devices import parallel_songs, resolve_device, transcribed_in_turn
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.files import check_out_folder, os_reason, write_json, write_text
 from gru_attn.frames import HOP_SECONDS, SAMPLE_RATE
@@ -298,13 +299,27 @@ def _checked_songs(songs: list[corpus.Song], notes_dir) -> list[corpus.Song]:
     return songs
 
 
-def audio_songs(wav_dir: Path, notes_dir: Path) -> Iterator[tuple[Path, np.ndarray, NoteList]]:
-    """(audio path, audio, reference notes) of every audio file of ``wav_dir``, read one at a time."""
-    for path in find_audio_files(wav_dir):
-        notes_file = corpus.find_notes_file(notes_dir, path.stem)
-        notes = read_notes(notes_file)
-        audio = load_audio(path)
-        yield path, audio, check_reference_notes(notes, len(audio) / SAMPLE_RATE, notes_file)
+@dataclass(frozen=True)
+class AudioSong:
+    """A labelled audio file of ``--wav-dir``, read when its turn comes: ``path`` (audio), ``notes_file``."""
+
+    path: Path
+    notes_file: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def read(self) -> tuple[np.ndarray, NoteList]:
+        """(audio (n,) float32 at 16 kHz, reference notes checked against its duration); InputError if bad."""
+        notes = read_notes(self.notes_file)
+        audio = load_audio(self.path)
+        return audio, check_reference_notes(notes, len(audio) / SAMPLE_RATE, self.notes_file)
+
+
+def audio_songs(wav_dir: Path, notes_dir: Path) -> list[AudioSong]:
+    """Every audio file of ``wav_dir`` with its notes file of ``notes_dir`` (InputError for one missing)."""
+    return [AudioSong(path, corpus.find_notes_file(notes_dir, path.stem)) for path in find_audio_files(wav_dir)]
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -322,34 +337,61 @@ def evaluate(
 ) -> dict:
     """Transcribe and score ``songs``; returns ``{"per_song": {...}, "mean": {...}}``.
 
-    ``songs`` yields :class:`gru_attn.corpus.Song` (features, pitch, targets, notes) or
-    ``(audio path, audio, reference notes)`` tuples (features and pitch computed from the
-    audio; the song's name is the file stem). Each per-song entry holds ``ref_notes``, ``est_notes``, ``frames``, the note
+    ``songs`` holds :class:`gru_attn.corpus.Song` (features, pitch, targets, notes),
+    :class:`AudioSong` (read in its turn) or ``(audio path, audio, reference notes)`` tuples
+    (features and pitch computed from the audio; the song's name is the file stem). On CPU
+    the songs run side by side when they share out evenly, as in ``transcribe``
+    (:func:`gru_attn.devices.parallel_songs`); results do not depend on it, and the first bad
+    song in the set's order raises its InputError. Each per-song entry holds ``ref_notes``, ``est_notes``, ``frames``, the note
     metrics and the frame metrics; ``mean`` is described in the module docstring.
     ``notes_out`` receives the estimated notes as ``<song>.csv``.
     """
-    refs, ests, frame_rows, n_frames, counts = {}, {}, {}, {}, FrameMetricAccumulator()
-    for song in tqdm(songs, desc="evaluate", unit="song", disable=not progress):
-        name = song.name if isinstance(song, corpus.Song) else song[0].stem
-        if name in refs:
+    songs = list(songs)
+    names = [_song_name(song) for song in songs]
+    seen = set()
+    for name in names:
+        if name in seen:
             raise InputError(f"song {name!r} appears twice in the labelled set")
+        seen.add(name)
+
+    def run(song) -> tuple[NoteList, Transcription, np.ndarray | None]:
+        """(reference notes, transcription, given frame targets or None) of one song."""
         if isinstance(song, corpus.Song):
-            ref, targets = song.notes, song.targets
             pitch = None if info.pitch_method == MODEL_METHOD else song.pitch  # model: the network's own pitch
             result = transcribe_audio(
-                model, info, feats=song.feats, pitch=pitch, source=name, device=device, segment_frames=segment_frames
+                model,
+                info,
+                feats=song.feats,
+                pitch=pitch,
+                source=song.name,
+                device=device,
+                segment_frames=segment_frames,
             )
+            return song.notes, result, song.targets
+        if isinstance(song, AudioSong):
+            path, (audio, ref) = song.path, song.read()
         else:
             path, audio, ref = song
-            result = transcribe_audio(model, info, audio, source=path, device=device, segment_frames=segment_frames)
-            targets = None
-        targets = _targets(result, ref, targets)
-        refs[name], ests[name] = ref, result.notes
-        frame_rows[name] = frame_metrics(result.probs, targets)
-        n_frames[name] = len(targets)
-        counts.update(result.probs, targets)
-        if notes_out is not None:
-            write_notes(result.notes, notes_out / f"{name}.csv", columns=("onset", "offset", "midi", "hz"))
+        return (
+            ref,
+            transcribe_audio(model, info, audio, source=path, device=device, segment_frames=segment_frames),
+            None,
+        )
+
+    sizes = [_song_size(song) for song in songs]
+    refs, ests, frame_rows, n_frames, counts = {}, {}, {}, {}, FrameMetricAccumulator()
+    results = transcribed_in_turn(run, songs, sizes, parallel_songs(sizes, device))
+    with closing(results):
+        for name, (ref, result, targets) in tqdm(
+            zip(names, results), total=len(songs), desc="evaluate", unit="song", disable=not progress
+        ):
+            targets = _targets(result, ref, targets)
+            refs[name], ests[name] = ref, result.notes
+            frame_rows[name] = frame_metrics(result.probs, targets)
+            n_frames[name] = len(targets)
+            counts.update(result.probs, targets)
+            if notes_out is not None:
+                write_notes(result.notes, notes_out / f"{name}.csv", columns=("onset", "offset", "midi", "hz"))
     if not refs:
         raise InputError("the labelled set holds no songs")
     note_rows, mean = evaluate_notes(refs, ests)
@@ -364,6 +406,19 @@ def evaluate(
         for name in note_rows
     }
     return {"per_song": per_song, "mean": {**mean, **counts.compute()}}
+
+
+def _song_name(song) -> str:
+    return song.name if isinstance(song, (corpus.Song, AudioSong)) else Path(song[0]).stem
+
+
+def _song_size(song) -> int:
+    """A song's share of the work: frames, audio samples or file bytes (:func:`gru_attn.devices.parallel_songs`)."""
+    if isinstance(song, corpus.Song):
+        return song.n_frames
+    if isinstance(song, AudioSong):
+        return song.path.stat().st_size if song.path.is_file() else 0
+    return len(song[1])
 
 
 def _targets(result: Transcription, ref: NoteList, targets: np.ndarray | None) -> np.ndarray:

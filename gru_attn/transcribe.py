@@ -32,7 +32,7 @@ and the pitch tracker. ``--feat`` / ``--pitch`` reuse VOCANO-layout files (as wr
 with both, no audio is needed.
 
 On CPU a folder's songs run side by side, one song per torch thread on one core each,
-when they share out evenly (:func:`parallel_songs`); otherwise one song at a time on all
+when they share out evenly (:func:`gru_attn.devices.parallel_songs`); otherwise one song at a time on all
 cores. The outputs do not depend on it; lines still come in the files' order.
 
 One summary line per file (notes, duration, real-time factor: with songs side by side,
@@ -46,17 +46,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from contextlib import ExitStack, closing
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from gru_attn.audio import find_audio_files, load_audio
 from gru_attn.checkpoint import default_checkpoint
-from gru_attn.devices import resolve_device, single_thread_workers
+from gru_attn.devices import parallel_songs, resolve_device, transcribed_in_turn
 from gru_attn.errors import ArgumentParser, InputError, print_error, safe_streams
 from gru_attn.features import FEAT_SUFFIX
 from gru_attn.files import atomic_path, os_reason
@@ -186,43 +184,6 @@ def transcribe_file(
         feat_source=feat,
         pitch_source=pitch,
     )
-
-
-SONG_BALANCE = 1.25  # songs run side by side when the largest is at most this many times a thread's fair share
-
-
-def parallel_songs(sizes: list[int], device) -> int:
-    """How many songs to transcribe at once (1: one at a time, on all cores), given their file sizes.
-
-    On CPU with several torch threads and several songs, one single-threaded song per thread
-    keeps every core busy on its own, where one song on all cores leaves cores waiting at each
-    step of its feature batches and model segments (the dev set's 24 songs: 0.80x the wall
-    time). A song alone on one core is slower, though, so that pays only when every thread
-    gets a song (fewer songs than threads would leave cores idle that one song at a time
-    uses) and the songs share out evenly: the largest at most :data:`SONG_BALANCE` times the
-    total divided by the threads. CUDA: one at a time.
-    """
-    threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
-    if threads <= 1 or len(sizes) < threads or max(sizes) * threads > SONG_BALANCE * sum(sizes):
-        return 1
-    return threads
-
-
-def transcribed_in_turn(run, jobs: list, sizes: list[int], workers: int) -> Iterator:
-    """``run(job)`` of every job, yielded in the jobs' order; with ``workers`` > 1 on single-threaded
-    workers (:func:`gru_attn.devices.single_thread_workers`), the largest songs started first."""
-    if workers <= 1:
-        yield from map(run, jobs)
-        return
-    with single_thread_workers(workers) as pool:
-        order = sorted(range(len(jobs)), key=lambda i: -sizes[i])
-        futures = dict(zip(order, (pool.submit(run, jobs[i]) for i in order)))
-        try:
-            for i in range(len(jobs)):
-                yield futures[i].result()
-        finally:  # stopped early (an interrupt, an unexpected error): songs not yet started are dropped
-            for future in futures.values():
-                future.cancel()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

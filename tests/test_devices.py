@@ -1,8 +1,9 @@
-"""Device helpers: mixed-precision choice per device, and bf16 training on CPU."""
+"""Device helpers: mixed-precision choice per device, bf16 training on CPU, songs side by side."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 from gru_attn import devices, engine
 from gru_attn.decode import DecodeParams
-from gru_attn.devices import autocast_dtype, cpu_has_native_bf16
+from gru_attn.devices import autocast_dtype, cpu_has_native_bf16, parallel_songs, transcribed_in_turn
 from gru_attn.errors import InputError
 from gru_attn.loss import Sdt6Loss
 from gru_attn.model import NoteSegmenter
@@ -142,3 +143,40 @@ def test_frame_step_is_checked_and_falls_back_to_every_frame(caplog):
     with caplog.at_level("WARNING"):
         assert engine.check_frame_step(4, Plain()) == 1
     assert "Plain.forward takes no frame_step argument; training on every frame" in caplog.text
+
+
+def test_parallel_songs_only_where_the_songs_share_out_evenly():
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert parallel_songs([20, 22, 18, 25], "cpu") == 2
+        assert parallel_songs([100, 100], "cpu") == 2
+        assert parallel_songs([300, 10], "cpu") == 1  # the long song alone on one core would be the slowest
+        assert parallel_songs([40], "cpu") == 1
+        assert parallel_songs([20, 22], torch.device("cuda")) == 1
+        torch.set_num_threads(4)
+        assert parallel_songs([20, 22, 18], "cpu") == 1  # fewer songs than threads: one song on all four
+        assert parallel_songs([20, 22, 18, 25, 21], "cpu") == 4
+        torch.set_num_threads(1)
+        assert parallel_songs([20, 22, 18, 25], "cpu") == 1
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_transcribed_in_turn_keeps_the_jobs_order_and_starts_the_largest_first(monkeypatch):
+    started = []
+
+    def run(job):
+        started.append(job)
+        return job.upper()
+
+    jobs, sizes = ["a", "b", "c", "d"], [1, 9, 3, 7]
+    assert list(transcribed_in_turn(run, jobs, sizes, 1)) == ["A", "B", "C", "D"]
+    assert started == jobs
+    started.clear()
+    assert list(transcribed_in_turn(run, jobs, sizes, 2)) == ["A", "B", "C", "D"]
+    assert sorted(started) == jobs
+    started.clear()  # one worker thread: the start order is the order of submission
+    monkeypatch.setattr(devices, "single_thread_workers", lambda n: ThreadPoolExecutor(1))
+    assert list(transcribed_in_turn(run, jobs, sizes, 2)) == ["A", "B", "C", "D"]
+    assert started == ["b", "d", "c", "a"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from gru_attn import checkpoint, package_model, transcribe
+from gru_attn import checkpoint, evaluate, package_model, transcribe
 from gru_attn.checkpoint import PACKAGED_MODEL, load_checkpoint
 from gru_attn.inference import load_model
 from gru_attn.notes import NoteList, read_notes, write_notes
@@ -135,3 +135,57 @@ def test_package_model_replaces_only_a_worse_model(trained_run, tmp_path, capsys
         == 2
     )
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_evaluate_wav_dir_songs_in_parallel_match_one_song_at_a_time(tmp_path, capsys, monkeypatch):
+    """``evaluate --wav-dir`` runs the songs side by side as ``transcribe`` does; the scores, the
+    saved notes and the error of a bad song in the set are those of one song at a time."""
+    devset = _tiny_devset(tmp_path / "dev")
+    threads_seen = set()
+    transcribe_audio = evaluate.transcribe_audio
+
+    def spy(*args, **kwargs):
+        threads_seen.add((threading.current_thread() is threading.main_thread(), torch.get_num_threads()))
+        return transcribe_audio(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "transcribe_audio", spy)
+    runs = {}
+    saved = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            out = tmp_path / f"out{threads}"
+            torch.set_num_threads(threads)
+            threads_seen.clear()
+            args = ["--wav-dir", str(devset / "wav"), "--notes-dir", str(devset / "notes"), "--out", str(out)]
+            assert evaluate.main([*args, "--save-notes"]) == 0
+            capsys.readouterr()
+            assert threads_seen == ({(True, 1)} if threads == 1 else {(False, 1)})
+            assert torch.get_num_threads() == threads  # restored after the workers
+            metrics = json.loads((out / "metrics.json").read_text())
+            runs[threads] = (metrics["per_song"], metrics["mean"], out)
+    finally:
+        torch.set_num_threads(saved)
+    (songs1, mean1, out1), (songs2, mean2, out2) = runs[1], runs[2]
+    assert list(songs1) == list(songs2) == ["c1", "c2"] and songs1 == songs2 and mean1 == mean2
+    for name in ("c1", "c2"):
+        assert (out1 / "notes" / f"{name}.csv").read_bytes() == (out2 / "notes" / f"{name}.csv").read_bytes()
+    # a corrupt clip in the set: one error line naming it, with either thread count
+    (devset / "wav" / "c0.wav").write_bytes(b"RIFF....not really a wave file" * 20)
+    write_notes(NoteList([0.5], [0.8], [60]), devset / "notes" / "c0.csv")
+    errors = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            args = [
+                "--wav-dir",
+                str(devset / "wav"),
+                "--notes-dir",
+                str(devset / "notes"),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+            assert evaluate.main(args) == 2
+            errors.append(capsys.readouterr().err)
+    finally:
+        torch.set_num_threads(saved)
+    assert errors[0] == errors[1] and errors[0].count("\n") == 1 and str(devset / "wav" / "c0.wav") in errors[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 import soundfile as sf
 import torch
 
-from gru_attn import transcribe as transcribe_module
 from gru_attn.audio import load_audio
 from gru_attn.checkpoint import load_checkpoint, save_checkpoint
 from gru_attn.decode import DecodeParams
@@ -21,15 +19,7 @@ from gru_attn.inference import features_from_file, load_model, pitch_from_file, 
 from gru_attn.notes import midi_to_hz, read_notes
 from gru_attn.sonify import render_notes
 from gru_attn.synth import corpus_name
-from gru_attn.transcribe import (
-    list_inputs,
-    main,
-    note_confidence,
-    parallel_songs,
-    parse_formats,
-    transcribed_in_turn,
-    write_outputs,
-)
+from gru_attn.transcribe import list_inputs, main, note_confidence, parse_formats, write_outputs
 
 CLIP_SECONDS = 8.0
 
@@ -260,43 +250,6 @@ def test_parse_formats():
     for bad in ("mid,xml", "", ",", "midi"):
         with pytest.raises(InputError, match="--formats"):
             parse_formats(bad)
-
-
-def test_parallel_songs_only_where_the_songs_share_out_evenly():
-    saved = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        assert parallel_songs([20, 22, 18, 25], "cpu") == 2
-        assert parallel_songs([100, 100], "cpu") == 2
-        assert parallel_songs([300, 10], "cpu") == 1  # the long song alone on one core would be the slowest
-        assert parallel_songs([40], "cpu") == 1
-        assert parallel_songs([20, 22], torch.device("cuda")) == 1
-        torch.set_num_threads(4)
-        assert parallel_songs([20, 22, 18], "cpu") == 1  # fewer songs than threads: one song on all four
-        assert parallel_songs([20, 22, 18, 25, 21], "cpu") == 4
-        torch.set_num_threads(1)
-        assert parallel_songs([20, 22, 18, 25], "cpu") == 1
-    finally:
-        torch.set_num_threads(saved)
-
-
-def test_transcribed_in_turn_keeps_the_jobs_order_and_starts_the_largest_first(monkeypatch):
-    started = []
-
-    def run(job):
-        started.append(job)
-        return job.upper()
-
-    jobs, sizes = ["a", "b", "c", "d"], [1, 9, 3, 7]
-    assert list(transcribed_in_turn(run, jobs, sizes, 1)) == ["A", "B", "C", "D"]
-    assert started == jobs
-    started.clear()
-    assert list(transcribed_in_turn(run, jobs, sizes, 2)) == ["A", "B", "C", "D"]
-    assert sorted(started) == jobs
-    started.clear()  # one worker thread: the start order is the order of submission
-    monkeypatch.setattr(transcribe_module, "single_thread_workers", lambda n: ThreadPoolExecutor(1))
-    assert list(transcribed_in_turn(run, jobs, sizes, 2)) == ["A", "B", "C", "D"]
-    assert started == ["b", "d", "c", "a"]
 
 
 def test_list_inputs_glob(tmp_path):
