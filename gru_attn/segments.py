@@ -69,7 +69,10 @@ frames and transitions; the path with the smallest total wins):
 
 A same-pitch note separated by a real voicing dip needs no onset at all: the path
 goes through ``rest`` for the dip frames. Notes shorter than ``min_note_frames`` are
-dropped afterwards. A note's pitch is the median of the contour (fractional MIDI) over
+dropped afterwards; before that, with ``glide_frames > 0``, a short note that scoops from a
+rest into the next note (its contour moving toward the next note's pitch) joins that note,
+which then starts at the scoop (the onset lies where the voice starts; the pitch is that of
+the note it reaches). A note's pitch is the median of the contour (fractional MIDI) over
 its voiced frames (the fallback contour, then the state's semitone, when none);
 rounded with ``round_pitch``. A note over frames ``[a, e)`` runs from
 ``frame_to_time(a)`` to ``frame_to_time(e)`` (as :func:`gru_attn.decode.decode_notes`).
@@ -135,6 +138,7 @@ class SegmentDecoder:
     end_cost: float = 0.0
     offset_weight: float = 0.5
     min_note_frames: int = 3
+    glide_frames: int = 0  # 0: off
     round_pitch: bool = False
 
     def __post_init__(self):
@@ -189,6 +193,7 @@ class SegmentDecoder:
             ("tail_frames", 1),
             ("head_frames", 1),
             ("min_note_frames", 1),
+            ("glide_frames", 0),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < least:
@@ -284,6 +289,36 @@ class SegmentDecoder:
         d = np.nan_to_num(fallback, nan=-1e3)[:, None] - states[None, :]
         return np.minimum(d * d / (2.0 * self.pitch_sigma**2), self.pitch_cap)
 
+    def _merge_glides(
+        self, starts: np.ndarray, ends: np.ndarray, path: np.ndarray, midi: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fold scooped attacks into the note they reach: (n,) start / end frames -> fewer notes.
+
+        A note of at most ``glide_frames`` frames that starts after a rest (or at the song's
+        start), runs straight into the next note (no rest between) and whose voiced contour
+        (at least 2 frames) moves toward the next note's median pitch (start at least 0.5
+        semitone away from it, a net move of at least 0.5 semitone toward it, no step back
+        of more than 0.1) is a scooped attack: the next note starts at the glide's start.
+        """
+        starts, ends = list(starts), list(ends)
+        i = 0
+        while i < len(starts) - 1:
+            a, e = starts[i], ends[i]
+            if e - a <= self.glide_frames and ends[i] == starts[i + 1]:
+                if a == 0 or path[a - 1] < 0:
+                    seg = midi[a:e][~np.isnan(midi[a:e])]
+                    nxt = midi[starts[i + 1] : ends[i + 1]]
+                    nxt = nxt[~np.isnan(nxt)]
+                    if len(seg) >= 2 and len(nxt):
+                        target = np.median(nxt)
+                        steps = np.diff(seg) * np.sign(target - seg[0])
+                        if abs(target - seg[0]) >= 0.5 and steps.sum() >= 0.5 and steps.min() >= -0.1:
+                            starts[i + 1] = a
+                            del starts[i], ends[i]
+                            continue
+            i += 1
+        return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+
     def _notes(
         self, path: np.ndarray, new_note: np.ndarray, states: np.ndarray, midi: np.ndarray, fallback: np.ndarray
     ) -> NoteList:
@@ -297,6 +332,8 @@ class SegmentDecoder:
         k = np.searchsorted(rest_frames, starts)
         first_rest = np.where(k < len(rest_frames), rest_frames[np.minimum(k, len(rest_frames) - 1)], n)
         ends = np.minimum(ends, first_rest)
+        if self.glide_frames > 0:
+            starts, ends = self._merge_glides(starts, ends, path, midi)
         keep = ends - starts >= self.min_note_frames
         starts, ends = starts[keep], ends[keep]
         if len(starts) == 0:

@@ -11,7 +11,7 @@ import pytest
 from gru_attn.cfp import hz_to_bin
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, frame_times
-from gru_attn.notes import NoteList, midi_to_hz
+from gru_attn.notes import NoteList, hz_to_midi, midi_to_hz
 from gru_attn.segments import SegmentDecoder, _viterbi
 
 N_BINS = 174
@@ -177,6 +177,8 @@ def test_empty_and_silent_input_give_no_notes():
         ("head_min_db", -1.0),
         ("head_span_db", float("inf")),
         ("head_frames", 0),
+        ("glide_frames", 1.5),
+        ("glide_frames", -1),
     ],
 )
 def test_bad_settings_are_refused_with_the_option_named(name, value):
@@ -348,6 +350,46 @@ def test_a_gentle_swell_leaves_the_note_start_alone():
     probs, hz, level = consonant_then_vowel()
     swell = np.where(level > -100.0, -26.0 + np.minimum(np.arange(80) - frame(0.3), 10) * 0.6, -100.0)
     assert_notes(HEAD(probs, hz, level_db=swell), [[0.3, 1.0, 62]])  # 6 dB over 10 frames: below head_min_db
+
+
+# --------------------------------------------------------------------------- onset lag, glides
+
+
+def scoop(first_frames):
+    """A note at 0.5-1.2 s of MIDI 73 whose first frames read ``first_frames`` (MIDI): (probs, contour Hz)."""
+    probs, hz = curves([[0.5, 1.2, 73]], 80)
+    midi = hz_to_midi(hz)
+    f = frame(0.5)
+    midi[f : f + len(first_frames)] = first_frames
+    return probs, np.where(np.isnan(midi), 0.0, midi_to_hz(np.nan_to_num(midi, nan=60.0)))
+
+
+NO_REPEAT = dataclasses.replace(DECODER, repeat_dip_weight=0.0)  # no split at the onset bump's peak
+
+
+def test_a_scooped_attack_joins_the_note_it_reaches():
+    probs, hz = scoop([70.7, 71.4, 72.4])
+    # off: the scoop decodes as a 2-frame note, dropped, and the note starts 40 ms late
+    assert NO_REPEAT(probs, hz).to_rows().round(2).tolist() == [[0.56, 1.22, 73.0]]
+    joined = dataclasses.replace(NO_REPEAT, glide_frames=4)(probs, hz)
+    assert joined.to_rows().round(2).tolist() == [[0.52, 1.22, 73.0]]  # starts at the scoop, pitch of the note
+
+
+def test_a_short_steady_note_before_another_is_no_glide():
+    probs, hz = scoop([70.9, 71.0, 71.1])
+    rows = dataclasses.replace(NO_REPEAT, glide_frames=4)(probs, hz).to_rows().round(2).tolist()
+    assert rows == NO_REPEAT(probs, hz).to_rows().round(2).tolist() == [[0.52, 0.58, 71.0], [0.58, 1.22, 73.0]]
+
+
+def test_a_glide_after_a_note_is_a_melisma_not_a_scoop():
+    notes = [[0.2, 0.5, 65], [0.5, 0.56, 71], [0.56, 1.2, 73]]  # a run: 65, a 3-frame 71, 73
+    probs, hz = curves(notes, 80, onset=0.0)
+    midi = hz_to_midi(hz)
+    midi[frame(0.5) : frame(0.56)] = [70.7, 71.2, 71.8]  # moving on toward 73
+    hz = np.where(np.isnan(midi), 0.0, midi_to_hz(np.nan_to_num(midi, nan=60.0)))
+    plain = NO_REPEAT(probs, hz)
+    assert len(plain) == 3
+    assert np.array_equal(dataclasses.replace(NO_REPEAT, glide_frames=4)(probs, hz).to_rows(), plain.to_rows())
 
 
 def _path_cost(path, new_note, rest_emit, note_emit, start, change, repeat, end):
