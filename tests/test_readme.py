@@ -291,7 +291,8 @@ def first_of_sweeps(overrides: list[str]) -> list[str]:
     return out
 
 
-def check_train_overrides(args: list[str], multirun: bool = False) -> None:
+def check_train_overrides(args: list[str], multirun: bool = False, config_name: str = "train") -> None:
+    """The Hydra overrides of a ``train`` example (or of another Hydra app's: ``config_name``) compose."""
     from gru_attn.config import compose
 
     overrides = []
@@ -310,8 +311,8 @@ def check_train_overrides(args: list[str], multirun: bool = False) -> None:
             overrides.append(arg)
     if multirun:
         overrides = first_of_sweeps(overrides)
-    cfg = compose(overrides)
-    assert cfg.model._target_.startswith("gru_attn.")
+    cfg = compose(overrides, config_name=config_name)
+    assert (cfg.model if config_name == "train" else cfg.decode)._target_.startswith("gru_attn.")
 
 
 def check_pip(args: list[str]) -> None:
@@ -352,6 +353,8 @@ def test_command_in_docs_is_valid(item, monkeypatch, capsys):
                 check_pytest(rest)
             elif module == "gru_attn.train":
                 check_train_overrides(rest)
+            elif module == "gru_attn.decode_study":  # a Hydra app too: its overrides compose
+                check_train_overrides(rest, config_name="decode_study")
             else:
                 assert module.startswith("gru_attn."), f"unknown module {module}"
                 assert importlib.util.find_spec(module) is not None, f"no module {module}"
