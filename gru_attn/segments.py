@@ -98,6 +98,8 @@ BIN0_MIDI = 69.0 + 12.0 * np.log2(F_LOW / 440.0)  # MIDI of pitch bin 0 (the CFP
 BINS_PER_SEMITONE = BINS_PER_OCTAVE / 12  # 4: the pitch head's bins are the CFP bins
 EPS = 1e-4  # floor of probabilities inside logs
 RANGE_MARGIN = 2  # semitones of states beyond the voiced contour's range
+GLIDE_MIN_SEMITONES = 0.5  # a scoop starts at least this far from the note it reaches, and moves this far toward it
+GLIDE_STEP_BACK = 0.1  # ... never stepping back by more than this (semitones per frame)
 
 
 @dataclass(frozen=True)
@@ -295,27 +297,19 @@ class SegmentDecoder:
         """Fold scooped attacks into the note they reach: (n,) start / end frames -> fewer notes.
 
         A note of at most ``glide_frames`` frames that starts after a rest (or at the song's
-        start), runs straight into the next note (no rest between) and whose voiced contour
-        (at least 2 frames) moves toward the next note's median pitch (start at least 0.5
-        semitone away from it, a net move of at least 0.5 semitone toward it, no step back
-        of more than 0.1) is a scooped attack: the next note starts at the glide's start.
+        start), runs straight into the next note (no rest between) and passes :func:`is_scoop`
+        joins the next note, which then starts at the scoop's start.
         """
         starts, ends = list(starts), list(ends)
         i = 0
         while i < len(starts) - 1:
             a, e = starts[i], ends[i]
-            if e - a <= self.glide_frames and ends[i] == starts[i + 1]:
-                if a == 0 or path[a - 1] < 0:
-                    seg = midi[a:e][~np.isnan(midi[a:e])]
-                    nxt = midi[starts[i + 1] : ends[i + 1]]
-                    nxt = nxt[~np.isnan(nxt)]
-                    if len(seg) >= 2 and len(nxt):
-                        target = np.median(nxt)
-                        steps = np.diff(seg) * np.sign(target - seg[0])
-                        if abs(target - seg[0]) >= 0.5 and steps.sum() >= 0.5 and steps.min() >= -0.1:
-                            starts[i + 1] = a
-                            del starts[i], ends[i]
-                            continue
+            after_rest = a == 0 or path[a - 1] < 0
+            if e - a <= self.glide_frames and e == starts[i + 1] and after_rest:
+                if is_scoop(midi[a:e], midi[starts[i + 1] : ends[i + 1]]):
+                    starts[i + 1] = a
+                    del starts[i], ends[i]
+                    continue
             i += 1
         return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
 
@@ -347,6 +341,26 @@ class SegmentDecoder:
         if self.round_pitch:
             pitch = np.rint(pitch)
         return NoteList(frame_to_time(starts), frame_to_time(ends), pitch)
+
+
+def is_scoop(contour: np.ndarray, next_contour: np.ndarray) -> bool:
+    """Whether a short note's contour (MIDI, NaN = unvoiced) glides into the next note's.
+
+    At least 2 voiced frames, starting at least :data:`GLIDE_MIN_SEMITONES` from the next
+    note's median pitch, moving at least that far toward it in all, and never stepping
+    back by more than :data:`GLIDE_STEP_BACK` semitone.
+    """
+    seg = contour[~np.isnan(contour)]
+    nxt = next_contour[~np.isnan(next_contour)]
+    if len(seg) < 2 or len(nxt) == 0:
+        return False
+    target = np.median(nxt)
+    steps = np.diff(seg) * np.sign(target - seg[0])  # > 0: toward the next note
+    return bool(
+        abs(target - seg[0]) >= GLIDE_MIN_SEMITONES
+        and steps.sum() >= GLIDE_MIN_SEMITONES
+        and steps.min() >= -GLIDE_STEP_BACK
+    )
 
 
 def level_dips(level: np.ndarray, frames: int, full_db: float, min_db: float = 0.0) -> np.ndarray:

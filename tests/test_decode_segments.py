@@ -12,7 +12,7 @@ from gru_attn.cfp import hz_to_bin
 from gru_attn.errors import InputError
 from gru_attn.frames import HOP_SECONDS, frame_times
 from gru_attn.notes import NoteList, hz_to_midi, midi_to_hz
-from gru_attn.segments import SegmentDecoder, _viterbi
+from gru_attn.segments import SegmentDecoder, _viterbi, is_scoop
 
 N_BINS = 174
 # fixed settings, so the tests do not follow the tuned defaults of conf/decode/segments.yaml
@@ -373,6 +373,22 @@ def test_a_scooped_attack_joins_the_note_it_reaches():
     assert NO_REPEAT(probs, hz).to_rows().round(2).tolist() == [[0.56, 1.22, 73.0]]
     joined = dataclasses.replace(NO_REPEAT, glide_frames=4)(probs, hz)
     assert joined.to_rows().round(2).tolist() == [[0.52, 1.22, 73.0]]  # starts at the scoop, pitch of the note
+
+
+@pytest.mark.parametrize(
+    "contour,expected",
+    [
+        ([70.7, 71.4, 72.4], True),  # rising into 73
+        ([np.nan, 70.7, 71.4], True),  # unvoiced frames do not count
+        ([75.5, 74.6, 73.6], True),  # falling into 73
+        ([70.7, np.nan, np.nan], False),  # one voiced frame: no direction
+        ([70.0, 71.0, 70.8], False),  # steps back by 0.2 semitone
+        ([72.7, 72.9, 73.0], False),  # starts within 0.5 semitone: already the note
+        ([70.0, 70.2, 70.3], False),  # moves 0.3 semitone: a steady note
+    ],
+)
+def test_is_scoop(contour, expected):
+    assert is_scoop(np.array(contour), np.full(10, 73.0)) is expected
 
 
 def test_a_short_steady_note_before_another_is_no_glide():
