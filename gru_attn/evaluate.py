@@ -40,6 +40,10 @@ option, ``<notes-dir>/../clips.csv`` is used when it exists and has those column
 (``--conditions none``: never). Every song scored must have a row. The note metrics
 are then also averaged per condition (macro mean over its songs), beside the overall mean.
 
+With a model, the songs run side by side on CPU when they share out evenly, one per torch
+thread (:func:`gru_attn.devices.parallel_songs`, as in ``transcribe``); the scores do not
+depend on it, and the first bad song in the set's order ends the run with its error line.
+
 Writes ``<out>/metrics.json`` (settings, mean, per condition, per song) and
 ``<out>/metrics.csv`` (one row per song, then with conditions one ``mean`` row per
 condition, then the overall ``mean``); with ``--save-notes`` also ``<out>/notes/<song>.csv``.
