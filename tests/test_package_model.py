@@ -39,6 +39,34 @@ def test_transcribe_without_ckpt_uses_the_shipped_model(tmp_path, capsys):
     assert "probe" in capsys.readouterr().out  # its summary line
 
 
+def side_by_side(monkeypatch, module, name: str, run) -> dict:
+    """``run(threads)`` with 1, then 2 torch threads -> ``{threads: result}``.
+
+    Asserts that ``module.<name>`` (the per-song work) ran on the main thread with 1 thread and
+    only on single-threaded workers with 2, and that the thread count is restored afterwards.
+    """
+    seen = set()
+    original = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        seen.add((threading.current_thread() is threading.main_thread(), torch.get_num_threads()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    results = {}
+    saved = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            seen.clear()
+            results[threads] = run(threads)
+            assert seen == ({(True, 1)} if threads == 1 else {(False, 1)})
+            assert torch.get_num_threads() == threads  # restored after the workers
+    finally:
+        torch.set_num_threads(saved)
+    return results
+
+
 def test_folder_songs_in_parallel_match_one_song_at_a_time(tmp_path, capsys, monkeypatch):
     """With two torch threads a folder's songs run side by side, one core each; the outputs, the
     order of the lines and the errors (a corrupt file, a song whose output exists) are those of
@@ -48,30 +76,16 @@ def test_folder_songs_in_parallel_match_one_song_at_a_time(tmp_path, capsys, mon
     for name in ("a", "c", "d"):
         (folder / f"{name}.wav").write_bytes(PROBE.read_bytes())
     (folder / "b.wav").write_bytes(b"RIFF....not really a wave file" * 20)
-    threads_seen = set()
-    transcribe_file = transcribe.transcribe_file
 
-    def spy(*args, **kwargs):
-        threads_seen.add((threading.current_thread() is threading.main_thread(), torch.get_num_threads()))
-        return transcribe_file(*args, **kwargs)
+    def run(threads):
+        out = tmp_path / f"out{threads}"
+        out.mkdir()
+        (out / "d.csv").write_text("kept\n")
+        code = transcribe.main([str(folder), "--out", str(out), "--formats", "csv"])
+        printed = capsys.readouterr()
+        return code, [line.split(":")[0] for line in printed.out.splitlines()], printed.err, out
 
-    monkeypatch.setattr(transcribe, "transcribe_file", spy)
-    runs = {}
-    saved = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            out = tmp_path / f"out{threads}"
-            out.mkdir()
-            (out / "d.csv").write_text("kept\n")
-            torch.set_num_threads(threads)
-            threads_seen.clear()
-            code = transcribe.main([str(folder), "--out", str(out), "--formats", "csv"])
-            printed = capsys.readouterr()
-            runs[threads] = (code, [line.split(":")[0] for line in printed.out.splitlines()], printed.err, out)
-            assert threads_seen == ({(True, 1)} if threads == 1 else {(False, 1)})
-            assert torch.get_num_threads() == threads  # restored after the workers
-    finally:
-        torch.set_num_threads(saved)
+    runs = side_by_side(monkeypatch, transcribe, "transcribe_file", run)
     (code1, lines1, err1, out1), (code2, lines2, err2, out2) = runs[1], runs[2]
     assert code1 == code2 == 1
     assert lines1[:-1] == lines2[:-1] == ["a", "c"]  # summary lines in file order
@@ -141,30 +155,16 @@ def test_evaluate_wav_dir_songs_in_parallel_match_one_song_at_a_time(tmp_path, c
     """``evaluate --wav-dir`` runs the songs side by side as ``transcribe`` does; the scores, the
     saved notes and the error of a bad song in the set are those of one song at a time."""
     devset = _tiny_devset(tmp_path / "dev")
-    threads_seen = set()
-    transcribe_audio = evaluate.transcribe_audio
 
-    def spy(*args, **kwargs):
-        threads_seen.add((threading.current_thread() is threading.main_thread(), torch.get_num_threads()))
-        return transcribe_audio(*args, **kwargs)
+    def run(threads):
+        out = tmp_path / f"out{threads}"
+        args = ["--wav-dir", str(devset / "wav"), "--notes-dir", str(devset / "notes"), "--out", str(out)]
+        assert evaluate.main([*args, "--save-notes"]) == 0
+        capsys.readouterr()
+        metrics = json.loads((out / "metrics.json").read_text())
+        return metrics["per_song"], metrics["mean"], out
 
-    monkeypatch.setattr(evaluate, "transcribe_audio", spy)
-    runs = {}
-    saved = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            out = tmp_path / f"out{threads}"
-            torch.set_num_threads(threads)
-            threads_seen.clear()
-            args = ["--wav-dir", str(devset / "wav"), "--notes-dir", str(devset / "notes"), "--out", str(out)]
-            assert evaluate.main([*args, "--save-notes"]) == 0
-            capsys.readouterr()
-            assert threads_seen == ({(True, 1)} if threads == 1 else {(False, 1)})
-            assert torch.get_num_threads() == threads  # restored after the workers
-            metrics = json.loads((out / "metrics.json").read_text())
-            runs[threads] = (metrics["per_song"], metrics["mean"], out)
-    finally:
-        torch.set_num_threads(saved)
+    runs = side_by_side(monkeypatch, evaluate, "transcribe_audio", run)
     (songs1, mean1, out1), (songs2, mean2, out2) = runs[1], runs[2]
     assert list(songs1) == list(songs2) == ["c1", "c2"] and songs1 == songs2 and mean1 == mean2
     for name in ("c1", "c2"):
@@ -173,17 +173,11 @@ def test_evaluate_wav_dir_songs_in_parallel_match_one_song_at_a_time(tmp_path, c
     (devset / "wav" / "c0.wav").write_bytes(b"RIFF....not really a wave file" * 20)
     write_notes(NoteList([0.5], [0.8], [60]), devset / "notes" / "c0.csv")
     errors = []
+    args = ["--wav-dir", str(devset / "wav"), "--notes-dir", str(devset / "notes"), "--out", str(tmp_path / "x")]
+    saved = torch.get_num_threads()
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            args = [
-                "--wav-dir",
-                str(devset / "wav"),
-                "--notes-dir",
-                str(devset / "notes"),
-                "--out",
-                str(tmp_path / "x"),
-            ]
             assert evaluate.main(args) == 2
             errors.append(capsys.readouterr().err)
     finally:
