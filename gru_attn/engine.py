@@ -357,7 +357,15 @@ def setup(
     device = resolve_device(settings.device, option="trainer.device")
     model.to(device)
     optimizer = make_optimizer(model.parameters())
-    scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
+    scheduler = None
+    if make_scheduler is not None and getattr(getattr(make_scheduler, "func", None), "per_batch", False):
+        # a schedule set after every step (gru_attn.schedules) is told how many steps an epoch has
+        steps = len(train.chunks.epoch_batches(0, train.batch_size))
+        if settings.limit_train_batches:
+            steps = min(steps, int(settings.limit_train_batches))
+        scheduler = make_scheduler(optimizer, steps_per_epoch=steps)
+    elif make_scheduler is not None:
+        scheduler = make_scheduler(optimizer)
     amp_dtype = autocast_dtype(device, bool(settings.amp))
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     parts = Parts(
@@ -415,6 +423,12 @@ def resume(parts: Parts, resume_from: str | None, ckpt_dir: Path) -> RunState:
     )
 
 
+def is_per_batch(scheduler) -> bool:
+    """Whether ``scheduler`` is stepped after every batch (``per_batch``, :mod:`gru_attn.schedules`)
+    rather than once per epoch (torch's schedulers)."""
+    return bool(getattr(scheduler, "per_batch", False))
+
+
 def train_epoch(parts: Parts, train: TrainingSet, settings: TrainerSettings, epoch: int, logger=None) -> dict:
     """One optimisation pass over ``train`` (0-based ``epoch``); returns ``epoch`` (1-based), ``lr``
     and the frame-weighted mean ``train/<loss part>`` values. TrainingFailed on a non-finite loss."""
@@ -425,6 +439,7 @@ def train_epoch(parts: Parts, train: TrainingSet, settings: TrainerSettings, epo
         parts.device,
         parts.frame_step,
     )
+    per_batch = is_per_batch(parts.scheduler)
     model.train()
     batches = train.chunks.epoch_batches(epoch, train.batch_size)
     if settings.limit_train_batches:
@@ -450,6 +465,8 @@ def train_epoch(parts: Parts, train: TrainingSet, settings: TrainerSettings, epo
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         scaler.step(optimizer)
         scaler.update()
+        if per_batch:
+            parts.scheduler.step()
         n = int(mask.sum())
         n_seen += n
         for k, v in {"loss": loss.detach(), **loss_parts}.items():
@@ -498,7 +515,7 @@ def end_epoch(
         state.bad_epochs += 1
     if isinstance(parts.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         parts.scheduler.step(value)
-    elif parts.scheduler is not None:
+    elif parts.scheduler is not None and not is_per_batch(parts.scheduler):
         parts.scheduler.step()
     log.info(
         "epoch %d/%d  train loss %.4f  val loss %.4f  COnP %.3f  COnPOff %.3f  COn %.3f  %s %.4f%s",

@@ -162,6 +162,8 @@ SCHEMA: dict[str, Rule] = {
     "scheduler.eta_min": Num(ge=0),
     "scheduler.factor": Num(gt=0, lt=1),
     "scheduler.patience": Int(ge=0),
+    "scheduler.epochs": Int(ge=1),
+    "scheduler.warmup": Num(ge=0, lt=1),
     # logger
     "logger.log_every_n_steps": Int(ge=1),
 }

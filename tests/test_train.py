@@ -31,7 +31,9 @@ def test_every_group_option_composes_and_builds(override):
     optimizer = hydra.utils.instantiate(cfg.optimizer, _execution_whitelist_=TARGET_WHITELIST)(layer.parameters())
     assert isinstance(optimizer, torch.optim.Optimizer)
     if cfg.scheduler.get("_target_") is not None:
-        hydra.utils.instantiate(cfg.scheduler, _execution_whitelist_=TARGET_WHITELIST)(optimizer)
+        make = hydra.utils.instantiate(cfg.scheduler, _execution_whitelist_=TARGET_WHITELIST)
+        # a per-step schedule (gru_attn/schedules.py) is also told the epoch's length, as the engine does
+        make(optimizer, steps_per_epoch=10) if getattr(make.func, "per_batch", False) else make(optimizer)
 
 
 def test_guide_flags_map_to_overrides():
