@@ -558,7 +558,13 @@ def test_schema_keys_exist_in_the_configs():
     assert set(INFERENCE_METHODS) == set(PITCH_METHODS)
     configs = [
         compose(o)
-        for o in ([], ["data=vocano"], ["optimizer=sgd", "scheduler=plateau", "logger=tensorboard"], ["decode=peaks"])
+        for o in (
+            [],
+            ["data=vocano"],
+            ["optimizer=sgd", "scheduler=plateau", "logger=tensorboard"],
+            ["decode=peaks"],
+            ["scheduler=warmup_cosine"],
+        )
     ]
     for cfg in configs:
         validate_config(cfg)  # the shipped configs pass

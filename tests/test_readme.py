@@ -441,6 +441,7 @@ KEY_SOURCES = [
     ["data=vocano"],
     ["logger=mlflow"],
     ["logger=tensorboard"],
+    ["scheduler=warmup_cosine"],
     ["hparams_search=optuna", "hydra/launcher=gpus"],
     ["hparams_search=optuna", "hydra/launcher=slurm"],
 ]
