@@ -73,7 +73,7 @@ def test_per_gpu_workers_share_one_study_stop_on_sigterm_and_resume(cache_dir, t
         *train_command(
             sweep_dir,
             "hparams_search=optuna",
-            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.n_trials=6",
             "model.hidden_dim=choice(16,32)",
             "model.num_layers=1",
             "optimizer.lr=0.003",
@@ -84,10 +84,17 @@ def test_per_gpu_workers_share_one_study_stop_on_sigterm_and_resume(cache_dir, t
     env = sweep_env(cache_dir, **{FAKE_GPUS_ENV: "2"})
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        # two trials in flight at once (not merely started: a fast trial may finish before the other starts)
+        # two trials in flight at once (not merely started: a fast trial may finish before the other starts),
+        # with at least two of the six not yet asked: should both finish before the signal lands, the
+        # workers are then in the next ones (the last two could end in that moment, leaving nothing to re-queue)
         in_flight = ("not started", "running")
+
+        def both_busy_with_trials_left() -> bool:
+            runs = statuses(sweep_dir)
+            return sum(status in in_flight for status in runs.values()) >= 2 and len(runs) <= 4
+
         wait_for(
-            lambda: sum(status in in_flight for status in statuses(sweep_dir).values()) >= 2,
+            both_busy_with_trials_left,
             timeout=300,
             what="both workers to be in a trial",
         )
@@ -106,13 +113,13 @@ def test_per_gpu_workers_share_one_study_stop_on_sigterm_and_resume(cache_dir, t
 
     trials = study_trials(sweep_dir)
     counted = st.counted_trials(trials)
-    assert len(counted) == 4 and all(t.state.name == "COMPLETE" for t in counted)
+    assert len(counted) == 6 and all(t.state.name == "COMPLETE" for t in counted)
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
     devices = {trained_on(sweep_dir / str(t.number)) for t in counted}
     assert devices == {"cuda:0", "cuda:1"}  # both workers ran trials
-    assert len({t.user_attrs[st.RUN_DIR_ATTR] for t in counted}) == 4
+    assert len({t.user_attrs[st.RUN_DIR_ATTR] for t in counted}) == 6
     rows = compare([sweep_dir], quiet=True)
-    assert sum(r["status"] == "completed" for r in rows) == 4
+    assert sum(r["status"] == "completed" for r in rows) == 6
 
 
 def test_submitit_local_launcher_runs_a_tiny_sweep(cache_dir, tmp_path):
