@@ -358,14 +358,11 @@ def setup(
     model.to(device)
     optimizer = make_optimizer(model.parameters())
     scheduler = None
-    if make_scheduler is not None and getattr(getattr(make_scheduler, "func", None), "per_batch", False):
+    if make_scheduler is not None:
         # a schedule set after every step (gru_attn.schedules) is told how many steps an epoch has
-        steps = len(train.chunks.epoch_batches(0, train.batch_size))
-        if settings.limit_train_batches:
-            steps = min(steps, int(settings.limit_train_batches))
-        scheduler = make_scheduler(optimizer, steps_per_epoch=steps)
-    elif make_scheduler is not None:
-        scheduler = make_scheduler(optimizer)
+        per_batch = is_per_batch(getattr(make_scheduler, "func", None))
+        kwargs = {"steps_per_epoch": len(epoch_batches(train, settings, 0))} if per_batch else {}
+        scheduler = make_scheduler(optimizer, **kwargs)
     amp_dtype = autocast_dtype(device, bool(settings.amp))
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     parts = Parts(
@@ -386,8 +383,8 @@ def setup(
 def resume(parts: Parts, resume_from: str | None, ckpt_dir: Path) -> RunState:
     """A fresh :class:`RunState`, or the one of checkpoint ``resume_from`` (``"auto"``:
     ``ckpt_dir/last.pt`` when it exists) with the weights, optimizer, scheduler and RNG state
-    loaded into ``parts``. A cosine schedule keeps the checkpoint's length (logged when the
-    config's differs)."""
+    loaded into ``parts``. A cosine or per-step schedule keeps the checkpoint's length (logged
+    when the config's differs)."""
     if not resume_from:
         return RunState()
     path = ckpt_dir / "last.pt" if resume_from == "auto" else Path(resume_from)
@@ -401,13 +398,15 @@ def resume(parts: Parts, resume_from: str | None, ckpt_dir: Path) -> RunState:
     parts.optimizer.load_state_dict(saved["optimizer"])
     scheduler = parts.scheduler
     if scheduler is not None and saved.get("scheduler") is not None:
-        length = getattr(scheduler, "T_max", None)
+        attr, unit = ("total_steps", "steps") if is_per_batch(scheduler) else ("T_max", "epochs")
+        length = getattr(scheduler, attr, None)
         scheduler.load_state_dict(saved["scheduler"])
-        if length is not None and getattr(scheduler, "T_max", None) != length:
+        if length is not None and getattr(scheduler, attr, None) != length:
             log.warning(
-                "%s: its lr schedule spans %s epochs, the config %s; the checkpoint's schedule continues",
+                "%s: its lr schedule spans %s %s, the config %s; the checkpoint's schedule continues",
                 path,
-                scheduler.T_max,
+                getattr(scheduler, attr),
+                unit,
                 length,
             )
     set_rng_state(saved["rng"])
@@ -429,6 +428,12 @@ def is_per_batch(scheduler) -> bool:
     return bool(getattr(scheduler, "per_batch", False))
 
 
+def epoch_batches(train: TrainingSet, settings: TrainerSettings, epoch: int):
+    """The batches of 0-based ``epoch`` (lazy), at most ``trainer.limit_train_batches`` of them."""
+    batches = train.chunks.epoch_batches(epoch, train.batch_size)
+    return batches[: int(settings.limit_train_batches)] if settings.limit_train_batches else batches
+
+
 def train_epoch(parts: Parts, train: TrainingSet, settings: TrainerSettings, epoch: int, logger=None) -> dict:
     """One optimisation pass over ``train`` (0-based ``epoch``); returns ``epoch`` (1-based), ``lr``
     and the frame-weighted mean ``train/<loss part>`` values. TrainingFailed on a non-finite loss."""
@@ -441,9 +446,7 @@ def train_epoch(parts: Parts, train: TrainingSet, settings: TrainerSettings, epo
     )
     per_batch = is_per_batch(parts.scheduler)
     model.train()
-    batches = train.chunks.epoch_batches(epoch, train.batch_size)
-    if settings.limit_train_batches:
-        batches = batches[: int(settings.limit_train_batches)]
+    batches = epoch_batches(train, settings, epoch)
     sums, n_seen = {}, 0
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{settings.max_epochs}", leave=False, disable=None)
     for i, batch in enumerate(bar):

@@ -88,3 +88,13 @@ def test_training_steps_the_schedule_after_every_batch(run_train, tmp_path):
     optimizer, reference = schedule(epochs=3, steps_per_epoch=steps, warmup=0.2, eta_min=1e-5, lr=1e-3)
     expected = [reference.lr_at(steps * (e + 1), 1e-3) for e in range(3)]
     assert [h["lr"] for h in history] == pytest.approx(expected)  # the lr after each epoch's last step
+
+
+@pytest.mark.slow
+def test_resume_with_a_longer_run_says_the_per_step_schedule_continues(run_train, tmp_path):
+    args = ["experiment=fast_test", "scheduler=warmup_cosine", f"hydra.run.dir={tmp_path}"]
+    run_train([*args, "trainer.max_epochs=1"], check=True)
+    steps = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)["scheduler"]["total_steps"]
+    proc = run_train([*args, "trainer.max_epochs=2", "trainer.resume=auto"], check=True)
+    assert f"lr schedule spans {steps} steps, the config {2 * steps}" in proc.stdout + proc.stderr
+    assert torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)["scheduler"]["total_steps"] == steps
