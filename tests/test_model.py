@@ -13,7 +13,15 @@ from omegaconf import OmegaConf
 from gru_attn.contract import N_SDT_LOGITS, split_logits
 from gru_attn.errors import InputError
 from gru_attn.loss import Sdt6Loss
-from gru_attn.model import FrameEncoder, NoteSegmenter, centre_attention, num_parameters, predict_song, window_gru
+from gru_attn.model import (
+    FrameEncoder,
+    NoteSegmenter,
+    centre_attention,
+    conv_stack_cl,
+    num_parameters,
+    predict_song,
+    window_gru,
+)
 from gru_attn.windows import naive_windows
 
 CONF_MODEL = Path(__file__).resolve().parents[1] / "conf" / "model"
@@ -169,6 +177,52 @@ def test_cpu_inference_path_is_the_eval_cpu_path_only():
         assert len(calls) == 2
     hook.remove()
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_channels_last_conv_stacks_equal_the_modules(training):
+    """conv_stack_cl (the CPU training path) gives the modules' outputs, gradients and BatchNorm updates."""
+    import copy
+
+    torch.manual_seed(0)
+    model = NoteSegmenter(**dict(TINY, pitch_head=True, pitch_features=True)).train(training)
+    randomise_norm_stats(model)
+    for stack, channels in ((model.encoder.conv, 3), (model.pitch.branch, 3 * 4)):  # the branch reads 4 harmonics
+        frames = torch.randn(40, channels, 24)
+        twin = copy.deepcopy(stack)
+        x1, x2 = frames.clone().requires_grad_(), frames.clone().requires_grad_()
+        out, expected = conv_stack_cl(stack, x1), twin(x2)
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+        weights = torch.randn_like(expected)
+        (out * weights).sum().backward()
+        (expected * weights).sum().backward()
+        torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
+        for (name, a), b in zip(stack.named_parameters(), twin.parameters()):
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-4, msg=name)
+        for (name, a), b in zip(stack.named_buffers(), twin.buffers()):  # running stats moved alike
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    with pytest.raises(TypeError, match="no channels-last form for Dropout"):
+        conv_stack_cl(torch.nn.Sequential(torch.nn.Dropout()), frames)
+
+
+def test_cpu_training_runs_the_channels_last_path_and_inference_the_modules():
+    """With autograd on a CPU tensor the conv modules are not called (their weights are); without, they are."""
+    torch.manual_seed(0)
+    model = NoteSegmenter(**dict(TINY, pitch_head=True, pitch_features=True))
+    chunk = torch.randn(2, 3, 24, 12)
+    calls = []
+    hooks = [
+        m.register_forward_hook(lambda *args: calls.append(1))
+        for m in model.modules()
+        if isinstance(m, torch.nn.Conv1d)
+    ]
+    model.train()(chunk).sum().backward()
+    assert not calls and model.encoder.conv[0].weight.grad is not None
+    with torch.no_grad():
+        model.eval()(chunk)
+    assert len(calls) == len(hooks)
+    for hook in hooks:
+        hook.remove()
 
 
 def test_frame_shared_equals_per_window_default_model():
