@@ -21,6 +21,12 @@ pipeline starts another epoch when one runs out.
   with ``trainer.frame_step=N``: every chunk is encoded whole but only every N-th of
   its frames (random phase) is classified. Its "win/step" and "win/s" count the
   chunk's frames (the audio consumed), of which 1/N are classified;
+- ``shared-stepN`` and ``shared-stepN-modules``: float32 training with
+  ``trainer.frame_step=N``, what the default runs on a CPU without native bf16; the
+  first runs the frequency conv stacks channels-last as training on CPU does
+  (:func:`gru_attn.model.conv_stack_cl`), the second through their ``nn.Conv1d`` /
+  ``nn.MaxPool1d`` / ``nn.BatchNorm1d`` modules (as before 7 Dec 2026, sixth session;
+  the same model, weights and batches);
 - ``naive``: what the replaced script did, rebuilt here: every 19-frame window
   materialised up front in float64 with the 174 bins zero-padded to 522, a per-item
   Dataset + DataLoader(shuffle) over the windows, each batch converted to float32,
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import statistics
 import subprocess
@@ -50,6 +57,7 @@ from omegaconf import OmegaConf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import gru_attn.model  # noqa: E402
 from gru_attn.devices import cpu_has_native_bf16  # noqa: E402
 from gru_attn.engine import every_nth_frame  # noqa: E402
 from gru_attn.frames import HOP_SECONDS  # noqa: E402
@@ -166,7 +174,10 @@ def run_case(pipeline: str, model_name: str, windows_per_step: int, args) -> dic
         next_batch = endless(lambda epoch: data.epoch_batches(epoch, chunks))
         model = NoteSegmenter(n_channels=N_CHANNELS, n_bins=N_BINS, **kwargs)
 
-        frame_step = int(pipeline.rpartition("-step")[2]) if "-step" in pipeline else 1
+        step_match = re.search(r"-step(\d+)", pipeline)
+        frame_step = int(step_match.group(1)) if step_match else 1
+        if pipeline.endswith("-modules"):  # the conv stacks through their nn modules, not channels-last
+            gru_attn.model.cpu_training = lambda x: False
 
         def step(model, batch):
             x, y, m = batch
@@ -243,6 +254,11 @@ def main() -> None:
             ("shared", model_name, args.naive_windows),
             ("shared", model_name, args.train_chunks * args.chunk_frames),
         ]
+        if args.frame_step > 1:
+            for suffix in ("", "-modules"):
+                cases.append(
+                    (f"shared-step{args.frame_step}{suffix}", model_name, args.train_chunks * args.chunk_frames)
+                )
         if not args.no_bf16:
             cases.append(("shared-bf16", model_name, args.train_chunks * args.chunk_frames))
             if args.frame_step > 1:
@@ -294,6 +310,17 @@ def main() -> None:
             f"{'has' if cpu_has_native_bf16() else 'lacks'} native bf16): "
             + "; ".join(
                 f"{m} {find('shared-bf16', m, train)['windows_per_s'] / find('shared', m, train)['windows_per_s']:.2f}x"
+                for m in args.models
+            )
+        )
+    if args.frame_step > 1:
+        train, step = args.train_chunks * args.chunk_frames, f"shared-step{args.frame_step}"
+        print(
+            f"channels-last conv stacks vs their modules (float32, frame_step {args.frame_step}, {train} chunk "
+            "frames/step): "
+            + "; ".join(
+                f"{m} {find(step, m, train)['windows_per_s'] / find(step + '-modules', m, train)['windows_per_s']:.2f}x"
+                " chunk frames/s"
                 for m in args.models
             )
         )

@@ -50,7 +50,8 @@ CPU training (autograd on, CPU tensors) runs the two frequency conv stacks
 frame as a ``(C, 1, F)`` image with channels innermost, through ``conv2d`` with the
 ``Conv1d`` weights, ``max_pool2d`` and ``batch_norm`` (:func:`conv_stack_cl`). oneDNN's
 backward convolution and the max-pool that records its indices run faster there: a
-default training step takes about 0.75x the time on 2 cores (``benchmarks/bench_train.py``).
+default training epoch took 0.88x the time on 2 cores (``benchmarks/bench_train.py``
+times both layouts).
 Same parameters, same values to float32 round-off; inference keeps the ``(N, C, F)``
 layout, which is as fast without autograd.
 """
