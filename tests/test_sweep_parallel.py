@@ -77,17 +77,17 @@ def test_per_gpu_workers_share_one_study_stop_on_sigterm_and_resume(cache_dir, t
             "model.hidden_dim=choice(16,32)",
             "model.num_layers=1",
             "optimizer.lr=0.003",
-            "trainer.max_epochs=2",
+            "trainer.max_epochs=4",
             "hydra.sweeper.heartbeat_interval=2",
         )[4:],
     ]
     env = sweep_env(cache_dir, **{FAKE_GPUS_ENV: "2"})
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        # two trials in flight at once (not merely started: a fast trial may finish before the other starts),
-        # with at least two of the six not yet asked: should both finish before the signal lands, the
-        # workers are then in the next ones (the last two could end in that moment, leaving nothing to re-queue)
-        in_flight = ("not started", "running")
+        # two trials training at once (metrics.json says "running": past the job's start-up, inside the
+        # epochs; 4 epochs keep them there a few seconds), with at least two of the six not yet asked:
+        # should both finish before the signal lands, the workers are then in the next ones
+        in_flight = ("running",)
 
         def both_busy_with_trials_left() -> bool:
             runs = statuses(sweep_dir)
