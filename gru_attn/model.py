@@ -146,13 +146,6 @@ def centre_attention(attention: nn.MultiheadAttention, centre: torch.Tensor, seq
     return attention.out_proj(ctx)
 
 
-def conv_cl(conv: nn.Conv1d, h: torch.Tensor) -> torch.Tensor:
-    """``conv`` (an ``nn.Conv1d`` over frequency) on channels-last frames: (N, C_in, 1, F) -> (N, C_out, 1, F')."""
-    return nn.functional.conv2d(
-        h, conv.weight.unsqueeze(2), conv.bias, stride=(1, conv.stride[0]), padding=(0, conv.padding[0])
-    )
-
-
 def batch_norm_cl(bn: nn.BatchNorm1d, h: torch.Tensor) -> torch.Tensor:
     """``bn(h)`` for (N, C, 1, F) input: per-channel statistics over N and F, running
     statistics and ``num_batches_tracked`` updated as ``nn.BatchNorm1d`` updates them."""
@@ -176,8 +169,10 @@ def conv_stack_cl(layers: nn.Sequential, frames: torch.Tensor) -> torch.Tensor:
     """
     h = frames.unsqueeze(2).contiguous(memory_format=torch.channels_last)
     for layer in layers:
-        if isinstance(layer, nn.Conv1d):
-            h = conv_cl(layer, h)
+        if isinstance(layer, nn.Conv1d):  # the same weights as a (C_out, C_in, 1, k) kernel
+            h = nn.functional.conv2d(
+                h, layer.weight.unsqueeze(2), layer.bias, stride=(1, layer.stride[0]), padding=(0, layer.padding[0])
+            )
         elif isinstance(layer, nn.MaxPool1d):
             h = nn.functional.max_pool2d(h, (1, layer.kernel_size), (1, layer.stride))
         elif isinstance(layer, nn.BatchNorm1d):

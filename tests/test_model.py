@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 from pathlib import Path
 
@@ -182,8 +183,6 @@ def test_cpu_inference_path_is_the_eval_cpu_path_only():
 @pytest.mark.parametrize("training", [True, False])
 def test_channels_last_conv_stacks_equal_the_modules(training):
     """conv_stack_cl (the CPU training path) gives the modules' outputs, gradients and BatchNorm updates."""
-    import copy
-
     torch.manual_seed(0)
     model = NoteSegmenter(**dict(TINY, pitch_head=True, pitch_features=True)).train(training)
     randomise_norm_stats(model)

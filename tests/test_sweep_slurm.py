@@ -84,7 +84,7 @@ def test_optuna_sweep_on_slurm_prunes_survives_a_killed_submitter_and_finishes(c
         sweep_dir,
         overrides,
         lambda: statuses(sweep_dir).get("1") == "pruned" and statuses(sweep_dir).get("2") == "running",
-        timeout=900,  # a bound, not a duration: beside another job on 2 cores 400 s ran out once
+        timeout=400,
         what="trial 1 to be pruned and trial 2 to train on SLURM",
     )
     # the orphan's job, left behind by the kill: cancel it and wait until it is gone (.ci/run's
