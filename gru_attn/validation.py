@@ -108,6 +108,7 @@ SCHEMA: dict[str, Rule] = {
     "loss.pitch_weight": WEIGHT,
     "loss.pitch_sigma": Num(gt=0),
     "loss.event_width": Int(ge=0),
+    "loss.voiced_lead_weight": WEIGHT,
     # decode (gru_attn.decode.DecodeParams)
     "decode.onset_threshold": PROBABILITY,
     "decode.offset_threshold": PROBABILITY,

@@ -46,6 +46,27 @@ def test_positive_weight_scales_positive_frames_only():
     )
 
 
+def test_voiced_lead_weight_scales_voiced_frames_outside_notes_only():
+    logits, targets, mask = batch(4)
+    g = torch.Generator().manual_seed(5)
+    pitch = torch.where(torch.rand(targets.shape[:2], generator=g) < 0.5, 220.0, 0.0)
+    pitch[0, 0] = float("nan")  # no f0: not a voiced lead
+    ce = F.cross_entropy(logits[..., :2].reshape(-1, 2), targets[..., 0].reshape(-1), reduction="none")
+    y, f0 = targets[..., 0].reshape(-1), pitch.reshape(-1)
+    lead = (y == 0) & (f0 > 0)
+    assert lead.any() and ((y == 0) & ~(f0 > 0)).any() and ((y == 1) & (f0 > 0)).any()
+    expected = (3.0 * ce[lead].sum() + ce[~lead].sum()) / ce.numel()
+    parts = Sdt6Loss(voiced_lead_weight=3.0)(logits, targets, mask, pitch)[1]
+    torch.testing.assert_close(parts["voiced_loss"], expected)
+    plain = Sdt6Loss()(logits, targets, mask, pitch)[1]
+    torch.testing.assert_close(plain["voiced_loss"], ce.mean())  # 1: the loss as before
+    torch.testing.assert_close(parts["onset_loss"], plain["onset_loss"])  # the event pairs are untouched
+    # without the f0 there is nothing to tell a voiced lead by: the plain loss
+    torch.testing.assert_close(Sdt6Loss(voiced_lead_weight=3.0)(logits, targets, mask)[1]["voiced_loss"], ce.mean())
+    with pytest.raises(InputError, match="loss.voiced_lead_weight=0"):
+        Sdt6Loss(voiced_lead_weight=0)
+
+
 def test_masked_frames_do_not_contribute():
     logits, targets, mask = batch(2)
     mask[0, 6:] = False
