@@ -56,7 +56,7 @@ class TrainerSettings:
     defaults (``tests/test_train.py`` pins them). ``threads`` is applied by the entry point
     (:mod:`gru_attn.train`), never by the loop."""
 
-    max_epochs: int = 3
+    max_epochs: int = 2
     device: str = "auto"
     amp: bool = True
     grad_clip: float | None = 1.0
