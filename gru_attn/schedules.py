@@ -1,7 +1,8 @@
 """Learning-rate schedules set after every optimisation step.
 
-torch's schedulers in ``conf/scheduler/`` are stepped once per epoch by the engine: with the
-default 3 epochs a cosine runs at 3 levels (1e-3, 7.5e-4, 2.5e-4). A class here has
+torch's schedulers in ``conf/scheduler/`` are stepped once per epoch by the engine: over 3
+epochs a cosine runs at 3 levels (1e-3, 7.5e-4, 2.5e-4), over 2 at 1e-3 and 5e-4, never low.
+:class:`WarmupCosine` is the default (``scheduler=warmup_cosine``). A class here has
 ``per_batch = True``: the engine builds it with ``steps_per_epoch`` (the batches of one epoch,
 after ``trainer.limit_train_batches``) and steps it after every batch, so the lr follows the
 run's progress step by step.
