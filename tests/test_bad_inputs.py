@@ -563,7 +563,7 @@ def test_schema_keys_exist_in_the_configs():
             ["data=vocano"],
             ["optimizer=sgd", "scheduler=plateau", "logger=tensorboard"],
             ["decode=peaks"],
-            ["scheduler=warmup_cosine"],
+            ["scheduler=cosine"],
         )
     ]
     for cfg in configs:

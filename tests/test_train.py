@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -187,12 +188,16 @@ def test_resume_matches_uninterrupted_run(run_cli, trained_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_with_a_longer_run_says_the_schedule_continues(run_train, tmp_path):
-    run_train(["experiment=fast_test", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"], check=True)
-    proc = run_train(
-        ["experiment=fast_test", "trainer.max_epochs=2", "trainer.resume=auto", f"hydra.run.dir={tmp_path}"], check=True
-    )
-    assert "lr schedule spans 1 epochs, the config 2" in proc.stdout + proc.stderr
+@pytest.mark.parametrize("scheduler", ["cosine", "warmup_cosine"])
+def test_resume_with_a_longer_run_says_the_schedule_continues(run_train, tmp_path, scheduler):
+    args = ["experiment=fast_test", f"scheduler={scheduler}", f"hydra.run.dir={tmp_path}"]
+    run_train([*args, "trainer.max_epochs=1"], check=True)
+    proc = run_train([*args, "trainer.max_epochs=2", "trainer.resume=auto"], check=True)
+    if scheduler == "cosine":  # stepped per epoch
+        assert "lr schedule spans 1 epochs, the config 2" in proc.stdout + proc.stderr
+    else:  # set every step: the config's run has twice the steps
+        found = re.search(r"lr schedule spans (\d+) steps, the config (\d+)", proc.stdout + proc.stderr)
+        assert found and int(found[2]) == 2 * int(found[1]), proc.stdout[-2000:] + proc.stderr[-2000:]
     assert len(json.loads((tmp_path / "metrics.json").read_text())["history"]) == 2
 
 
