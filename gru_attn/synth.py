@@ -18,7 +18,10 @@ split get accompaniment (spread evenly over each split, so the small validation 
 splits hold their share), at a vocal-to-accompaniment RMS ratio drawn per song from
 ``accompaniment_db`` [[0, 15] dB; a number fixes it; None: no accompaniment]; every
 song draws a room from ``reverb`` [[0, 0.5]]; ``recording_chain`` [true] adds a
-microphone EQ and background noise at 20-50 dB SNR to every song. Song ``i`` of split
+microphone EQ and background noise at 20-50 dB SNR to every song; ``reattack_share`` [0]
+of the legato same-pitch repeats are sung as a re-attack of the vowel (a voicing dip, no
+consonant) instead of a new syllable (0 leaves the songs, and the cache folder, as they were
+before the option). Song ``i`` of split
 ``s`` depends only on ``(seed, s, i)`` and these parameters: same arguments, same bytes.
 ``ensure_corpus`` caches one corpus per parameter set under ``<root>/synth_<hash>``.
 """
@@ -100,6 +103,7 @@ def _params(
     song_seconds,
     accompaniment_share,
     recording_chain,
+    reattack_share=0.0,
 ) -> dict:
     """Validated generator parameters as a JSON-ready dict; InputError on bad values."""
     for name, value in (("minutes_train", minutes_train), ("minutes_val", minutes_val), ("minutes_test", minutes_test)):
@@ -120,6 +124,12 @@ def _params(
         raise InputError(f"synthetic corpus: accompaniment_share={accompaniment_share!r}; expected a share in [0, 1]")
     if not isinstance(recording_chain, (bool, np.bool_)):
         raise InputError(f"synthetic corpus: recording_chain={recording_chain!r}; expected true or false")
+    if not (
+        isinstance(reattack_share, (int, float, np.number))
+        and not isinstance(reattack_share, bool)
+        and 0 <= reattack_share <= 1
+    ):
+        raise InputError(f"synthetic corpus: reattack_share={reattack_share!r}; expected a share in [0, 1]")
     if accompaniment_db is None or accompaniment_share == 0:  # one spelling of "no accompaniment"
         accompaniment_db, accompaniment_share = None, 0.0
     lo, hi = (float(s) for s in song_seconds)
@@ -127,7 +137,7 @@ def _params(
         raise InputError(
             f"synthetic corpus: song_seconds={list(song_seconds)}; expected [lo, hi] with 3 <= lo <= hi <= 600"
         )
-    return {
+    params = {
         "minutes_train": float(minutes_train),
         "minutes_val": float(minutes_val),
         "minutes_test": float(minutes_test),
@@ -138,6 +148,9 @@ def _params(
         "recording_chain": bool(recording_chain),
         "song_seconds": [lo, hi],
     }
+    if reattack_share > 0:  # only then: corpora made before the option keep their name and corpus.json
+        params["reattack_share"] = float(reattack_share)
+    return params
 
 
 def _plan(params: dict) -> list[tuple[str, int]]:
@@ -176,6 +189,7 @@ def _make_song(job: tuple) -> dict:
         params["reverb"],
         params["accompaniment_share"],
         params["recording_chain"],
+        reattack_share=params.get("reattack_share", 0.0),
     )
     _write_song(song, Path(out))
     return {
@@ -220,6 +234,7 @@ def generate_corpus(
     recording_chain: bool = True,
     progress: bool = True,
     workers: int | None = None,
+    reattack_share: float = 0.0,
 ) -> Path:
     """Write a synthetic corpus (layout in the module docstring) into ``out_dir``; return its path.
 
@@ -229,7 +244,8 @@ def generate_corpus(
     accompanied song draws from, or None (no accompaniment); ``accompaniment_share``:
     share of the songs accompanied; ``reverb``: room reverb amount in [0, 1], or a range
     [lo, hi] each song draws from; ``recording_chain``: microphone EQ and background
-    noise. ``out_dir`` must be new or empty. ``workers``: processes rendering songs in
+    noise; ``reattack_share``: share of the legato same-pitch repeats sung as a re-attack
+    of the vowel. ``out_dir`` must be new or empty. ``workers``: processes rendering songs in
     parallel (None: one per CPU core this process may use, serial for fewer than 8 songs); the bytes written
     do not depend on it.
     """
@@ -243,6 +259,7 @@ def generate_corpus(
         song_seconds,
         accompaniment_share,
         recording_chain,
+        reattack_share,
     )
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -318,6 +335,7 @@ def ensure_corpus(
     accompaniment_share: float = DEFAULT_ACCOMPANIMENT_SHARE,
     recording_chain: bool = True,
     progress: bool = True,
+    reattack_share: float = 0.0,
 ) -> Path:
     """``<root_dir>/<corpus_name(...)>`` for these ``generate_corpus`` arguments, generated on
     first use only; returns that path.
@@ -339,6 +357,7 @@ def ensure_corpus(
         song_seconds=song_seconds,
         accompaniment_share=accompaniment_share,
         recording_chain=recording_chain,
+        reattack_share=reattack_share,
     )
     root = Path(root_dir)
     final = root / corpus_name(**params)
@@ -408,6 +427,13 @@ def main(argv=None) -> int:
         f"(default {DEFAULT_REVERB[0]} {DEFAULT_REVERB[1]}; 0 for a dry corpus)",
     )
     parser.add_argument("--song-seconds", type=float, nargs=2, default=(20, 40), metavar=("LO", "HI"))
+    parser.add_argument(
+        "--reattack-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the legato same-pitch repeats sung as a re-attack of the vowel, no consonant (default 0)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -422,6 +448,7 @@ def main(argv=None) -> int:
             tuple(args.song_seconds),
             args.accompaniment_share,
             args.recording_chain,
+            reattack_share=args.reattack_share,
         )
     except InputError as exc:
         print_error(exc)

@@ -388,3 +388,54 @@ def test_cli(capsys, tmp_path):
     assert main([*cmd[3:-1], str(tmp_path / "bad"), "--reverb", "3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "reverb" in err
+
+
+def _level_db(x: np.ndarray, t0: float, t1: float) -> float:
+    """Mean power of the 16 kHz signal ``x`` over ``[t0, t1)`` s, in dB."""
+    return float(10 * np.log10(np.mean(x[int(t0 * 16000) : int(t1 * 16000)] ** 2) + 1e-12))
+
+
+def test_reattack_repeats_dip_the_voice_on_one_vowel():
+    """With ``reattack_share``, a legato repeat of the same pitch may be sung as a re-attack of the vowel:
+    no consonant, no pitch move, the voicing stays on through a short dip of the dry voice's level, and
+    the new note starts where the dip ends (the previous one ends there too)."""
+    found, dips = 0, []
+    for i in range(6):
+        song = render_song(11, "train", i, keep_stems=True, reattack_share=0.5)
+        plain = render_song(11, "train", i)
+        np.testing.assert_array_equal(song.notes.onsets, plain.notes.onsets)  # the same score ...
+        assert "reattack" not in plain.phonemes.kind  # ... and none by default
+        n, p, voice = song.notes, song.phonemes, song.stems["voice"]
+        kinds = np.array(p.kind)
+        t = frame_times(len(song.f0))
+        for j in np.flatnonzero(kinds == "reattack"):
+            found += 1
+            on, c0 = n.onsets[j], p.consonant_start[j]
+            assert j > 0 and p.connected[j] and not p.melisma[j] and n.midi[j] == n.midi[j - 1]
+            assert n.offsets[j - 1] == pytest.approx(on, abs=1 / 400) and 0.005 < on - c0 <= 0.08 + 1e-9
+            assert np.all(song.f0[(t >= c0) & (t <= on)] > 0), (song.name, on)  # voiced through the dip
+            # no pitch move: the true f0 stays within 50 cents of the note across the dip (vibrato aside)
+            around = (t >= c0 - 0.02) & (t <= on + 0.02)
+            cents = 1200 * np.log2(song.f0[around] / midi_to_hz(n.midi[j]))
+            assert np.abs(cents).max() < 100, (song.name, on, cents)
+            mid = (c0 + on) / 2
+            before, after, bottom = (
+                _level_db(voice, a, b)
+                for a, b in ((c0 - 0.05, c0 - 0.01), (on + 0.01, on + 0.05), (mid - 0.005, mid + 0.005))
+            )
+            dips.append(min(before, after) - bottom)
+    assert found >= 4, found
+    # the level dips, as at a re-attack (less where a short previous note shortens the dip, or the new note is softer)
+    dips = np.array(dips)
+    assert np.median(dips) > 6 and np.mean(dips > 3) >= 0.8, np.round(dips, 1)
+
+
+def test_reattack_share_is_checked_and_names_its_own_corpus():
+    """0 (the default) leaves the parameters, and so the cache folder of existing corpora, as they were;
+    another share makes another corpus; a share outside [0, 1] is one clear error."""
+    base = dict(minutes_train=1.0, minutes_val=0.5, minutes_test=0.5, seed=0)
+    assert "reattack_share" not in _params(1.0, 0.5, 0.5, 0, None, 0.0, (20, 40), 0.0, True)
+    assert corpus_name(**base) == corpus_name(**base, reattack_share=0.0) != corpus_name(**base, reattack_share=0.5)
+    for bad in (-0.1, 1.5, True, "half"):
+        with pytest.raises(InputError, match="reattack_share"):
+            _params(1.0, 0.5, 0.5, 0, None, 0.0, (20, 40), 0.0, True, bad)

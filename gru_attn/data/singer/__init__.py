@@ -23,7 +23,9 @@ consonant ends at the second note's onset). In a melisma (a connected note on th
 previous note's vowel) the onset is the centre of the pitch glide to the new note. A
 note ends where its voiced part ends: at the end of its release, where an unvoiced
 consonant before the next note starts, or, when the next note follows through a voiced
-consonant or a melisma, at the next note's onset (a shared boundary). ``Song.phonemes``
+consonant, a re-attack or a melisma, at the next note's onset (a shared boundary). A
+re-attack (a legato repeat of the same pitch on the same vowel, through a short dip of
+the voicing) starts where the dip ends. ``Song.phonemes``
 holds this timing (consonant start, vowel start, voicing end, consonant class per note),
 exact to one 2.5 ms control step. The true f0 file holds the smooth f0 contour at each
 frame centre (jitter and fry, which average out within a frame, are left out); a frame

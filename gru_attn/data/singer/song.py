@@ -87,6 +87,7 @@ def render_song(
     accompaniment_share: float = 1.0,
     recording_chain: bool = False,
     keep_stems: bool = False,
+    reattack_share: float = 0.0,
 ) -> Song:
     """Synthesize song ``index`` of ``split`` -> :class:`Song` (int16 audio, notes, true f0 per
     frame, syllable timing, the drawn conditions in ``info``).
@@ -97,7 +98,9 @@ def render_song(
     (0 = dry), or ``(lo, hi)`` to draw it per song; ``recording_chain``: microphone
     colouring and background noise (:func:`apply_recording_chain`); ``keep_stems``: also
     return the voice and accompaniment before the room in ``stems``. The voice and the
-    labels depend on none of these.
+    labels depend on none of these. ``reattack_share``: the share in [0, 1] of legato
+    same-pitch repeats sung as a re-attack of the vowel (no consonant; a voicing dip);
+    at 0 the voice is the same as before this option existed.
     """
     if split not in SPLITS:
         raise InputError(f"synthetic song split {split!r}: expected one of {', '.join(SPLITS)}")
@@ -106,7 +109,7 @@ def render_song(
     singer = draw_singer(voice_rng)
     score = compose(voice_rng, singer, seconds)
     n = int(round(score.end * SAMPLE_RATE))
-    voice, f0_hz, shape, phonemes, offsets = render_voice(voice_rng, score, singer, n)
+    voice, f0_hz, shape, phonemes, offsets = render_voice(voice_rng, score, singer, n, reattack_share)
     info = {
         "singer": {
             "phonation": singer.phonation,

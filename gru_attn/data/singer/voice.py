@@ -13,7 +13,10 @@ long notes. Jitter, shimmer, amplitude vibrato, phrase dynamics (per-singer spre
 pulsed aspiration noise, vocal fry (irregular low pulses) before some phrase ends,
 breaths in some rests, and syllable-initial consonants complete the voice: unvoiced
 fricatives (s, sh, f) and aspirates (h), plosives (closure and burst), nasals (m, n),
-voiced fricatives (z, v) and liquids or glides (l, r, w, j).
+voiced fricatives (z, v) and liquids or glides (l, r, w, j). A legato repeat of the same
+pitch is a new syllable, or (a share ``reattack_share``, 0 by default) a re-attack of the
+same vowel: a short dip of the voicing, no consonant, no pitch move (a soft glottal
+re-articulation).
 """
 
 from __future__ import annotations
@@ -56,11 +59,12 @@ _VOWELS = np.array(
     dtype=np.float64,
 )
 # Syllable onsets: none (vowel / melisma), nasal (m, n), unvoiced fricative (s, sh, f),
-# plosive, aspirate (h), voiced fricative (z, v), liquid or glide (l, r, w, j).
-_NONE, _NASAL, _FRICATIVE, _PLOSIVE, _ASPIRATE, _VFRICATIVE, _LIQUID = range(7)
-_ONSET_P = np.array([0.15, 0.2, 0.2, 0.15, 0.08, 0.1, 0.12])
+# plosive, aspirate (h), voiced fricative (z, v), liquid or glide (l, r, w, j); and, for
+# legato repeats of the same pitch only, a re-attack of the same vowel (a voicing dip).
+_NONE, _NASAL, _FRICATIVE, _PLOSIVE, _ASPIRATE, _VFRICATIVE, _LIQUID, _REATTACK = range(8)
+_ONSET_P = np.array([0.15, 0.2, 0.2, 0.15, 0.08, 0.1, 0.12])  # drawn for every note (not _REATTACK)
 _UNVOICED = (_FRICATIVE, _PLOSIVE, _ASPIRATE)  # consonants that silence the voicing
-_KIND_NAMES = ("none", "nasal", "fricative", "plosive", "aspirate", "voiced_fricative", "liquid")
+_KIND_NAMES = ("none", "nasal", "fricative", "plosive", "aspirate", "voiced_fricative", "liquid", "reattack")
 # Noise classes: pass band (Hz) and level range (dB re. the note's voice level).
 _NOISES = {
     "s": ((3800, 7600), (-12, -4)),
@@ -115,7 +119,7 @@ class _Articulation:
     vib_ramp: np.ndarray
     vib_rate: np.ndarray  # Hz
     gap: np.ndarray  # unvoiced consonant ending at the onset (connected notes): no voicing
-    dip: np.ndarray  # voiced consonant ending at the onset (connected notes): a voicing dip
+    dip: np.ndarray  # voiced consonant or re-attack ending at the onset (connected notes): a voicing dip
     dip_depth: np.ndarray  # voicing level at the bottom of the dip (or of a voiced lead)
     lead: np.ndarray  # length of a consonant ending at the onset (after silence)
     fry: np.ndarray  # length of vocal fry before the release (phrase ends; 0 = none)
@@ -127,11 +131,12 @@ class _Articulation:
     breath_db: np.ndarray
 
 
-def _articulate(rng: np.random.Generator, score: Score, singer: Singer) -> _Articulation:
+def _articulate(rng: np.random.Generator, score: Score, singer: Singer, reattack_share: float = 0.0) -> _Articulation:
     """Draw every note's performance parameters, bounded so each note's labels stay true.
 
     A connected note's consonant ends at its onset and takes at most 20 % (unvoiced: the
-    previous note's label ends where it starts) or 10 % (voiced) of the previous note; a
+    previous note's label ends where it starts) or 10 % (voiced, and a re-attack's dip) of
+    the previous note; a
     melisma's glide is centred on the onset and takes at most 10 % of either note;
     scoops and overshoots decay within the first 10 % of the note, vocal fry fills at
     most the last 10 %.
@@ -149,7 +154,9 @@ def _articulate(rng: np.random.Generator, score: Score, singer: Singer) -> _Arti
     same = score.connected & (score.midi == prev_midi)
     kind = rng.choice(len(_ONSET_P), size=n, p=_ONSET_P)
     consonant = rng.choice(len(_ONSET_P) - 1, size=n, p=_ONSET_P[1:] / _ONSET_P[1:].sum()) + 1
-    kind = np.where(same & (kind == _NONE), consonant, kind)  # a repeated note is a new syllable
+    kind = np.where(same & (kind == _NONE), consonant, kind)  # a repeated note is a new syllable ...
+    if reattack_share > 0:  # ... or a re-attack of the vowel (no draw at 0: the voice stays as before)
+        kind = np.where(same & (rng.random(n) < reattack_share), _REATTACK, kind)
     kind = np.where(score.melisma, _NONE, kind)
     fricative, voiced_fricative = rng.choice(["s", "sh", "f"], size=n), rng.choice(["z", "v"], size=n)
     noise = [
@@ -161,19 +168,22 @@ def _articulate(rng: np.random.Generator, score: Score, singer: Singer) -> _Arti
     noise_db = np.array([rng.uniform(*_NOISES[c][1]) if c else 0.0 for c in noise])
 
     vowel = rng.integers(len(_VOWELS), size=(n, 2))
-    for i in range(1, n):  # a melisma (connected, no consonant) keeps the vowel
-        if score.connected[i] and kind[i] == _NONE:
+    for i in range(1, n):  # a melisma or a re-attack (connected, no consonant) keeps the vowel
+        if score.connected[i] and kind[i] in (_NONE, _REATTACK):
             vowel[i, 0] = vowel[i - 1, 1]
     vowels = _VOWELS[vowel] * singer.formant_scale * rng.uniform(0.95, 1.05, (n, 2, 3))
     diphthong = np.where(rng.random(n) < 0.2, u(0.5, 0.8), 1.0)
 
     unvoiced, voiced = np.isin(kind, _UNVOICED), np.isin(kind, (_NASAL, _VFRICATIVE, _LIQUID))
     gap = np.where(score.connected & unvoiced, np.minimum(u(0.03, 0.08), 0.2 * prev_dur), 0.0)
-    dip = np.where(
-        score.connected & voiced,
-        np.minimum(np.where(kind == _LIQUID, u(0.05, 0.12), u(0.04, 0.1)), 0.1 * prev_dur),
-        0.0,
-    )
+    # re-attack lengths and depths are drawn only when re-attacks are on: at reattack_share=0
+    # every draw, and so every song, is as before the option
+    reattack = kind == _REATTACK
+    if reattack_share > 0:
+        dip_len = np.select([kind == _LIQUID, reattack], [u(0.05, 0.12), u(0.03, 0.08)], u(0.04, 0.1))
+    else:
+        dip_len = np.where(kind == _LIQUID, u(0.05, 0.12), u(0.04, 0.1))
+    dip = np.where(score.connected & (voiced | reattack), np.minimum(dip_len, 0.1 * prev_dur), 0.0)
     changes = score.connected & ~same
     melisma = score.connected & (kind == _NONE)
     glide = np.where(
@@ -204,7 +214,12 @@ def _articulate(rng: np.random.Generator, score: Score, singer: Singer) -> _Arti
     breath = np.where(
         ~score.connected & (silence >= 0.45) & (rng.random(n) < 0.5), np.minimum(u(0.2, 0.45), silence - 0.25), 0.0
     )
-    dip_depth = np.select([kind == _LIQUID, kind == _VFRICATIVE], [u(0.5, 0.85), u(0.2, 0.5)], u(0.15, 0.45))
+    if reattack_share > 0:
+        dip_depth = np.select(
+            [kind == _LIQUID, kind == _VFRICATIVE, reattack], [u(0.5, 0.85), u(0.2, 0.5), u(0.12, 0.4)], u(0.15, 0.45)
+        )
+    else:
+        dip_depth = np.select([kind == _LIQUID, kind == _VFRICATIVE], [u(0.5, 0.85), u(0.2, 0.5)], u(0.15, 0.45))
     voiced_lead = (lead > 0) & voiced
     return _Articulation(
         onset_kind=kind,
@@ -355,7 +370,7 @@ def _voicing_track(score: Score, art: _Articulation, n_ctl: int):
             gs = span(c0, c1, n_ctl)
             edge = np.minimum(t[gs] - c0, c1 - t[gs])
             shape[gs] *= 1.0 - rise(edge / 0.005)
-        if art.dip[i] > 0:  # voiced consonant over [on - dip, on]: a Hann-shaped dip
+        if art.dip[i] > 0:  # voiced consonant or re-attack over [on - dip, on]: a Hann-shaped dip
             ds = span(on - art.dip[i], on, n_ctl)
             weight = np.sin(np.pi * (t[ds] - on + art.dip[i]) / art.dip[i]) ** 2
             shape[ds] *= 1.0 - (1.0 - depth) * weight
@@ -484,11 +499,12 @@ def _fry_weight(score: Score, art: _Articulation, n_ctl: int) -> np.ndarray:
     return weight
 
 
-def render_voice(rng: np.random.Generator, score: Score, singer: Singer, n: int):
+def render_voice(rng: np.random.Generator, score: Score, singer: Singer, n: int, reattack_share: float = 0.0):
     """Render the dry voice -> ((n,) float64 audio, (n_ctl,) f0 in Hz, (n_ctl,) voicing envelope,
-    :class:`Phonemes`, (n_notes,) labelled offsets in s)."""
+    :class:`Phonemes`, (n_notes,) labelled offsets in s). ``reattack_share``: the share of
+    legato same-pitch repeats sung as a re-attack of the vowel."""
     n_ctl = n // CTRL_HOP + 2
-    art = _articulate(rng, score, singer)
+    art = _articulate(rng, score, singer, reattack_share)
     phonemes, offsets = _phonemes(score, art)
     t = np.arange(n_ctl) / CTRL_RATE
     drift = sum(
