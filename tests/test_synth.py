@@ -397,8 +397,9 @@ def _level_db(x: np.ndarray, t0: float, t1: float) -> float:
 
 def test_reattack_repeats_dip_the_voice_on_one_vowel():
     """With ``reattack_share``, a legato repeat of the same pitch may be sung as a re-attack of the vowel:
-    no consonant, no pitch move, the voicing stays on through a short dip of the dry voice's level, and
-    the new note starts where the dip ends (the previous one ends there too)."""
+    no consonant, no pitch move, a short dip of the voicing (at its bottom the voice may stop for a frame,
+    as at a glottal restart) that dips the dry voice's level, and the new note starts where the dip ends
+    (the previous one ends there too)."""
     found, dips = 0, []
     for i in range(6):
         song = render_song(11, "train", i, keep_stems=True, reattack_share=0.5)
@@ -412,10 +413,12 @@ def test_reattack_repeats_dip_the_voice_on_one_vowel():
             found += 1
             on, c0 = n.onsets[j], p.consonant_start[j]
             assert j > 0 and p.connected[j] and not p.melisma[j] and n.midi[j] == n.midi[j - 1]
-            assert n.offsets[j - 1] == pytest.approx(on, abs=1 / 400) and 0.005 < on - c0 <= 0.08 + 1e-9
-            assert np.all(song.f0[(t >= c0) & (t <= on)] > 0), (song.name, on)  # voiced through the dip
-            # no pitch move: the true f0 stays within 50 cents of the note across the dip (vibrato aside)
-            around = (t >= c0 - 0.02) & (t <= on + 0.02)
+            assert n.offsets[j - 1] == pytest.approx(on, abs=1 / 400) and 0.005 < on - c0 <= 0.1 + 1e-9
+            inside = song.f0[(t >= c0) & (t <= on)]
+            assert np.sum(inside == 0) <= 1, (song.name, on)  # the voice stops for one frame at most (a glottal dip)
+            assert np.all(song.f0[(t >= c0 - 0.04) & (t < c0)] > 0) and np.all(song.f0[(t > on) & (t <= on + 0.04)] > 0)
+            # no pitch move: the true f0 stays near the note across the dip (vibrato aside)
+            around = (t >= c0 - 0.02) & (t <= on + 0.02) & (song.f0 > 0)
             cents = 1200 * np.log2(song.f0[around] / midi_to_hz(n.midi[j]))
             assert np.abs(cents).max() < 100, (song.name, on, cents)
             mid = (c0 + on) / 2

@@ -135,8 +135,8 @@ def _articulate(rng: np.random.Generator, score: Score, singer: Singer, reattack
     """Draw every note's performance parameters, bounded so each note's labels stay true.
 
     A connected note's consonant ends at its onset and takes at most 20 % (unvoiced: the
-    previous note's label ends where it starts) or 10 % (voiced, and a re-attack's dip) of
-    the previous note; a
+    previous note's label ends where it starts, and a re-attack's voicing dip, 40-100 ms
+    down to 5-20 % of full) or 10 % (voiced) of the previous note; a
     melisma's glide is centred on the onset and takes at most 10 % of either note;
     scoops and overshoots decay within the first 10 % of the note, vocal fry fills at
     most the last 10 %.
@@ -180,10 +180,12 @@ def _articulate(rng: np.random.Generator, score: Score, singer: Singer, reattack
     # every draw, and so every song, is as before the option
     reattack = kind == _REATTACK
     if reattack_share > 0:
-        dip_len = np.select([kind == _LIQUID, reattack], [u(0.05, 0.12), u(0.03, 0.08)], u(0.04, 0.1))
+        dip_len = np.select([kind == _LIQUID, reattack], [u(0.05, 0.12), u(0.04, 0.1)], u(0.04, 0.1))
     else:
         dip_len = np.where(kind == _LIQUID, u(0.05, 0.12), u(0.04, 0.1))
-    dip = np.where(score.connected & (voiced | reattack), np.minimum(dip_len, 0.1 * prev_dur), 0.0)
+    dip = np.where(
+        score.connected & (voiced | reattack), np.minimum(dip_len, np.where(reattack, 0.2, 0.1) * prev_dur), 0.0
+    )
     changes = score.connected & ~same
     melisma = score.connected & (kind == _NONE)
     glide = np.where(
@@ -216,7 +218,7 @@ def _articulate(rng: np.random.Generator, score: Score, singer: Singer, reattack
     )
     if reattack_share > 0:
         dip_depth = np.select(
-            [kind == _LIQUID, kind == _VFRICATIVE, reattack], [u(0.5, 0.85), u(0.2, 0.5), u(0.12, 0.4)], u(0.15, 0.45)
+            [kind == _LIQUID, kind == _VFRICATIVE, reattack], [u(0.5, 0.85), u(0.2, 0.5), u(0.05, 0.2)], u(0.15, 0.45)
         )
     else:
         dip_depth = np.select([kind == _LIQUID, kind == _VFRICATIVE], [u(0.5, 0.85), u(0.2, 0.5)], u(0.15, 0.45))
