@@ -93,6 +93,12 @@ def _range(name: str, value, lo: float, hi: float, what: str):
     return float(values[0]) if len(values) == 1 else [float(v) for v in values]
 
 
+def _share(name: str, value) -> None:
+    """InputError unless ``value`` is a number in [0, 1]."""
+    if not (isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and 0 <= value <= 1):
+        raise InputError(f"synthetic corpus: {name}={value!r}; expected a share in [0, 1]")
+
+
 def _params(
     minutes_train,
     minutes_val,
@@ -116,20 +122,10 @@ def _params(
     if accompaniment_db is not None:
         accompaniment_db = _range("accompaniment_db", accompaniment_db, -30.0, 40.0, "null or a ratio in dB")
     reverb = _range("reverb", reverb, 0.0, 1.0, "an amount")
-    if not (
-        isinstance(accompaniment_share, (int, float, np.number))
-        and not isinstance(accompaniment_share, bool)
-        and 0 <= accompaniment_share <= 1
-    ):
-        raise InputError(f"synthetic corpus: accompaniment_share={accompaniment_share!r}; expected a share in [0, 1]")
+    _share("accompaniment_share", accompaniment_share)
     if not isinstance(recording_chain, (bool, np.bool_)):
         raise InputError(f"synthetic corpus: recording_chain={recording_chain!r}; expected true or false")
-    if not (
-        isinstance(reattack_share, (int, float, np.number))
-        and not isinstance(reattack_share, bool)
-        and 0 <= reattack_share <= 1
-    ):
-        raise InputError(f"synthetic corpus: reattack_share={reattack_share!r}; expected a share in [0, 1]")
+    _share("reattack_share", reattack_share)
     if accompaniment_db is None or accompaniment_share == 0:  # one spelling of "no accompaniment"
         accompaniment_db, accompaniment_share = None, 0.0
     lo, hi = (float(s) for s in song_seconds)
